@@ -1,0 +1,221 @@
+"""IR -> plan: an ordered list of runtime steps with every constant resolved.
+
+Lowering is where the math lives: length laws become integer CDF tables, rates become 32-bit
+thresholds, replacement mixes become cumulative tables. It needs no torch, so it is unit-testable
+on its own. Each step also carries its canonical spec text (rebuilt from validated values, never
+copied from the source) for the generated module's comments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import accumulate
+
+from objspec import ir
+from objspec.distributions import U32
+
+# One RNG stream per kind of decision. The numbers are part of the compiled semantics: the same
+# decision keeps its stream in every spec, and adding a step never shifts another step's draws.
+STREAMS = {
+    "select": 1,
+    "budget": 2,
+    "span_length": 3,
+    "span_order": 4,
+    "span_place": 5,
+    "replace": 6,
+    "random_token": 7,
+}
+
+
+def threshold(p: float) -> int:
+    """``u < threshold(p)`` holds with probability p for a uniform 32-bit u."""
+    return round(p * U32)
+
+
+def cumulative_thresholds(shares: tuple[float, ...]) -> tuple[int, ...]:
+    """Integer CDF of a finite distribution; the last entry is exactly 2**32."""
+    cdf = [threshold(min(c, 1.0)) for c in accumulate(shares)]
+    cdf[-1] = U32
+    return tuple(cdf)
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:g}%"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A runtime step; ``text`` is the canonical spec statement it implements."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Candidates(Step):
+    exclude_special: bool
+    exclude_first: bool
+    exclude_last: bool
+
+
+@dataclass(frozen=True)
+class Units(Step):
+    kind: str  # 'token' | 'word'
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    rate: float
+    basis: str  # 'tokens' | 'units'
+    rounding: str
+    minimum: int
+    maximum: int | None
+
+
+@dataclass(frozen=True)
+class SelectBernoulli(Step):
+    rate: float
+
+
+@dataclass(frozen=True)
+class SelectExact(Step):
+    budget: BudgetPlan
+
+
+@dataclass(frozen=True)
+class SelectSpans(Step):
+    budget: BudgetPlan
+    law: str
+    mean: float
+    values: tuple[int, ...]
+    cdf: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Replace(Step):
+    per: str  # 'token' | 'span'
+    actions: tuple[str, ...]
+    cdf: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Labels(Step):
+    pass
+
+
+@dataclass(frozen=True)
+class HeadPlan:
+    kind: str
+    weight: float
+    params: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything codegen needs, and nothing it would have to compute."""
+
+    name: str
+    source: str
+    sha256: str
+    steps: tuple[Step, ...]
+    heads: tuple[HeadPlan, ...]
+    mask_copies: int | None
+    needs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    streams: dict[str, int] = field(default_factory=dict)
+
+
+def lower(objective: ir.Objective) -> Plan:
+    """Lower a validated objective to its plan."""
+    steps: list[Step] = [
+        _candidates(objective),
+        Units(f"unit {objective.unit.kind}", objective.unit.kind),
+        _selection(objective.select),
+        _replacement(objective.replace),
+        Labels("predict original at selected"),
+    ]
+    spans = isinstance(objective.select, ir.Spans)
+    outputs = ("input_ids", "attention_mask", "labels")
+    if spans:
+        outputs += ("span_start", "span_end")
+    needs = tuple(a for a in ("mask", "random") if objective.replace.share_of(a) > 0)
+    used = _streams_used(steps)
+    return Plan(
+        name=objective.name,
+        source=objective.source,
+        sha256=objective.sha256,
+        steps=tuple(steps),
+        heads=tuple(HeadPlan(h.name, h.weight, _head_params(h)) for h in objective.heads),
+        mask_copies=objective.masks.copies if objective.masks.kind == "static" else None,
+        needs=needs,
+        outputs=outputs,
+        streams={name: STREAMS[name] for name in used},
+    )
+
+
+def _candidates(objective: ir.Objective) -> Candidates:
+    ex = set(objective.exclude)
+    words = ", ".join(w for w in ("special", "first", "last") if w in ex) or "nothing"
+    return Candidates(
+        f"exclude {words} (and padding)", "special" in ex, "first" in ex, "last" in ex
+    )
+
+
+def _budget(b: ir.Budget) -> BudgetPlan:
+    return BudgetPlan(b.rate, b.of, b.rounding, b.min, b.max)
+
+
+def _budget_text(b: ir.Budget) -> str:
+    parts = [f"budget {_pct(b.rate)} of {b.of}", b.rounding]
+    if b.min:
+        parts.append(f"min {b.min}")
+    if b.max is not None:
+        parts.append(f"max {b.max}")
+    return ", ".join(parts)
+
+
+def _selection(sel: ir.Bernoulli | ir.Exact | ir.Spans) -> Step:
+    if isinstance(sel, ir.Bernoulli):
+        return SelectBernoulli(f"select bernoulli {_pct(sel.rate)}", sel.rate)
+    if isinstance(sel, ir.Exact):
+        return SelectExact(f"select exact; {_budget_text(sel.budget)}", _budget(sel.budget))
+    table = sel.length.table
+    law = sel.length.describe()
+    return SelectSpans(
+        f"select spans length ~ {law}; {_budget_text(sel.budget)}",
+        _budget(sel.budget),
+        law,
+        table.mean,
+        table.values,
+        table.cdf_u32(),
+    )
+
+
+def _replacement(rep: ir.Replacement) -> Replace:
+    shares = tuple(s for s in rep.shares if s.share > 0)
+    mix = ", ".join(f"{s.action} {_pct(s.share)}" for s in shares)
+    return Replace(
+        f"replace per {rep.per}: {mix}",
+        rep.per,
+        tuple(s.action for s in shares),
+        cumulative_thresholds(tuple(s.share for s in shares)),
+    )
+
+
+def _head_params(head: ir.Head) -> tuple[tuple[str, int], ...]:
+    return tuple((key, head.param(key)) for key in sorted(ir.HEAD_PARAMS[head.name]))
+
+
+def _streams_used(steps: list[Step]) -> list[str]:
+    used: list[str] = []
+    for step in steps:
+        if isinstance(step, SelectBernoulli | SelectExact):
+            used.append("select")
+        if isinstance(step, SelectExact | SelectSpans) and step.budget.rounding == "stochastic":
+            used.append("budget")
+        if isinstance(step, SelectSpans):
+            used += ["span_length", "span_order", "span_place"]
+        if isinstance(step, Replace):
+            used.append("replace")
+            if "random" in step.actions:
+                used.append("random_token")
+    return used

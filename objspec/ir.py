@@ -1,0 +1,637 @@
+"""The objective IR: frozen Pydantic models, validated, every node with its source location.
+
+:func:`build_objective` takes the parser's located dict form, reads each statement's clauses into
+model fields (unknown words get a did-you-mean), validates the models and reports every fault as
+a located :class:`~objspec.errors.SpecError`. All semantic checks live here, none in the parser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import keyword
+import math
+from collections.abc import Callable
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from objspec import distributions
+from objspec.errors import Diagnostic, Loc, SpecError, did_you_mean
+
+RATE_TOLERANCE = 1e-9
+
+
+def _identifier(name: str) -> str:
+    if not name.isidentifier() or not name.isascii() or keyword.iskeyword(name):
+        raise PydanticCustomError(
+            "objspec", "{name!r} is not a valid objective name", {"name": name, "hint": None}
+        )
+    return name
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+
+
+def _fail(message: str, hint: str | None = None) -> PydanticCustomError:
+    """A validation failure whose message and hint survive Pydantic's wrapping."""
+    return PydanticCustomError("objspec", message.replace("{", "{{").replace("}", "}}"), {"hint": hint})
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:g}%"
+
+
+class Node(BaseModel):
+    """Base of every IR node: frozen, no unknown fields, a source location."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    loc: Loc | None = Field(default=None, repr=False)
+
+
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class InputSpec(Node):
+    """What one example is: a single sequence for this family (pairs etc. come with their issues)."""
+
+    kind: Literal["single"] = "single"
+
+
+class Unit(Node):
+    """What is selected: tokens, or whole words (all pieces of a word together)."""
+
+    kind: Literal["token", "word"] = "token"
+
+
+class Law(Node):
+    """A span-length law; ``table`` is its exact finite lowering."""
+
+    name: str
+    args: tuple[float, ...] = ()
+    kwargs: tuple[tuple[str, float], ...] = ()
+    bound: Literal["truncated", "clipped", "on"] | None = None
+    low: int | None = None
+    high: int | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _known_law(cls, name: str) -> str:
+        if name not in distributions.LAW_NAMES:
+            raise _fail(f"unknown law {name!r}", did_you_mean(name, distributions.LAW_NAMES))
+        return name
+
+    @model_validator(mode="after")
+    def _buildable(self) -> Law:
+        try:
+            self.table  # noqa: B018 - building the table is the check
+        except distributions.LawError as exc:
+            raise _fail(str(exc), exc.hint) from None
+        return self
+
+    @cached_property
+    def table(self) -> distributions.LengthTable:
+        return distributions.build_law(
+            self.name, self.args, dict(self.kwargs), self.bound, self.low, self.high
+        )
+
+    def describe(self) -> str:
+        return distributions.describe_law(
+            self.name, self.args, dict(self.kwargs), self.bound, self.low, self.high
+        )
+
+
+class Budget(Node):
+    """How many tokens or units a row gets: ``rounding(rate x count)``, clamped to [min, max]."""
+
+    rate: Rate
+    of: Literal["tokens", "units"] = "tokens"
+    rounding: Literal["round", "ceil", "floor", "stochastic"] = "round"
+    min: int = Field(default=0, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Budget:
+        if self.max is not None and self.max < self.min:
+            raise _fail(f"budget max {self.max} is below its min {self.min}")
+        return self
+
+
+class Bernoulli(Node):
+    """Each candidate unit independently with probability ``rate`` (HF's MLM collator)."""
+
+    kind: Literal["bernoulli"] = "bernoulli"
+    rate: Rate
+
+
+class Exact(Node):
+    """Exactly ``budget`` units per row, uniformly without replacement (Google BERT)."""
+
+    kind: Literal["exact"] = "exact"
+    budget: Budget
+
+
+class Spans(Node):
+    """Non-overlapping spans with lengths (in units) drawn from ``length``, up to ``budget``."""
+
+    kind: Literal["spans"] = "spans"
+    length: Law
+    budget: Budget
+
+    @model_validator(mode="after")
+    def _positive_lengths(self) -> Spans:
+        if self.length.table.low < 1:
+            raise _fail(
+                f"span length law {self.length.describe()} allows length 0",
+                "zero-length spans (insertions) need the rewrite kernel; truncate the law to 1..N",
+            )
+        return self
+
+
+Selection = Annotated[Bernoulli | Exact | Spans, Field(discriminator="kind")]
+
+Action = Literal["mask", "random", "keep", "delete", "sentinel"]
+SUPPORTED_ACTIONS = ("mask", "random", "keep")
+
+
+class Share(Node):
+    action: Action
+    share: Rate
+
+
+class Replacement(Node):
+    """What happens to selected tokens: a mix of actions, drawn per token or once per span."""
+
+    per: Literal["token", "span"]
+    shares: tuple[Share, ...]
+
+    @model_validator(mode="after")
+    def _a_distribution(self) -> Replacement:
+        seen: set[str] = set()
+        for s in self.shares:
+            if s.action in seen:
+                raise _fail(f"action {s.action!r} appears twice in the replacement mix")
+            seen.add(s.action)
+        total = sum(s.share for s in self.shares)
+        if abs(total - 1.0) > RATE_TOLERANCE:
+            parts = " + ".join(_pct(s.share) for s in self.shares)
+            raise _fail(
+                f"replacement mix sums to {_pct(total)}, expected 100%",
+                f"{parts} = {_pct(total)}; the shares of mask/random/keep must add up to 100%",
+            )
+        return self
+
+    def share_of(self, action: str) -> float:
+        return sum(s.share for s in self.shares if s.action == action)
+
+
+class Predict(Node):
+    """The targets: here, the original token at every selected position (MLM labels)."""
+
+    what: Literal["original"] = "original"
+    at: Literal["selected"] = "selected"
+
+
+class Loss(Node):
+    name: Literal["cross_entropy"] = "cross_entropy"
+
+
+class Head(Node):
+    """A loss head and its weight in the total loss."""
+
+    name: Literal["mlm", "span_boundary"]
+    params: tuple[tuple[str, int], ...] = ()
+    weight: float = Field(default=1.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _known_params(self) -> Head:
+        allowed = HEAD_PARAMS[self.name]
+        for key, value in self.params:
+            if key not in allowed:
+                raise _fail(
+                    f"head {self.name!r} has no parameter {key!r}",
+                    did_you_mean(key, allowed) if allowed else "it takes no parameters",
+                )
+            if not isinstance(value, int) or value < 1:
+                raise _fail(f"{self.name}({key}=...) must be a positive integer, got {value!r}")
+        return self
+
+    def param(self, key: str) -> int:
+        return dict(self.params).get(key, HEAD_PARAMS[self.name][key])
+
+
+HEAD_PARAMS: dict[str, dict[str, int]] = {
+    "mlm": {},
+    "span_boundary": {"max_span": 10, "position_dim": 200},
+}
+
+
+class Masks(Node):
+    """Dynamic: new masks every epoch (RoBERTa). Static: ``copies`` fixed masks cycled (BERT)."""
+
+    kind: Literal["dynamic", "static"] = "dynamic"
+    copies: int = Field(default=1, ge=1)
+
+
+Exclusion = Literal["special", "first", "last"]
+
+
+class Objective(Node):
+    """One objective as the spec states it. The compiler sees only this."""
+
+    name: Identifier
+    input: InputSpec = InputSpec()
+    unit: Unit = Unit()
+    exclude: tuple[Exclusion, ...] = ("special",)
+    select: Selection
+    replace: Replacement
+    predict: Predict
+    loss: Loss = Loss()
+    heads: tuple[Head, ...]
+    masks: Masks = Masks()
+    source: str = Field(default="", repr=False)
+    path: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Objective:
+        names = [h.name for h in self.heads]
+        for h in self.heads:
+            if names.count(h.name) > 1:
+                raise _fail(f"head {h.name!r} is declared twice")
+        if "span_boundary" in names and not isinstance(self.select, Spans):
+            raise _fail(
+                "the span_boundary head needs spans",
+                "use 'select spans length ~ LAW' with a 'budget' statement",
+            )
+        if self.replace.per == "span" and not isinstance(self.select, Spans):
+            raise _fail(
+                "'replace per span' needs spans to decide on",
+                "use 'select spans ...', or 'replace per token'",
+            )
+        return self
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------
+# Reading the parser's located dict form into model input.
+# ------------------------------------------------------------------------------------------
+
+# Statements the grammar knows, reserved for the families that later issues add.
+RESERVED_STATEMENTS = {
+    "transform": "document and order transforms (sentence permutation, rotation, shuffling)",
+    "pair": "pair construction (NSP, SOP, sentence order)",
+    "attention": "attention structures (causal, prefix, permutation)",
+    "output": "output forms (encoder-decoder, decoder-only)",
+    "task": "composition of objectives",
+    "mixture": "mixtures of denoisers",
+}
+
+SELECT_KINDS = ("bernoulli", "exact", "spans")
+BUDGET_FLAGS = ("round", "ceil", "floor", "stochastic")
+BUDGET_OPTIONS = ("min", "max")
+BUDGET_OF = ("tokens", "units")
+UNITS = ("token", "word")
+EXCLUSIONS = ("special", "padding", "first", "last")
+ACTIONS = ("mask", "random", "keep", "delete", "sentinel")
+REPLACE_MODES = ("token", "span")
+LOSSES = ("cross_entropy",)
+MASKS = ("dynamic", "static")
+SINGLETON_STATEMENTS = ("input", "unit", "exclude", "select", "budget", "replace", "predict")
+SINGLETON_STATEMENTS += ("loss", "masks")
+
+
+class _Reader:
+    """Collects diagnostics while turning statements into model input dicts."""
+
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+
+    def error(self, message: str, loc: Loc | None, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(message, loc, hint))
+
+    def choice(self, word: str, choices: tuple[str, ...], what: str, loc: Loc | None) -> bool:
+        if word in choices:
+            return True
+        self.error(f"unknown {what} {word!r}", loc, did_you_mean(word, choices))
+        return False
+
+    def number(self, value: Any, what: str, loc: Loc | None) -> float | None:
+        if isinstance(value, dict) and "fraction" in value:
+            num, den = value["fraction"]
+            if den == 0:
+                self.error(f"{what}: division by zero", value["loc"])
+                return None
+            return num / den
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.error(f"{what} must be a number", _loc(value, loc))
+            return None
+        if not math.isfinite(value):
+            self.error(f"{what} must be finite", loc)
+            return None
+        return float(value)
+
+    def rate(self, value: Any, what: str, loc: Loc | None) -> float | None:
+        x = self.number(value, what, loc)
+        if x is not None and not 0.0 <= x <= 1.0:
+            self.error(
+                f"{what} {x:g} is not a rate between 0 and 1",
+                _loc(value, loc),
+                f"write a percentage ({x:g}%) or a fraction ({x / 100:g})" if x > 1 else None,
+            )
+            return None
+        return x
+
+    def integer(self, value: Any, what: str, loc: Loc | None) -> int | None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        self.error(f"{what} must be a whole number, got {_show(value)}", _loc(value, loc))
+        return None
+
+    # --- calls ---------------------------------------------------------------------------
+    def bare_call(self, call: dict[str, Any], what: str, choices: tuple[str, ...]) -> str | None:
+        """A call that must be a plain name (``unit word``)."""
+        if not self.choice(call["name"], choices, what, call["loc"]):
+            return None
+        if call["args"] or call["kwargs"]:
+            self.error(f"{what} {call['name']!r} takes no arguments", call["loc"])
+        return call["name"]
+
+    def law(self, law: dict[str, Any]) -> dict[str, Any] | None:
+        if law["name"] not in distributions.LAW_NAMES:
+            self.error(
+                f"unknown law {law['name']!r}",
+                law["loc"],
+                did_you_mean(law["name"], distributions.LAW_NAMES),
+            )
+            return None
+        args = [self.number(a, f"{law['name']} argument", law["loc"]) for a in law["args"]]
+        kwargs = [
+            (kw["keyword"], self.number(kw["value"], f"{law['name']}({kw['keyword']}=...)", kw["loc"]))
+            for kw in law["kwargs"]
+        ]
+        keys = [k for k, _ in kwargs]
+        for k in set(keys):
+            if keys.count(k) > 1:
+                self.error(f"parameter {k!r} given twice", law["loc"])
+        if None in args or any(v is None for _, v in kwargs):
+            return None
+        low = high = None
+        if law["range"] is not None:
+            low = self.integer(law["range"][0], "range start", law["loc"])
+            high = self.integer(law["range"][1], "range end", law["loc"])
+            if low is None or high is None:
+                return None
+        return {
+            "name": law["name"],
+            "args": tuple(args),
+            "kwargs": tuple(kwargs),
+            "bound": law["bound"],
+            "low": low,
+            "high": high,
+            "loc": law["loc"],
+        }
+
+    # --- statements ----------------------------------------------------------------------
+    def budget(self, st: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"loc": st["loc"]}
+        for clause in st["clauses"]:
+            if "amount" in clause:
+                if "rate" in out:
+                    self.error("the budget gives two rates", clause["loc"])
+                out["rate"] = self.rate(clause["amount"], "budget", clause["loc"])
+                of = clause["of"]
+                if of is not None:
+                    alias = {"units": "units", "tokens": "tokens", "words": "units"}.get(of)
+                    if alias is None:
+                        self.error(f"unknown budget basis {of!r}", clause["loc"], did_you_mean(of, BUDGET_OF))
+                    out["of"] = alias
+            elif "flag" in clause:
+                if self.choice(clause["flag"], BUDGET_FLAGS, "rounding", clause["loc"]):
+                    out["rounding"] = clause["flag"]
+            elif "option" in clause and "value" in clause:
+                if self.choice(clause["option"], BUDGET_OPTIONS, "budget option", clause["loc"]):
+                    out[clause["option"]] = self.integer(clause["value"], clause["option"], clause["loc"])
+            else:
+                self.error("a budget has no length law", clause["loc"], "put 'length ~ LAW' on the select line")
+        if "rate" not in out:
+            self.error("the budget needs a rate, like '15% of tokens'", st["loc"])
+        return out
+
+    def select(self, st: dict[str, Any], budget: dict[str, Any] | None) -> dict[str, Any] | None:
+        kind = st["kind"]
+        if not self.choice(kind, SELECT_KINDS, "selection", st["loc"]):
+            return None
+        out: dict[str, Any] = {"kind": kind, "loc": st["loc"]}
+        for clause in st["clauses"]:
+            if kind == "bernoulli" and "amount" in clause and clause["of"] is None:
+                out["rate"] = self.rate(clause["amount"], "selection rate", clause["loc"])
+            elif kind == "spans" and clause.get("option") == "length" and "law" in clause:
+                out["length"] = self.law(clause["law"])
+            else:
+                self.error(f"unexpected clause for 'select {kind}'", clause["loc"], SELECT_USAGE[kind])
+        if kind == "bernoulli":
+            if "rate" not in out:
+                self.error("'select bernoulli' needs a rate", st["loc"], SELECT_USAGE[kind])
+            if budget is not None:
+                self.error("'select bernoulli' takes no budget", budget["loc"], "the rate is on the select line")
+        else:
+            if kind == "spans" and "length" not in out:
+                self.error("'select spans' needs a length law", st["loc"], SELECT_USAGE[kind])
+            if budget is None:
+                self.error(f"'select {kind}' needs a 'budget' statement", st["loc"], "e.g. 'budget 15% of tokens, round'")
+            out["budget"] = budget
+        return out
+
+    def replace(self, st: dict[str, Any]) -> dict[str, Any] | None:
+        modes = st["modes"]
+        per = modes[0]
+        self.choice(per, REPLACE_MODES, "replacement granularity", st["loc"])
+        for extra in modes[1:]:
+            self.error(
+                f"unknown replacement option {extra!r}", st["loc"], "'collapse' arrives with the rewrite kernel"
+            )
+        shares = []
+        for sh in st["shares"]:
+            if not self.choice(sh["action"], ACTIONS, "action", sh["loc"]):
+                continue
+            if sh["action"] not in SUPPORTED_ACTIONS:
+                self.error(
+                    f"action {sh['action']!r} is not supported yet",
+                    sh["loc"],
+                    "delete and sentinel need the variable-length rewrite kernel (not in this version)",
+                )
+                continue
+            shares.append({"action": sh["action"], "share": self.rate(sh["share"], sh["action"], sh["loc"]), "loc": sh["loc"]})
+        return {"per": per, "shares": shares, "loc": st["loc"]}
+
+    def head(self, st: dict[str, Any]) -> dict[str, Any]:
+        call = st["call"]
+        name = call["name"]
+        if name not in HEAD_PARAMS:
+            self.error(f"unknown head {name!r}", call["loc"], did_you_mean(name, tuple(HEAD_PARAMS)))
+        if call["args"]:
+            self.error(f"head {name!r} takes keyword arguments only", call["loc"], f"e.g. {HEAD_USAGE.get(name, name)}")
+        params = tuple((kw["keyword"], kw["value"]) for kw in call["kwargs"])
+        weight = 1.0 if st["weight"] is None else self.number(st["weight"], "head weight", st["loc"])
+        return {"name": name, "params": params, "weight": weight, "loc": st["loc"]}
+
+    def predict(self, st: dict[str, Any]) -> dict[str, Any]:
+        if st["what"] != "original" or st["prep"] != "at" or st["where"] != "selected":
+            self.error(
+                "only 'predict original at selected' is supported in this version",
+                st["loc"],
+                "spans-as-sentinels, full-sequence and label targets arrive with their objectives",
+            )
+        return {"loc": st["loc"]}
+
+    def masks(self, st: dict[str, Any]) -> dict[str, Any]:
+        call = st["call"]
+        out: dict[str, Any] = {"loc": st["loc"]}
+        if not self.choice(call["name"], MASKS, "masking schedule", call["loc"]):
+            return out
+        out["kind"] = call["name"]
+        if call["args"]:
+            self.error("masks takes keyword arguments", call["loc"], "e.g. 'masks static(copies=10)'")
+        for kw in call["kwargs"]:
+            if call["name"] == "static" and kw["keyword"] == "copies":
+                out["copies"] = self.integer(kw["value"], "copies", kw["loc"])
+            else:
+                self.error(f"unknown parameter {kw['keyword']!r}", kw["loc"], "only 'masks static(copies=N)' takes one")
+        return out
+
+    def exclude(self, st: dict[str, Any]) -> tuple[str, ...]:
+        words = []
+        for n in st["names"]:
+            if self.choice(n["word"], EXCLUSIONS, "exclusion", n["loc"]) and n["word"] != "padding":
+                words.append(n["word"])
+        return tuple(dict.fromkeys(words))
+
+
+SELECT_USAGE = {
+    "bernoulli": "e.g. 'select bernoulli 15%'",
+    "exact": "e.g. 'select exact' with 'budget 15% of tokens, round, max 20'",
+    "spans": "e.g. 'select spans length ~ geometric(p=0.2) truncated 1..10' with a 'budget'",
+}
+HEAD_USAGE = {"span_boundary": "head span_boundary(max_span=10, position_dim=200)"}
+
+
+def _loc(value: Any, default: Loc | None) -> Loc | None:
+    return value["loc"] if isinstance(value, dict) and "loc" in value else default
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        if "word" in value:
+            return repr(value["word"])
+        if "range" in value:
+            return f"{value['range'][0]}..{value['range'][1]}"
+        if "fraction" in value:
+            return f"{value['fraction'][0]}/{value['fraction'][1]}"
+    return repr(value)
+
+
+def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
+    """Fold the statement list into Objective fields, reporting duplicates and reserved ones."""
+    by_kind: dict[str, dict[str, Any]] = {}
+    heads: list[dict[str, Any]] = []
+    for st in tree["statements"]:
+        kind = st["statement"]
+        if kind in RESERVED_STATEMENTS:
+            reader.error(
+                f"'{kind}' is not supported by this version of objspec",
+                st["loc"],
+                f"reserved for {RESERVED_STATEMENTS[kind]}",
+            )
+        elif kind == "head":
+            heads.append(reader.head(st))
+        elif kind in by_kind:
+            reader.error(f"duplicate '{kind}' statement", st["loc"], f"first given on line {by_kind[kind]['loc'].line}")
+        else:
+            by_kind[kind] = st
+
+    fields: dict[str, Any] = {"name": tree["name"], "loc": tree["loc"], "heads": heads}
+    readers: dict[str, Callable[[dict[str, Any]], Any]] = {
+        "input": lambda st: {"kind": reader.bare_call(st["call"], "input", ("single",)), "loc": st["loc"]},
+        "unit": lambda st: {"kind": reader.bare_call(st["call"], "unit", UNITS), "loc": st["loc"]},
+        "exclude": reader.exclude,
+        "replace": reader.replace,
+        "predict": reader.predict,
+        "loss": lambda st: {"name": reader.bare_call(st["call"], "loss", LOSSES), "loc": st["loc"]},
+        "masks": reader.masks,
+    }
+    for kind, read in readers.items():
+        if kind in by_kind:
+            fields[kind] = read(by_kind[kind])
+    budget = reader.budget(by_kind["budget"]) if "budget" in by_kind else None
+    if "select" in by_kind:
+        fields["select"] = reader.select(by_kind["select"], budget)
+    elif budget is not None:
+        reader.error("a 'budget' without a 'select' statement", budget["loc"])
+    for required in ("select", "replace", "predict"):
+        if required not in by_kind:
+            reader.error(
+                f"the objective has no '{required}' statement",
+                tree["name_loc"],
+                REQUIRED_USAGE[required],
+            )
+    if not heads and not reader.diagnostics:
+        reader.error("the objective has no 'head' statement", tree["name_loc"], "e.g. 'head mlm'")
+    return fields
+
+
+REQUIRED_USAGE = {
+    "select": "e.g. 'select bernoulli 15%'",
+    "replace": "e.g. 'replace per token: mask 80%, random 10%, keep 10%'",
+    "predict": "e.g. 'predict original at selected'",
+}
+
+
+def build_objective(tree: dict[str, Any], source: str = "", path: str | None = None) -> Objective:
+    """Validate the parser's dict form into an :class:`Objective`. Raises SpecError."""
+    reader = _Reader()
+    fields = _read_statements(tree, reader)
+    if reader.diagnostics:
+        raise SpecError(reader.diagnostics, source=source, path=path)
+    fields["source"] = source
+    fields["path"] = path
+    try:
+        return Objective.model_validate(fields)
+    except ValidationError as exc:
+        diags = [_diagnostic_from_pydantic(err, fields) for err in exc.errors()]
+        raise SpecError(_dedup(diags), source=source, path=path) from None
+
+
+def _dedup(diags: list[Diagnostic]) -> list[Diagnostic]:
+    return list(dict.fromkeys(diags))
+
+
+def _diagnostic_from_pydantic(err: Any, fields: dict[str, Any]) -> Diagnostic:
+    """Map one Pydantic error to a Diagnostic located at the deepest input node with a ``loc``."""
+    node: Any = fields
+    loc = fields.get("loc")
+    for key in err["loc"]:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            continue  # a union tag such as 'spans' is in the error path, not in the input
+        if isinstance(node, dict) and isinstance(node.get("loc"), Loc):
+            loc = node["loc"]
+    ctx = err.get("ctx") or {}
+    hint = ctx.get("hint")
+    message = err["msg"]
+    if err["type"] != "objspec":
+        field = ".".join(str(k) for k in err["loc"] if not isinstance(k, int))
+        message = f"{field}: {message}" if field else message
+    return Diagnostic(message, loc, hint)

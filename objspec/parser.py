@@ -1,0 +1,380 @@
+"""Spec text -> IR.
+
+Lark (LALR, with an indentation post-lexer) turns the text into a tree; :class:`ToIR`, a Transformer
+that only changes shapes, turns the tree into plain dicts that keep every node's source location;
+:func:`objspec.ir.build_objective` validates them into the frozen Pydantic IR. Lark's exceptions
+and Pydantic's are both mapped to a located :class:`~objspec.errors.SpecError`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import (
+    LarkError,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+from lark.indenter import DedentError, Indenter
+
+from objspec import ir
+from objspec.errors import Diagnostic, Loc, SpecError, did_you_mean
+
+STATEMENT_KEYWORDS = (
+    "input",
+    "unit",
+    "exclude",
+    "select",
+    "budget",
+    "replace",
+    "transform",
+    "pair",
+    "attention",
+    "predict",
+    "loss",
+    "head",
+    "masks",
+    "output",
+    "task",
+    "mixture",
+)
+
+# Terminal names -> what a person would call them, for "expected ..." hints.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "PERCENT": "a percentage like 15%",
+    "STRING": 'a quoted string like "[MASK]"',
+    "COMMA": "','",
+    "COLON": "':'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "TILDE": "'~'",
+    "EQUAL": "'='",
+    "SLASH": "'/'",
+    "_NL": "end of line",
+    "_INDENT": "an indented line",
+    "_DEDENT": "end of block",
+    "BOUND": "truncated / clipped / on",
+    "PREP": "'at' or 'as'",
+    "$END": "end of file",
+}
+
+
+class _SpecIndenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+
+@lru_cache(maxsize=1)
+def grammar_text() -> str:
+    """The language's grammar (objspec/grammar.lark)."""
+    return resources.files("objspec").joinpath("grammar.lark").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        postlex=_SpecIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def _loc_of(meta: Any) -> Loc:
+    return Loc(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _token_loc(tok: Token) -> Loc:
+    line = tok.line or 1
+    col = tok.column or 1
+    end_line = tok.end_line or line
+    end_col = tok.end_column or col + max(len(tok), 1)
+    return Loc(line, col, end_line, end_col)
+
+
+def _number(text: str) -> int | float:
+    value = float(text)
+    return int(value) if value.is_integer() and not any(c in text for c in ".eE") else value
+
+
+@v_args(meta=True)
+class ToIR(Transformer[Token, dict[str, Any]]):
+    """Shape-only: every rule becomes a dict (or a Python value) carrying its ``loc``."""
+
+    # --- values -------------------------------------------------------------------------
+    def number(self, meta: Any, children: list[Token]) -> int | float:
+        return _number(children[0])
+
+    def percent(self, meta: Any, children: list[Token]) -> float:
+        return float(children[0][:-1]) / 100.0
+
+    def fraction(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        return {"fraction": (_number(children[0]), _number(children[1])), "loc": _loc_of(meta)}
+
+    def range(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        return {"range": (_number(children[0]), _number(children[1])), "loc": _loc_of(meta)}
+
+    def name(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        return {"word": str(children[0]), "loc": _loc_of(meta)}
+
+    def string(self, meta: Any, children: list[Token]) -> str:
+        return str(children[0])[1:-1]
+
+    def list(self, meta: Any, children: list[Any]) -> list[Any]:
+        return [c for c in children if not isinstance(c, Token)]
+
+    # --- calls and laws -------------------------------------------------------------------
+    def keyword(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return {"keyword": str(children[0]), "value": children[1], "loc": _loc_of(meta)}
+
+    def arguments(self, meta: Any, children: list[Any]) -> list[Any]:
+        return children
+
+    def call(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        args = children[2] if len(children) > 2 and children[2] is not None else []
+        positional = [a for a in args if not (isinstance(a, dict) and "keyword" in a)]
+        keywords = [a for a in args if isinstance(a, dict) and "keyword" in a]
+        return {
+            "name": str(children[0]),
+            "args": positional,
+            "kwargs": keywords,
+            "loc": _loc_of(meta),
+        }
+
+    def law(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        call, bound, rng = children
+        return {
+            **call,
+            "bound": str(bound) if bound is not None else None,
+            "range": rng["range"] if rng is not None else None,
+            "loc": _loc_of(meta),
+        }
+
+    # --- clauses -------------------------------------------------------------------------
+    def amount_clause(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        amount, of = children
+        return {"amount": amount, "of": str(of) if of is not None else None, "loc": _loc_of(meta)}
+
+    def flag(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        return {"flag": str(children[0]), "loc": _loc_of(meta)}
+
+    def option(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return {"option": str(children[0]), "value": children[1], "loc": _loc_of(meta)}
+
+    def law_clause(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return {"option": str(children[0]), "law": children[1], "loc": _loc_of(meta)}
+
+    def share(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return {"action": str(children[0]), "share": children[1], "loc": _loc_of(meta)}
+
+    # --- statements ----------------------------------------------------------------------
+    def _statement(self, kind: str, meta: Any, **fields: Any) -> dict[str, Any]:
+        return {"statement": kind, **fields, "loc": _loc_of(meta)}
+
+    def input(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return self._statement("input", meta, call=children[0])
+
+    def unit(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return self._statement("unit", meta, call=children[0])
+
+    def exclude(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        names = [{"word": str(t), "loc": _token_loc(t)} for t in children]
+        return self._statement("exclude", meta, names=names)
+
+    def select(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        kind, *clauses = children
+        return self._statement(
+            "select", meta, kind=str(kind), clauses=[c for c in clauses if c is not None]
+        )
+
+    def budget(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return self._statement("budget", meta, clauses=children)
+
+    def replace(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        modes = [str(c) for c in children if isinstance(c, Token)]
+        shares = [c for c in children if isinstance(c, dict)]
+        return self._statement("replace", meta, modes=modes, shares=shares)
+
+    def transform(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        kind, *clauses = children
+        return self._statement(
+            "transform", meta, kind=str(kind), clauses=[c for c in clauses if c is not None]
+        )
+
+    def pair(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return self._statement("pair", meta, shares=children)
+
+    def attention(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return self._statement("attention", meta, call=children[0])
+
+    def predict(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        what, prep, where = children
+        return self._statement(
+            "predict",
+            meta,
+            what=str(what),
+            prep=str(prep) if prep is not None else None,
+            where=str(where) if where is not None else None,
+        )
+
+    def loss(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return self._statement("loss", meta, call=children[0])
+
+    def head(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return self._statement("head", meta, call=children[0], weight=children[1])
+
+    def masks(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return self._statement("masks", meta, call=children[0])
+
+    def output(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return self._statement("output", meta, call=children[0])
+
+    def task(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        name, weight, *body = children
+        return self._statement("task", meta, name=str(name), weight=weight, body=body)
+
+    def member(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        name, rate, *rest = children
+        clauses = [c for c in rest if isinstance(c, dict) and "statement" not in c]
+        body = [c for c in rest if isinstance(c, dict) and "statement" in c]
+        return {"name": str(name), "rate": rate, "clauses": clauses, "body": body}
+
+    def mixture(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        per, *members = children
+        return self._statement("mixture", meta, per=str(per), members=members)
+
+    def objective(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        name, *statements = children
+        return {
+            "name": str(name),
+            "name_loc": _token_loc(name),
+            "statements": statements,
+            "loc": _loc_of(meta),
+        }
+
+    def start(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return children[-1]
+
+
+def parse_tree(text: str, path: str | None = None) -> dict[str, Any]:
+    """Parse spec text into the located dict form (no validation). Raises SpecError."""
+    source = text if text.endswith("\n") else text + "\n"
+    try:
+        tree = _lark().parse(source)
+        return ToIR().transform(tree)
+    except UnexpectedInput as exc:
+        raise SpecError([_syntax_diagnostic(exc, source)], source=text, path=path) from None
+    except DedentError as exc:
+        diag = Diagnostic(
+            "inconsistent indentation",
+            hint="indent the statements of a block by the same amount",
+        )
+        raise SpecError([_with_line(diag, str(exc), source)], source=text, path=path) from None
+    except VisitError as exc:  # a bug in ToIR, never the user's fault
+        raise RuntimeError(f"objspec parser bug: {exc.orig_exc!r}") from exc
+    except LarkError as exc:
+        raise SpecError([Diagnostic(f"cannot parse: {exc}")], source=text, path=path) from None
+
+
+def parse_spec(text: str, path: str | Path | None = None) -> ir.Objective:
+    """Parse and validate spec text into an :class:`objspec.ir.Objective`. Raises SpecError."""
+    where = str(path) if path is not None else None
+    tree = parse_tree(text, where)
+    return ir.build_objective(tree, source=text, path=where)
+
+
+def parse_file(path: str | Path) -> ir.Objective:
+    """Read a ``.objspec`` file and parse it."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Diagnostic(f"cannot read spec: {exc}")], path=str(p)) from None
+    return parse_spec(text, p)
+
+
+def _with_line(diag: Diagnostic, message: str, source: str) -> Diagnostic:
+    # DedentError carries no position; find the first line whose indentation is off.
+    widths: list[int] = []
+    for lineno, line in enumerate(source.splitlines(), start=1):
+        stripped = line.lstrip(" \t")
+        if not stripped or stripped.startswith("#"):
+            continue
+        width = len(line.expandtabs(8)) - len(stripped.expandtabs(8))
+        if widths and width < widths[-1] and width not in widths:
+            return Diagnostic(diag.message, Loc(lineno, 1, lineno, width + 2), diag.hint)
+        while widths and width < widths[-1]:
+            widths.pop()
+        if not widths or width > widths[-1]:
+            widths.append(width)
+    return diag
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, source: str) -> Diagnostic:
+    line = getattr(exc, "line", None) or 1
+    column = getattr(exc, "column", None) or 1
+    if isinstance(exc, UnexpectedCharacters):
+        char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
+        return Diagnostic(
+            f"unexpected character {char!r}",
+            Loc(line, column, line, column + 1),
+            _expected_hint(exc.allowed),
+        )
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        if tok.type == "$END":
+            return _eof_diagnostic(source, exc.expected)
+        loc = _token_loc(tok) if tok.line else Loc(line, column, line, column + 1)
+        if tok.type == "_INDENT":
+            return Diagnostic("unexpected indentation", loc, "a statement is indented too far")
+        if tok.type == "_DEDENT":
+            return _eof_diagnostic(source, exc.expected)
+        text = str(tok).strip() or tok.type
+        if tok.type == "_NL":
+            text = "end of line"
+        hint = _expected_hint(exc.expected)
+        if tok.type == "NAME" and any(k.upper() in exc.expected for k in STATEMENT_KEYWORDS):
+            hint = f"a statement starts with a keyword; {did_you_mean(str(tok), STATEMENT_KEYWORDS)}"
+        elif tok.type == "NAME" and "OBJECTIVE" in exc.expected:
+            hint = "a spec starts with 'objective NAME'"
+        return Diagnostic(f"unexpected {text!r}" if tok.type != "_NL" else f"unexpected {text}", loc, hint)
+    if isinstance(exc, UnexpectedEOF):
+        return _eof_diagnostic(source, exc.expected)
+    return Diagnostic(str(exc), Loc(line, column, line, column + 1))
+
+
+def _eof_diagnostic(source: str, expected: Any) -> Diagnostic:
+    lines = source.rstrip("\n").splitlines() or [""]
+    last = len(lines)
+    end = len(lines[-1]) + 1
+    if "OBJECTIVE" in set(expected):
+        return Diagnostic("empty spec", None, "a spec starts with 'objective NAME' on its first line")
+    hint = _expected_hint(expected)
+    if "_INDENT" in set(expected):
+        hint = "the objective needs statements, indented under 'objective NAME'"
+    return Diagnostic("unexpected end of spec", Loc(last, end, last, end + 1), hint)
+
+
+def _expected_hint(expected: Any) -> str | None:
+    if not expected:
+        return None
+    words = sorted({_TERMINAL_WORDS.get(t, t.lower().strip("_")) for t in expected})
+    if len(words) > 8:
+        return None
+    return "expected " + ", ".join(words)

@@ -1,0 +1,154 @@
+"""Batch in: a list of examples or an already padded dict of tensors, on any device."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+
+import numpy as np
+import torch
+
+from objspec.runtime.rng import GOLDEN, MASK32, hash32, mul32
+
+Examples = Sequence[Mapping[str, Any]] | Mapping[str, Any]
+
+
+class BatchError(ValueError):
+    """A batch the collator cannot read (missing input_ids, ragged tensors, ...)."""
+
+
+@dataclass
+class Batch:
+    """A padded batch.
+
+    input_ids: (B, L) int64; valid: (B, L) bool, True on real tokens (False on padding);
+    index: (B,) int64, each example's identity for the counter RNG;
+    word_ids: (B, L) int64 word index per token (-1 where none) or None;
+    special: (B, L) bool or None, a caller-provided special_tokens_mask.
+    """
+
+    input_ids: torch.Tensor
+    valid: torch.Tensor
+    index: torch.Tensor
+    word_ids: torch.Tensor | None = None
+    special: torch.Tensor | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        b, length = self.input_ids.shape
+        return int(b), int(length)
+
+    @property
+    def device(self) -> torch.device:
+        return self.input_ids.device
+
+
+def read_batch(examples: Examples, pad_id: int, device: torch.device | str | None = None) -> Batch:
+    """Read either input form into a :class:`Batch` on ``device`` (default: where the data is)."""
+    if isinstance(examples, Mapping):
+        return _from_padded(examples, pad_id, device)
+    if not isinstance(examples, Sequence) or isinstance(examples, str | bytes):
+        raise BatchError(f"expected a list of examples or a dict of tensors, got {type(examples)}")
+    return _from_examples(examples, pad_id, device)
+
+
+def _as_long(x: Any, device: torch.device | str | None) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.to(device=device if device is not None else x.device, dtype=torch.int64)
+    return torch.as_tensor(np.asarray(x, dtype=np.int64), device=device)
+
+
+def _from_padded(
+    batch: Mapping[str, Any], pad_id: int, device: torch.device | str | None
+) -> Batch:
+    if "input_ids" not in batch:
+        raise BatchError("the batch has no 'input_ids'")
+    ids = _as_long(batch["input_ids"], device)
+    if ids.dim() != 2:
+        raise BatchError(f"padded input_ids must be (B, L), got shape {tuple(ids.shape)}")
+    mask = batch.get("attention_mask")
+    valid = _as_long(mask, ids.device).bool() if mask is not None else ids != pad_id
+    if valid.shape != ids.shape:
+        raise BatchError("attention_mask and input_ids differ in shape")
+    index = batch.get("index")
+    idx = _as_long(index, ids.device).reshape(-1) if index is not None else content_index(ids, valid)
+    if idx.numel() != ids.shape[0]:
+        raise BatchError("'index' must hold one entry per row")
+    word_ids = batch.get("word_ids")
+    special = batch.get("special_tokens_mask")
+    return Batch(
+        input_ids=ids,
+        valid=valid,
+        index=idx,
+        word_ids=_as_long(word_ids, ids.device) if word_ids is not None else None,
+        special=_as_long(special, ids.device).bool() if special is not None else None,
+    )
+
+
+def _from_examples(
+    examples: Sequence[Mapping[str, Any]], pad_id: int, device: torch.device | str | None
+) -> Batch:
+    if not all(isinstance(e, Mapping) and "input_ids" in e for e in examples):
+        raise BatchError("every example must be a dict with 'input_ids'")
+    rows = [e["input_ids"] for e in examples]
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
+    width = int(lengths.max()) if len(rows) else 0
+    valid = torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)
+    ids = _pad_flat(rows, valid, pad_id)
+    word_ids = None
+    if all("word_ids" in e for e in examples) and examples:
+        word_ids = _pad_flat([_no_none(e["word_ids"]) for e in examples], valid, -1)
+    special = None
+    if all("special_tokens_mask" in e for e in examples) and examples:
+        special = _pad_flat([e["special_tokens_mask"] for e in examples], valid, 1).bool()
+    if examples and all("index" in e for e in examples):
+        index = torch.tensor([int(e["index"]) for e in examples], dtype=torch.int64)
+    else:
+        index = content_index(ids, valid)
+    batch = Batch(ids, valid, index, word_ids, special)
+    return _to(batch, device) if device is not None else batch
+
+
+def _no_none(word_ids: Sequence[int | None]) -> list[int]:
+    return [-1 if w is None else int(w) for w in word_ids]
+
+
+def _pad_flat(rows: Sequence[Any], valid: torch.Tensor, fill: int) -> torch.Tensor:
+    """Pad ragged rows into (B, L) from one flat buffer (no per-row tensor construction)."""
+    out = torch.full(valid.shape, fill, dtype=torch.int64)
+    if not rows:
+        return out
+    if isinstance(rows[0], torch.Tensor):
+        flat = torch.cat([r.reshape(-1).to(torch.int64).cpu() for r in rows])
+    elif isinstance(rows[0], np.ndarray):
+        flat = torch.from_numpy(np.concatenate(rows).astype(np.int64, copy=False))
+    else:
+        flat = torch.tensor(list(chain.from_iterable(rows)), dtype=torch.int64)
+    if flat.numel() != int(valid.sum()):
+        raise BatchError("a per-token field does not have one entry per token")
+    out[valid] = flat
+    return out
+
+
+def _to(batch: Batch, device: torch.device | str) -> Batch:
+    return Batch(
+        batch.input_ids.to(device),
+        batch.valid.to(device),
+        batch.index.to(device),
+        batch.word_ids.to(device) if batch.word_ids is not None else None,
+        batch.special.to(device) if batch.special is not None else None,
+    )
+
+
+def content_index(ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B,) int64 identity from each row's tokens alone, for examples that carry no 'index'.
+
+    Equal rows get equal keys (and so equal corruptions within an epoch); any other row, in any
+    batch, keeps its own.
+    """
+    positions = torch.arange(ids.shape[1], device=ids.device)
+    mixed = hash32((ids & MASK32) ^ mul32(positions, GOLDEN).unsqueeze(0))
+    mixed = torch.where(valid, mixed, torch.zeros_like(mixed))
+    return hash32(mixed.sum(dim=1) & MASK32 ^ valid.sum(dim=1))

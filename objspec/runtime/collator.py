@@ -1,0 +1,99 @@
+"""The base class of every generated collator: batch reading, keys, epochs, constants."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+from objspec.runtime.batch import Batch, Examples, read_batch
+from objspec.runtime.rng import Keys
+from objspec.runtime.vocab import Vocab, VocabError
+
+
+class Collator:
+    """Batch in, corrupted batch and targets out (``collator(examples) -> dict of tensors``).
+
+    ``vocab`` is a :class:`Vocab` or a tokenizer to read one from; ``seed`` and the epoch key
+    every random draw (call :meth:`set_epoch` each epoch, like a DistributedSampler); ``device``
+    is where list inputs are placed (padded tensor inputs stay where they are).
+
+    Subclasses (the generated code) set ``needs`` (the tokens they write, e.g. ``('mask',)``),
+    ``mask_copies`` (None for dynamic masks, k for k static copies) and implement :meth:`corrupt`.
+    """
+
+    needs: ClassVar[tuple[str, ...]] = ()
+    mask_copies: ClassVar[int | None] = None
+    outputs: ClassVar[tuple[str, ...]] = ("input_ids", "attention_mask", "labels")
+
+    def __init__(
+        self,
+        vocab: Vocab | Any,
+        *,
+        seed: int = 0,
+        epoch: int = 0,
+        device: torch.device | str | None = None,
+    ) -> None:
+        self.vocab = vocab if isinstance(vocab, Vocab) else Vocab.from_tokenizer(vocab)
+        for what in self.needs:
+            if what == "random":
+                self.vocab.random_pool()
+            else:
+                self.vocab.require(what)
+        if not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        self.seed = seed
+        self.epoch = epoch
+        self.device = torch.device(device) if device is not None else None
+        self._consts: dict[tuple[Any, ...], torch.Tensor] = {}
+
+    @property
+    def pad_id(self) -> int:
+        return self.vocab.pad_id if self.vocab.pad_id is not None else 0
+
+    @property
+    def mask_id(self) -> int:
+        return self.vocab.require("mask")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Masks are keyed by the epoch: dynamic masking changes them every epoch."""
+        self.epoch = epoch
+
+    def mask_epoch(self) -> int:
+        """The epoch the masks are keyed by (cycles through ``mask_copies`` for static masks)."""
+        return self.epoch if self.mask_copies is None else self.epoch % self.mask_copies
+
+    def const(self, values: tuple[int, ...], device: torch.device) -> torch.Tensor:
+        """A constant int64 table on ``device`` (cached)."""
+        key = (values, device)
+        if key not in self._consts:
+            self._consts[key] = torch.tensor(values, dtype=torch.int64, device=device)
+        return self._consts[key]
+
+    def random_pool(self, device: torch.device) -> torch.Tensor:
+        """(N,) int64 ids random replacements draw from, on ``device`` (cached)."""
+        key = ("random_pool", device)
+        if key not in self._consts:
+            self._consts[key] = self.vocab.random_pool(device)
+        return self._consts[key]
+
+    def __call__(self, examples: Examples) -> dict[str, torch.Tensor]:
+        batch = read_batch(examples, self.pad_id, self.device)
+        if batch.input_ids.numel() == 0:
+            return self.empty(batch)
+        keys = Keys(self.seed, self.mask_epoch(), batch.index)
+        return self.corrupt(batch, keys)
+
+    def empty(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The outputs of an empty batch: every key present, every tensor empty."""
+        b, length = batch.shape
+        return {
+            k: torch.zeros((b, length), dtype=torch.int64, device=batch.device)
+            for k in self.outputs
+        }
+
+    def corrupt(self, batch: Batch, keys: Keys) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+__all__ = ["Collator", "VocabError"]

@@ -1,0 +1,162 @@
+"""Which positions are candidates, what a unit is, and per-row selection kernels.
+
+All kernels work on the whole batch at once: (B, L) tensors in, (B, L) tensors out, no Python
+loop over rows or tokens. A *unit* (a token, or a whole word) is represented by its first token:
+``unit_start`` (B, L) bool marks first tokens, and every token reads its unit's decision from the
+start position (``start_position``), so selecting a word selects all its pieces.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from objspec.runtime.batch import Batch
+from objspec.runtime.rng import Keys, below, threshold
+from objspec.runtime.vocab import Vocab
+
+ROUNDING_EPS = 1e-9  # rate x count is rounded as the exact rational would be: 15% of 20 is 3
+
+
+def candidate_mask(
+    batch: Batch,
+    vocab: Vocab,
+    *,
+    exclude_special: bool = True,
+    exclude_first: bool = False,
+    exclude_last: bool = False,
+) -> torch.Tensor:
+    """(B, L) bool: positions that may be selected. Padding never is."""
+    cand = batch.valid.clone()
+    if exclude_special:
+        cand &= ~vocab.special_table(batch.device)[batch.input_ids]
+        if batch.special is not None:
+            cand &= ~batch.special
+    if exclude_first or exclude_last:
+        pos = torch.arange(batch.shape[1], device=batch.device).unsqueeze(0)
+        if exclude_first:
+            cand &= pos > 0
+        if exclude_last:
+            cand &= pos < batch.valid.sum(dim=1, keepdim=True) - 1
+    return cand
+
+
+def token_unit_starts(batch: Batch) -> torch.Tensor:
+    """(B, L) bool: with token units every position starts its own unit."""
+    return torch.ones_like(batch.valid)
+
+
+def word_unit_starts(batch: Batch, vocab: Vocab) -> torch.Tensor:
+    """(B, L) bool: first tokens of words.
+
+    From per-token ``word_ids`` when the batch has them (a fast tokenizer's word ids: a new id
+    starts a word, -1 is a word of its own), else from the vocabulary's word-start table. A token
+    after a special token or padding always starts a word.
+    """
+    ids = batch.input_ids
+    prev_ok = torch.zeros_like(batch.valid)
+    prev_ok[:, 1:] = batch.valid[:, :-1]
+    if batch.word_ids is not None:
+        w = batch.word_ids
+        prev = torch.full_like(w, -2)
+        prev[:, 1:] = w[:, :-1]
+        starts = (w != prev) | (w < 0)
+    else:
+        starts = vocab.word_start_table(ids.device)[ids]
+    special = vocab.special_table(ids.device)[ids]
+    prev_special = torch.zeros_like(special)
+    prev_special[:, 1:] = special[:, :-1]
+    return starts | special | prev_special | ~prev_ok
+
+
+def start_position(unit_start: torch.Tensor) -> torch.Tensor:
+    """(B, L) int64: for each token, the position of the first token of its unit."""
+    pos = torch.arange(unit_start.shape[1], device=unit_start.device).expand_as(unit_start)
+    marked = torch.where(unit_start, pos, torch.zeros_like(pos))
+    return marked.cummax(dim=1).values
+
+
+def unit_lengths(unit_start: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, L) int64: at a unit's start, how many tokens the unit has (0 elsewhere)."""
+    starts = unit_start & valid
+    unit_id = starts.long().cumsum(dim=1) - 1
+    counts = torch.zeros_like(unit_id)
+    counts.scatter_add_(1, unit_id.clamp(min=0), (valid & (unit_id >= 0)).long())
+    return torch.where(starts, counts.gather(1, unit_id.clamp(min=0)), torch.zeros_like(counts))
+
+
+def expand_units(selected_starts: torch.Tensor, unit_start: torch.Tensor) -> torch.Tensor:
+    """(B, L) bool: a token is selected when its unit's start is."""
+    return selected_starts.gather(1, start_position(unit_start))
+
+
+def budget_counts(
+    n: torch.Tensor,
+    rate: float,
+    rounding: str,
+    *,
+    minimum: int = 0,
+    maximum: int | None = None,
+    u: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(B,) int64 per-row budget: ``rounding(rate * n)`` clamped to [minimum, maximum] and to n.
+
+    ``round`` rounds half to even (Python's and Google BERT's ``round``); ``stochastic`` is
+    fairseq's ``floor(rate * n + u)`` with ``u`` (B,) uniform 32-bit draws.
+    """
+    x = rate * n.to(torch.float64)
+    if rounding == "round":
+        k = torch.round(x)
+    elif rounding == "ceil":
+        k = torch.ceil(x - ROUNDING_EPS)
+    elif rounding == "floor":
+        k = torch.floor(x + ROUNDING_EPS)
+    elif rounding == "stochastic":
+        if u is None:
+            raise ValueError("stochastic rounding needs uniform draws")
+        k = torch.floor(x + u.to(torch.float64) / 2**32)
+    else:
+        raise ValueError(f"unknown rounding {rounding!r}")
+    k = k.to(torch.int64).clamp(min=minimum)
+    if maximum is not None:
+        k = k.clamp(max=maximum)
+    return torch.minimum(k, n)
+
+
+def bernoulli_select(
+    keys: Keys, stream: int, candidate_starts: torch.Tensor, rate: float
+) -> torch.Tensor:
+    """(B, L) bool: each candidate unit start independently with probability ``rate``."""
+    positions = torch.arange(candidate_starts.shape[1], device=candidate_starts.device)
+    return candidate_starts & (keys.draw(stream, positions) < threshold(rate))
+
+
+def take_in_random_order(
+    keys: Keys,
+    stream: int,
+    candidate_starts: torch.Tensor,
+    sizes: torch.Tensor,
+    budget: torch.Tensor,
+) -> torch.Tensor:
+    """(B, L) bool: units taken in a random order while their total size stays within budget.
+
+    ``sizes`` (B, L) int64 is each unit's cost at its start (1 for a token budget over tokens, or
+    the word's token count for a token budget over words); ``budget`` (B,) int64. With unit sizes 1
+    this is exact-k selection without replacement. With words, the first word that would overflow
+    the budget ends the selection (Google's script skips it and tries smaller ones).
+    """
+    b, length = candidate_starts.shape
+    positions = torch.arange(length, device=candidate_starts.device)
+    u = keys.draw(stream, positions)
+    # Ties in the 32-bit draw are broken by position, so the order is a strict total order.
+    order_key = torch.where(candidate_starts, u * length + positions, torch.full_like(u, 1 << 62))
+    order = order_key.argsort(dim=1)
+    cost = torch.where(candidate_starts, sizes, torch.zeros_like(sizes)).gather(1, order)
+    take_sorted = (cost.cumsum(dim=1) <= budget.unsqueeze(1)) & candidate_starts.gather(1, order)
+    taken = torch.zeros_like(candidate_starts)
+    return taken.scatter(1, order, take_sorted)
+
+
+def random_tokens(keys: Keys, stream: int, shape_like: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+    """(B, L) int64: a token drawn uniformly from ``pool`` (N,) at every position."""
+    positions = torch.arange(shape_like.shape[1], device=shape_like.device)
+    return pool[below(keys.draw(stream, positions), pool.numel())]
