@@ -184,8 +184,8 @@ class ToIR(Transformer[Token, dict[str, Any]]):
         return {"action": str(children[0]), "share": children[1], "loc": _loc_of(meta)}
 
     # --- statements ----------------------------------------------------------------------
-    def _statement(self, kind: str, meta: Any, **fields: Any) -> dict[str, Any]:
-        return {"statement": kind, **fields, "loc": _loc_of(meta)}
+    def _statement(self, statement: str, meta: Any, **fields: Any) -> dict[str, Any]:
+        return {"statement": statement, **fields, "loc": _loc_of(meta)}
 
     def input(self, meta: Any, children: list[Any]) -> dict[str, Any]:
         return self._statement("input", meta, call=children[0])
@@ -211,7 +211,7 @@ class ToIR(Transformer[Token, dict[str, Any]]):
         shares = [c for c in children if isinstance(c, dict)]
         return self._statement("replace", meta, modes=modes, shares=shares)
 
-    def transform(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+    def transform_stmt(self, meta: Any, children: list[Any]) -> dict[str, Any]:
         kind, *clauses = children
         return self._statement(
             "transform", meta, kind=str(kind), clauses=[c for c in clauses if c is not None]

@@ -1,0 +1,432 @@
+"""The bundled default corpus and WordPiece tokenizer, shipped as package data.
+
+``objspec/data/corpus.txt`` is a small original English corpus (one sentence per line, a blank
+line between documents). ``objspec/data/tokenizer.json`` is a BERT-style WordPiece tokenizer
+trained on it with :func:`train_tokenizer`; ``python -m objspec.bundled`` regenerates it.
+
+Vocabulary layout (``V = tokenizer.get_vocab_size()``):
+
+* ids ``0..4``: ``[PAD] [UNK] [CLS] [SEP] [MASK]`` (:data:`SPECIAL_TOKENS`);
+* ids ``5..7``: the UL2 mode tokens ``[NLU] [NLG] [S2S]`` (:data:`MODE_TOKENS`);
+* then the learned WordPiece vocabulary;
+* the top :data:`SENTINEL_COUNT` ids: T5 sentinels, ``<extra_id_0>`` = ``V - 1``,
+  ``<extra_id_1>`` = ``V - 2``, ..., ``<extra_id_99>`` = ``V - 100`` (as T5 does).
+
+All of these are special tokens: they are never split and ``decode(skip_special_tokens=True)``
+drops them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import string
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from transformers import PreTrainedTokenizerFast
+
+__all__ = [
+    "ALL_SPECIAL_TOKENS",
+    "BUNDLED_VOCAB_SIZE",
+    "CLS_ID",
+    "CORPUS_PATH",
+    "DATA_DIR",
+    "MASK_ID",
+    "MODE_TOKENS",
+    "PAD_ID",
+    "SENTINEL_COUNT",
+    "SENTINEL_TOKENS",
+    "SEP_ID",
+    "SPECIAL_TOKENS",
+    "TOKENIZER_PATH",
+    "UNK_ID",
+    "Example",
+    "encode_examples",
+    "load_documents",
+    "load_hf_tokenizer",
+    "load_tokenizer",
+    "sentinel_id",
+    "sentinel_token",
+    "train_tokenizer",
+    "write_tokenizer",
+]
+
+DATA_DIR: Path = Path(__file__).resolve().parent / "data"
+"""The package's data folder (``objspec/data``)."""
+
+CORPUS_PATH: Path = DATA_DIR / "corpus.txt"
+TOKENIZER_PATH: Path = DATA_DIR / "tokenizer.json"
+
+SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+"""BERT specials, with ids 0..4 in this order."""
+PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(len(SPECIAL_TOKENS))
+
+MODE_TOKENS: tuple[str, ...] = ("[NLU]", "[NLG]", "[S2S]")
+"""UL2 mode (paradigm) tokens, ids 5..7, right after :data:`SPECIAL_TOKENS`."""
+
+SENTINEL_COUNT: int = 100
+SENTINEL_TOKENS: tuple[str, ...] = tuple(f"<extra_id_{i}>" for i in range(SENTINEL_COUNT))
+"""T5 sentinels ``<extra_id_0>`` .. ``<extra_id_99>``, in name order (ids descend along it)."""
+
+ALL_SPECIAL_TOKENS: tuple[str, ...] = SPECIAL_TOKENS + MODE_TOKENS + SENTINEL_TOKENS
+
+BUNDLED_VOCAB_SIZE: int = 2000
+"""Vocabulary size of the shipped tokenizer, sentinels included. The bundled corpus has about
+2,000 distinct words: with a vocabulary much larger than that (e.g. 4000) every corpus word would
+be a single token and nothing would be split into ``##`` pieces."""
+
+_CONTINUATION_PREFIX = "##"
+# Always in the vocabulary (after lower-casing), whether or not the corpus uses them, so that any
+# printable ASCII text encodes without [UNK]; letters and digits also get their ## form.
+_INITIAL_ALPHABET = frozenset(string.ascii_lowercase + string.digits + string.punctuation)
+_INITIAL_CONTINUATIONS = frozenset(string.ascii_lowercase + string.digits)
+
+
+class Example(TypedDict):
+    """One packed example, as produced by :func:`encode_examples`.
+
+    ``input_ids`` and ``word_ids`` have the same length ``L <= max_length``; ``word_ids[t]`` is
+    ``-1`` at ``[CLS]``/``[SEP]`` and otherwise the word index (from 0, within the example) of
+    token ``t``. ``index`` is the example's position in the returned list.
+    """
+
+    input_ids: list[int]
+    word_ids: list[int]
+    index: int
+
+
+# --------------------------------------------------------------------------------------------
+# corpus
+
+
+def load_documents(path: Path | str | None = None) -> list[list[str]]:
+    """Read a corpus file: one sentence per line, documents separated by blank lines.
+
+    Args:
+        path: a UTF-8 text file; ``None`` means the bundled corpus (:data:`CORPUS_PATH`).
+
+    Returns:
+        ``documents[d][s]``: the ``s``-th sentence (a ``str``, stripped) of document ``d``.
+        Every document has at least one sentence; runs of blank lines count as one separator.
+
+    Raises:
+        ValueError: the file holds no sentence at all.
+    """
+    file = CORPUS_PATH if path is None else Path(path)
+    documents: list[list[str]] = []
+    current: list[str] = []
+    for line in file.read_text(encoding="utf-8").splitlines():
+        sentence = line.strip()
+        if sentence:
+            current.append(sentence)
+        elif current:
+            documents.append(current)
+            current = []
+    if current:
+        documents.append(current)
+    if not documents:
+        raise ValueError(
+            f"{file}: no documents found (expected one sentence per line, "
+            "with a blank line between documents)"
+        )
+    return documents
+
+
+# --------------------------------------------------------------------------------------------
+# tokenizer
+
+
+def sentinel_token(i: int) -> str:
+    """The ``i``-th T5 sentinel, ``<extra_id_{i}>``, for ``0 <= i < SENTINEL_COUNT``."""
+    if not 0 <= i < SENTINEL_COUNT:
+        raise ValueError(f"sentinel index {i} out of range 0..{SENTINEL_COUNT - 1}")
+    return SENTINEL_TOKENS[i]
+
+
+def sentinel_id(tokenizer: Tokenizer, i: int) -> int:
+    """The id of ``<extra_id_{i}>`` in ``tokenizer``: ``vocab_size - 1 - i``."""
+    token_id = tokenizer.token_to_id(sentinel_token(i))
+    if token_id is None:
+        raise ValueError(f"tokenizer has no sentinel {sentinel_token(i)!r}")
+    return token_id
+
+
+def train_tokenizer(
+    documents: Sequence[Sequence[str]], vocab_size: int = BUNDLED_VOCAB_SIZE
+) -> Tokenizer:
+    """Train a BERT-style WordPiece tokenizer on ``documents`` (as from :func:`load_documents`).
+
+    Lower-casing :class:`~tokenizers.normalizers.BertNormalizer`, ``BertPreTokenizer``,
+    :class:`~tokenizers.models.WordPiece` with the ``##`` continuation prefix,
+    ``[CLS] $A [SEP]`` / ``[CLS] $A [SEP] $B:1 [SEP]:1`` post-processing and a WordPiece
+    decoder; the special ids follow the layout in the module docstring.
+
+    The vocabulary is learned the way ``tokenizers.trainers.WordPieceTrainer`` learns it
+    (BPE-style merges of the most frequent adjacent pair, ``##`` on non-initial pieces), but
+    by :func:`_learn_wordpiece_vocab`, which breaks ties by token id: the Rust trainer numbers
+    pieces in hash-map order, so its vocabulary changes from one process to the next.
+
+    Args:
+        documents: ``documents[d][s]`` sentences; only their text is used.
+        vocab_size: the target total vocabulary size, specials and sentinels included. A small
+            corpus may give fewer tokens (learning stops once every word is a single token).
+            The default, :data:`BUNDLED_VOCAB_SIZE`, reproduces the shipped tokenizer from the
+            bundled corpus.
+
+    Returns:
+        A :class:`tokenizers.Tokenizer`. Training is deterministic: the same documents and
+        ``vocab_size`` give a byte-identical ``to_str()``, in any process.
+    """
+    reserved = len(SPECIAL_TOKENS) + len(MODE_TOKENS) + SENTINEL_COUNT
+    if vocab_size <= reserved:
+        raise ValueError(f"vocab_size must exceed the {reserved} reserved special tokens")
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    word_counts: Counter[str] = Counter()
+    for document in documents:
+        for sentence in document:
+            pieces = pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(sentence))
+            word_counts.update(word for word, _ in pieces)
+    vocab = _learn_wordpiece_vocab(
+        word_counts, vocab_size - SENTINEL_COUNT, SPECIAL_TOKENS + MODE_TOKENS
+    )
+    tokenizer = Tokenizer(
+        models.WordPiece(
+            vocab=vocab, unk_token="[UNK]", continuing_subword_prefix=_CONTINUATION_PREFIX
+        )
+    )
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
+    tokenizer.add_special_tokens(list(SPECIAL_TOKENS + MODE_TOKENS))  # already ids 0..7
+    # Added tokens go to the top of the vocabulary in insertion order: add <extra_id_99> first
+    # so that <extra_id_0> ends up with the highest id.
+    tokenizer.add_special_tokens(list(reversed(SENTINEL_TOKENS)))
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", CLS_ID), ("[SEP]", SEP_ID)],
+    )
+    tokenizer.decoder = decoders.WordPiece(prefix=_CONTINUATION_PREFIX)
+    _check_layout(tokenizer)
+    return tokenizer
+
+
+def _learn_wordpiece_vocab(
+    word_counts: Mapping[str, int], size: int, initial: Sequence[str]
+) -> dict[str, int]:
+    """Learn a WordPiece vocabulary (token -> id) of at most ``size`` tokens from word counts.
+
+    ids: ``initial`` first, then every character (by code point; the corpus's and printable
+    ASCII), then ``##`` + every character that occurs after a word's first character (and every
+    ASCII letter and digit), then merged tokens in the order they are learned.
+    Each step merges the adjacent pair with the highest total count (ties: the lowest
+    ``(id_a, id_b)``) in every word; the merged token is ``a + b`` without ``b``'s ``##``.
+    """
+    vocab: dict[str, int] = {}
+
+    def add(token: str) -> None:
+        vocab.setdefault(token, len(vocab))
+
+    for token in initial:
+        add(token)
+    names = sorted(word_counts)
+    for char in sorted({c for w in names for c in w} | _INITIAL_ALPHABET):
+        add(char)
+    for char in sorted({c for w in names for c in w[1:]} | _INITIAL_CONTINUATIONS):
+        add(_CONTINUATION_PREFIX + char)
+
+    words = [[w[0], *(_CONTINUATION_PREFIX + c for c in w[1:])] for w in names]
+    counts = [word_counts[w] for w in names]
+    pair_counts: Counter[tuple[str, str]] = Counter()
+    where: dict[tuple[str, str], set[int]] = {}
+    for i, symbols in enumerate(words):
+        for pair in pairwise(symbols):
+            pair_counts[pair] += counts[i]
+            where.setdefault(pair, set()).add(i)
+    heap = [(-n, vocab[a], vocab[b], (a, b)) for (a, b), n in pair_counts.items()]
+    heapq.heapify(heap)
+
+    prefix_len = len(_CONTINUATION_PREFIX)
+    while heap and len(vocab) < size:
+        neg_count, _, _, pair = heapq.heappop(heap)
+        if pair_counts.get(pair, 0) != -neg_count:
+            continue  # stale entry; the current count has its own entry
+        a, b = pair
+        merged = a + (b[prefix_len:] if b.startswith(_CONTINUATION_PREFIX) else b)
+        add(merged)
+        changed: set[tuple[str, str]] = set()
+        for i in sorted(where.pop(pair, ())):
+            symbols = words[i]
+            for old in pairwise(symbols):
+                pair_counts[old] -= counts[i]
+                changed.add(old)
+            out: list[str] = []
+            k = 0
+            while k < len(symbols):
+                if k + 1 < len(symbols) and symbols[k] == a and symbols[k + 1] == b:
+                    out.append(merged)
+                    k += 2
+                else:
+                    out.append(symbols[k])
+                    k += 1
+            words[i] = out
+            for new in pairwise(out):
+                pair_counts[new] += counts[i]
+                where.setdefault(new, set()).add(i)
+                changed.add(new)
+        for p in sorted(changed, key=lambda q: (vocab[q[0]], vocab[q[1]])):
+            n = pair_counts[p]
+            if n > 0:
+                heapq.heappush(heap, (-n, vocab[p[0]], vocab[p[1]], p))
+            else:
+                del pair_counts[p]
+                where.pop(p, None)
+    return vocab
+
+
+def _check_layout(tokenizer: Tokenizer) -> None:
+    """Raise ValueError unless the special ids follow the layout in the module docstring."""
+    size = tokenizer.get_vocab_size()
+    expected = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + MODE_TOKENS)}
+    expected.update({tok: size - 1 - i for i, tok in enumerate(SENTINEL_TOKENS)})
+    wrong = {
+        tok: tokenizer.token_to_id(tok)
+        for tok, want in expected.items()
+        if tokenizer.token_to_id(tok) != want
+    }
+    if wrong:
+        raise ValueError(f"tokenizer special ids do not follow the objspec layout: {wrong}")
+
+
+def write_tokenizer(
+    path: Path | str | None = None, vocab_size: int = BUNDLED_VOCAB_SIZE
+) -> Tokenizer:
+    """Retrain from the bundled corpus and save to ``path`` (default :data:`TOKENIZER_PATH`)."""
+    tokenizer = train_tokenizer(load_documents(), vocab_size=vocab_size)
+    target = TOKENIZER_PATH if path is None else Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(target), pretty=True)
+    return tokenizer
+
+
+def load_tokenizer(path: Path | str | None = None) -> Tokenizer:
+    """Load a tokenizer file; ``None`` means the shipped ``objspec/data/tokenizer.json``.
+
+    Returns a fresh :class:`tokenizers.Tokenizer` on each call (callers may configure it).
+    """
+    file = TOKENIZER_PATH if path is None else Path(path)
+    if not file.is_file():
+        hint = " (regenerate it with `python -m objspec.bundled`)" if path is None else ""
+        raise FileNotFoundError(f"tokenizer file not found: {file}{hint}")
+    return Tokenizer.from_file(str(file))
+
+
+def load_hf_tokenizer(path: Path | str | None = None) -> PreTrainedTokenizerFast:
+    """The same tokenizer wrapped as a :class:`transformers.PreTrainedTokenizerFast`.
+
+    pad/unk/cls/sep/mask tokens are set (ids 0..4) and the additional special tokens are
+    :data:`MODE_TOKENS` followed by :data:`SENTINEL_TOKENS`; no id changes.
+
+    Raises:
+        ImportError: ``transformers`` is not installed (``pip install objspec[hf]``).
+    """
+    try:
+        from transformers import PreTrainedTokenizerFast
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "load_hf_tokenizer needs the optional 'transformers' dependency: "
+            "pip install objspec[hf]"
+        ) from exc
+    base = load_tokenizer(path)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=base,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        additional_special_tokens=list(MODE_TOKENS + SENTINEL_TOKENS),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# examples
+
+
+def encode_examples(
+    tokenizer: Tokenizer, documents: Sequence[Sequence[str]], max_length: int = 64
+) -> list[Example]:
+    """Tokenize ``documents`` and pack consecutive sentences into examples.
+
+    Sentences of one document are packed greedily, in order, into ``[CLS] s_i s_i+1 ... [SEP]``
+    while the total stays ``<= max_length``; a document's last example never takes sentences of
+    the next one. A sentence longer than ``max_length - 2`` tokens gets an example of its own,
+    truncated to fit. Sentences that tokenize to nothing are skipped.
+
+    Args:
+        tokenizer: a tokenizer with ``[CLS]`` and ``[SEP]`` (e.g. :func:`load_tokenizer`); it
+            should have no truncation or padding configured.
+        documents: ``documents[d][s]`` sentences.
+        max_length: the most tokens per example, ``[CLS]`` and ``[SEP]`` included (``>= 3``).
+
+    Returns:
+        A list of :class:`Example` dicts ``{"input_ids", "word_ids", "index"}`` (lists of
+        ``int`` of equal length ``L``, ``3 <= L <= max_length``). ``word_ids`` are ``-1`` at the
+        specials and otherwise count words from 0 across the packed sentences, so two different
+        words never share an id and the sequence is non-decreasing.
+
+    Raises:
+        ValueError: ``max_length < 3`` or the tokenizer lacks ``[CLS]``/``[SEP]``.
+    """
+    if max_length < 3:
+        raise ValueError(f"max_length must be at least 3 ([CLS] token [SEP]), got {max_length}")
+    cls_id = tokenizer.token_to_id("[CLS]")
+    sep_id = tokenizer.token_to_id("[SEP]")
+    if cls_id is None or sep_id is None:
+        raise ValueError("tokenizer has no [CLS] or [SEP] token")
+    room = max_length - 2
+    examples: list[Example] = []
+
+    def flush(ids: list[int], words: list[int]) -> None:
+        examples.append(
+            {
+                "input_ids": [cls_id, *ids, sep_id],
+                "word_ids": [-1, *words, -1],
+                "index": len(examples),
+            }
+        )
+
+    for document in documents:
+        encodings = tokenizer.encode_batch(list(document), add_special_tokens=False)
+        ids: list[int] = []
+        words: list[int] = []
+        for encoding in encodings:
+            sent_ids = list(encoding.ids)[:room]
+            if not sent_ids:
+                continue
+            raw_words = encoding.word_ids[: len(sent_ids)]
+            if ids and len(ids) + len(sent_ids) > room:
+                flush(ids, words)
+                ids, words = [], []
+            offset = words[-1] + 1 if words else 0
+            # Word ids restart at 0 in each sentence; None (no word) does not occur without
+            # specials, but is mapped onto the previous word to keep the sequence monotone.
+            last = -1
+            for w in raw_words:
+                last = last if w is None else w
+                words.append(offset + max(last, 0))
+            ids.extend(sent_ids)
+        if ids:
+            flush(ids, words)
+    return examples
+
+
+if __name__ == "__main__":
+    _tok = write_tokenizer()
+    print(f"wrote {TOKENIZER_PATH} (vocab_size={_tok.get_vocab_size()})")

@@ -1,0 +1,398 @@
+"""Spec-derived property checks of a compiled collator, run with Hypothesis.
+
+Each :class:`Check` states one promise the spec makes (labels exactly at the selected positions,
+specials and padding untouched, the budget's rounding, whole words, span lengths in the law's
+support, the replacement mix, batch invariance, epoch keying) and tests it on batches drawn by
+Hypothesis over batch sizes, row lengths, padding, vocabulary sizes and seeds. ``objspec check``
+and the test suite run the same checks; Hypothesis runs derandomized, so results never flake.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from objspec import ir
+from objspec.runtime import IGNORE_INDEX, Vocab, read_batch
+from objspec.runtime.selection import candidate_mask, word_unit_starts
+
+# Statistical checks fail only past this many standard deviations (a fixed seed makes them
+# deterministic; the wide bound keeps a correct collator far from the edge for any seed).
+Z_BOUND = 6.0
+
+PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
+
+
+class CheckFailure(AssertionError):
+    """A property the spec promises does not hold."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One drawn test case: a vocabulary, examples, and the collator seed/epoch."""
+
+    vocab: Vocab
+    examples: list[dict[str, Any]]
+    seed: int
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    promise: str
+    run: Callable[[ir.Objective, Any, Case], None]
+    statistical: bool = False
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    promise: str
+    passed: bool
+    detail: str = ""
+
+
+# --- drawing cases -------------------------------------------------------------------------------
+
+
+def synthetic_vocab(size: int, word_start_every: int = 3) -> Vocab:
+    """A vocabulary of ``size`` ids: 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK]; every
+    ``word_start_every``-th other id continues a word (like '##' pieces), the rest start one."""
+    starts = tuple(i < 5 or i % word_start_every != 0 for i in range(size))
+    return Vocab(
+        size=size,
+        pad_id=PAD,
+        unk_id=UNK,
+        cls_id=CLS,
+        sep_id=SEP,
+        mask_id=MASK,
+        word_start=starts,
+    )
+
+
+@st.composite
+def cases(draw: st.DrawFn, max_batch: int = 6, max_length: int = 48) -> Case:
+    """Batches of [CLS] tokens [SEP] rows of ragged lengths (including empty and tiny rows)."""
+    size = draw(st.integers(min_value=8, max_value=400))
+    vocab = synthetic_vocab(size)
+    n = draw(st.integers(min_value=1, max_value=max_batch))
+    lengths = draw(st.lists(st.integers(0, max_length), min_size=n, max_size=n))
+    first_index = draw(st.integers(0, 2**40))
+    examples = []
+    for row, length in enumerate(lengths):
+        body = draw(st.lists(st.integers(5, size - 1), min_size=length, max_size=length))
+        examples.append({"input_ids": [CLS, *body, SEP], "index": first_index + row})
+    seed = draw(st.integers(0, 2**31 - 1))
+    epoch = draw(st.integers(0, 1000))
+    return Case(vocab, examples, seed, epoch)
+
+
+def big_case(seed: int = 1234, rows: int = 64, length: int = 256, size: int = 1000) -> Case:
+    """A large fixed case for the statistical checks (counts in the tens of thousands)."""
+    g = torch.Generator().manual_seed(seed)
+    body = torch.randint(5, size, (rows, length), generator=g)
+    examples = [
+        {"input_ids": [CLS, *row.tolist(), SEP], "index": i} for i, row in enumerate(body)
+    ]
+    return Case(synthetic_vocab(size), examples, seed, 0)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _collate(compiled: Any, case: Case, epoch: int | None = None) -> dict[str, torch.Tensor]:
+    collator = compiled.Collator(case.vocab, seed=case.seed)
+    collator.set_epoch(case.epoch if epoch is None else epoch)
+    return collator(case.examples)
+
+
+def _inputs(case: Case) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    batch = read_batch(case.examples, case.vocab.pad_id or 0)
+    cand = candidate_mask(batch, case.vocab)
+    return batch.input_ids, batch.valid, cand
+
+
+def _fail(message: str) -> CheckFailure:
+    return CheckFailure(message)
+
+
+def _excluded(objective: ir.Objective, case: Case) -> torch.Tensor:
+    batch = read_batch(case.examples, case.vocab.pad_id or 0)
+    ex = set(objective.exclude)
+    cand = candidate_mask(
+        batch,
+        case.vocab,
+        exclude_special="special" in ex,
+        exclude_first="first" in ex,
+        exclude_last="last" in ex,
+    )
+    return ~cand
+
+
+# --- the checks ----------------------------------------------------------------------------------
+
+
+def check_labels(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    out = _collate(compiled, case)
+    ids, _, _ = _inputs(case)
+    labels = out["labels"]
+    target = labels != IGNORE_INDEX
+    if not torch.equal(labels[target], ids[target]):
+        raise _fail("a label differs from the original token at its position")
+    if not torch.equal(out["input_ids"][~target], ids[~target]):
+        raise _fail("a position without a label was changed")
+
+
+def check_untouched(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    out = _collate(compiled, case)
+    ids, valid, _ = _inputs(case)
+    excluded = _excluded(objective, case)
+    if bool((out["labels"][excluded] != IGNORE_INDEX).any()):
+        raise _fail("an excluded position (special, padding, first/last) got a label")
+    if not torch.equal(out["input_ids"][excluded], ids[excluded]):
+        raise _fail("an excluded position (special, padding, first/last) was changed")
+    if not torch.equal(out["attention_mask"].bool(), valid):
+        raise _fail("attention_mask does not mark exactly the real tokens")
+
+
+def _expected_budget(objective: ir.Objective, budget: ir.Budget, case: Case) -> torch.Tensor:
+    batch = read_batch(case.examples, case.vocab.pad_id or 0)
+    cand = ~_excluded(objective, case)
+    if budget.of == "tokens":
+        n = cand.sum(dim=1)
+    else:
+        starts = word_unit_starts(batch, case.vocab) if objective.unit.kind == "word" else cand
+        n = (starts & cand).sum(dim=1)
+    x = [budget.rate * int(v) for v in n]
+    rounded = {
+        "round": [round(v) for v in x],
+        "ceil": [math.ceil(v - 1e-9) for v in x],
+        "floor": [math.floor(v + 1e-9) for v in x],
+        "stochastic": [math.floor(v) for v in x],
+    }[budget.rounding]
+    hi = [min(max(k, budget.min), budget.max if budget.max is not None else k) for k in rounded]
+    return torch.minimum(torch.tensor(hi, dtype=torch.int64), n)
+
+
+def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    sel = objective.select
+    if isinstance(sel, ir.Bernoulli):
+        return
+    budget = sel.budget
+    out = _collate(compiled, case)
+    counted = (out["labels"] != IGNORE_INDEX).sum(dim=1)
+    expected = _expected_budget(objective, budget, case)
+    word_budget = objective.unit.kind == "word" and budget.of == "tokens"
+    if budget.rounding == "stochastic":
+        ok = (counted >= expected) & (counted <= expected + 1)
+    elif isinstance(sel, ir.Exact) and word_budget:
+        ok = counted <= expected  # whole words stop at the first that would overflow
+    else:
+        ok = counted == expected
+    if not bool(ok.all()):
+        row = int((~ok).nonzero()[0, 0])
+        raise _fail(
+            f"row {row}: {int(counted[row])} tokens selected, the budget "
+            f"({budget.rounding} of {budget.rate:g} x count) says {int(expected[row])}"
+        )
+
+
+def check_whole_words(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    if objective.unit.kind != "word":
+        return
+    out = _collate(compiled, case)
+    batch = read_batch(case.examples, case.vocab.pad_id or 0)
+    starts = word_unit_starts(batch, case.vocab)
+    selected = out["labels"] != IGNORE_INDEX
+    word = starts.long().cumsum(dim=1)
+    # Per word: selected tokens vs tokens; a word is partial when 0 < selected < size.
+    size = torch.zeros(word.shape[0], word.shape[1] + 1, dtype=torch.int64)
+    hit = torch.zeros_like(size)
+    size.scatter_add_(1, word, batch.valid.long())
+    hit.scatter_add_(1, word, selected.long())
+    partial = ((hit > 0) & (hit < size)).sum(dim=1)
+    allowed = 1 if isinstance(objective.select, ir.Spans) else 0  # the budget cut, mid-word
+    if bool((partial > allowed).any()):
+        raise _fail(f"a row has {int(partial.max())} partly selected words (allowed {allowed})")
+
+
+def check_span_support(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    sel = objective.select
+    if not isinstance(sel, ir.Spans):
+        return
+    out = _collate(compiled, case)
+    batch = read_batch(case.examples, case.vocab.pad_id or 0)
+    starts = word_unit_starts(batch, case.vocab) if objective.unit.kind == "word" else batch.valid
+    selected = out["labels"] != IGNORE_INDEX
+    span_start, span_end = out["span_start"], out["span_end"]
+    if not torch.equal(span_start >= 0, selected):
+        raise _fail("span_start is set exactly where tokens are selected")
+    pos = torch.arange(selected.shape[1]).unsqueeze(0)
+    inside = (pos >= span_start) & (pos < span_end)
+    if not bool(inside[selected].all()):
+        raise _fail("a selected token lies outside its span's [span_start, span_end)")
+    units = (starts & selected).long()
+    units_per_span = torch.zeros(selected.shape[0], selected.shape[1] + 1, dtype=torch.int64)
+    units_per_span.scatter_add_(1, torch.where(selected, span_start, selected.shape[1]), units)
+    counts = units_per_span[:, :-1]
+    if bool((counts > sel.length.table.high).any()):
+        raise _fail(f"a span has {int(counts.max())} units, more than the law's maximum")
+
+
+def check_batch_invariance(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    together = _collate(compiled, case)
+    width = together["input_ids"].shape[1]
+    for row, example in enumerate(case.examples):
+        alone = _collate(compiled, Case(case.vocab, [example], case.seed, case.epoch))
+        n = alone["input_ids"].shape[1]
+        for key, value in alone.items():
+            if not torch.equal(value[0], together[key][row, :n]):
+                raise _fail(f"example {row} is corrupted differently alone ({key})")
+        if width > n and bool((together["labels"][row, n:] != IGNORE_INDEX).any()):
+            raise _fail(f"example {row} has labels in its padding")
+
+
+def check_epochs(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    first = _collate(compiled, case, epoch=case.epoch)
+    again = _collate(compiled, case, epoch=case.epoch)
+    for key in first:
+        if not torch.equal(first[key], again[key]):
+            raise _fail("the same seed and epoch gave a different corruption")
+    copies = objective.masks.copies if objective.masks.kind == "static" else None
+    if copies is not None:
+        later = _collate(compiled, case, epoch=case.epoch + copies)
+        if not torch.equal(first["labels"], later["labels"]):
+            raise _fail(f"static masks differ after {copies} epochs")
+
+
+def check_epochs_change(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    if objective.masks.kind == "static" and objective.masks.copies == 1:
+        return
+    big = big_case()
+    a = _collate(compiled, big, epoch=0)["labels"]
+    b = _collate(compiled, big, epoch=1)["labels"]
+    if torch.equal(a, b):
+        raise _fail("dynamic masks did not change between epochs 0 and 1")
+
+
+def _binomial_ok(hits: int, n: int, p: float) -> tuple[bool, str]:
+    sd = math.sqrt(max(n * p * (1 - p), 1e-12))
+    ok = abs(hits - n * p) <= Z_BOUND * sd + 1e-9
+    return ok, f"{hits}/{n} = {hits / max(n, 1):.4f}, expected {p:.4f}"
+
+
+def check_rate(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    sel = objective.select
+    if not isinstance(sel, ir.Bernoulli):
+        return
+    big = big_case()
+    out = _collate(compiled, big)
+    _, _, cand = _inputs(big)
+    selected = int((out["labels"] != IGNORE_INDEX).sum())
+    ok, detail = _binomial_ok(selected, int(cand.sum()), sel.rate)
+    if not ok:
+        raise _fail(f"selection rate off: {detail}")
+
+
+def check_mix(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    big = big_case()
+    out = _collate(compiled, big)
+    ids, _, _ = _inputs(big)
+    target = out["labels"] != IGNORE_INDEX
+    new, old = out["input_ids"][target], ids[target]
+    n = int(target.sum())
+    pool = big.vocab.random_pool().numel()
+    rep = objective.replace
+    observed = {
+        "mask": int((new == MASK).sum()),
+        "random": int(((new != MASK) & (new != old)).sum()),
+    }
+    expected = {
+        "mask": rep.share_of("mask"),
+        "random": rep.share_of("random") * (1 - 1 / pool),  # a random draw can equal the original
+    }
+    if rep.per == "span":
+        # one decision per span: the counts are of spans, so compare span-level frequencies
+        starts = target & (torch.arange(ids.shape[1]).unsqueeze(0) == out["span_start"])
+        first_new, first_old = out["input_ids"][starts], ids[starts]
+        n = int(starts.sum())
+        observed = {
+            "mask": int((first_new == MASK).sum()),
+            "random": int(((first_new != MASK) & (first_new != first_old)).sum()),
+        }
+    for action, p in expected.items():
+        ok, detail = _binomial_ok(observed[action], n, p)
+        if not ok:
+            raise _fail(f"share of {action!r} off: {detail}")
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("labels", "labels are the original tokens, exactly at the changed/selected positions", check_labels),
+    Check("untouched", "special tokens, padding and excluded positions are never selected or changed", check_untouched),
+    Check("budget", "the number of selected tokens per row follows the budget's rounding", check_budget),
+    Check("whole_words", "word units are selected whole (one budget cut per row for spans)", check_whole_words),
+    Check("span_support", "spans are contiguous and no longer than the length law allows", check_span_support),
+    Check("batch_invariance", "an example is corrupted the same alone or in any batch", check_batch_invariance),
+    Check("epochs", "the same seed and epoch reproduce the corruption; static masks cycle", check_epochs),
+    Check("dynamic", "dynamic masks change from one epoch to the next", check_epochs_change, True),
+    Check("rate", "the Bernoulli selection rate matches the spec (6-sigma binomial bound)", check_rate, True),
+    Check("mix", "the replacement mix matches the spec (6-sigma binomial bound)", check_mix, True),
+)
+
+
+def applicable(objective: ir.Objective) -> tuple[Check, ...]:
+    """The checks whose promise the spec makes."""
+    skip = set()
+    if not isinstance(objective.select, ir.Bernoulli):
+        skip.add("rate")
+    else:
+        skip.add("budget")
+    if objective.unit.kind != "word":
+        skip.add("whole_words")
+    if not isinstance(objective.select, ir.Spans):
+        skip.add("span_support")
+    if objective.masks.kind == "static" and objective.masks.copies == 1:
+        skip.add("dynamic")
+    return tuple(c for c in CHECKS if c.name not in skip)
+
+
+def run_check(check: Check, objective: ir.Objective, compiled: Any, max_examples: int) -> CheckResult:
+    """Run one check: once on the fixed big case if statistical, else under Hypothesis."""
+    try:
+        if check.statistical:
+            check.run(objective, compiled, big_case())
+        else:
+            _hypothesis(check, objective, compiled, max_examples)
+    except CheckFailure as exc:
+        return CheckResult(check.name, check.promise, False, str(exc).splitlines()[0])
+    except Exception as exc:  # a crash is a failed check too, reported with its type
+        return CheckResult(check.name, check.promise, False, f"{type(exc).__name__}: {exc}")
+    return CheckResult(check.name, check.promise, True)
+
+
+def _hypothesis(check: Check, objective: ir.Objective, compiled: Any, max_examples: int) -> None:
+    @settings(
+        max_examples=max_examples,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
+    @given(cases())
+    def property_holds(case: Case) -> None:
+        check.run(objective, compiled, case)
+
+    property_holds()
+
+
+def run_checks(objective: ir.Objective, compiled: Any, max_examples: int = 40) -> list[CheckResult]:
+    """Every applicable check of a compiled objective."""
+    return [run_check(c, objective, compiled, max_examples) for c in applicable(objective)]

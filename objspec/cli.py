@@ -1,0 +1,217 @@
+"""``objspec compile | check | show | demo``.
+
+Exit codes: 0 success; 1 a spec failed to parse or validate (the located report is printed);
+2 bad command-line usage; 3 a property check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from objspec.errors import ObjspecError, SpecError
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _compile(path: Path) -> tuple[Any, Any]:
+    """(objective IR, generated module) of one spec file."""
+    from compiler import compile_objective
+    from objspec.parser import parse_file
+
+    objective = parse_file(path)
+    return objective, compile_objective(objective)
+
+
+def _load(path: Path) -> tuple[Any, Any]:
+    """(objective IR, loaded CompiledObjective) of one spec file."""
+    from compiler import load
+    from objspec import CompiledObjective
+
+    objective, generated = _compile(path)
+    return objective, CompiledObjective(generated.name, generated.source, load(generated))
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    outdir = Path(args.output)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for spec in args.specs:
+        _, generated = _compile(Path(spec))
+        target = outdir / generated.filename
+        target.write_text(generated.source, encoding="utf-8")
+        out.print(f"[green]compiled[/] {spec} -> {target}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from objspec.checks import run_checks
+
+    failed = False
+    for spec in args.specs:
+        objective, compiled = _load(Path(spec))
+        results = run_checks(objective, compiled, max_examples=args.examples)
+        table = Table(title=f"{objective.name} ({spec})", title_justify="left")
+        table.add_column("check")
+        table.add_column("result")
+        table.add_column("promise / failure")
+        for r in results:
+            verdict = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
+            table.add_row(r.name, verdict, r.promise if r.passed else r.detail)
+            failed |= not r.passed
+        out.print(table)
+    return EXIT_CHECK if failed else EXIT_OK
+
+
+def _styled(tokens: list[str], kinds: list[str]) -> Text:
+    text = Text()
+    for tok, kind in zip(tokens, kinds, strict=True):
+        if text:
+            text.append(" ")
+        text.append(tok, style=SHOW_STYLES.get(kind, ""))
+    return text
+
+
+SHOW_STYLES = {"mask": "bold white on red", "random": "bold black on yellow", "keep": "bold green"}
+
+
+def render_corruption(tokenizer: Any, example: dict[str, Any], result: dict[str, Any]) -> tuple[Text, Text]:
+    """(before, after) lines: selected tokens coloured by what happened to them."""
+    original = list(example["input_ids"])
+    n = len(original)
+    corrupted = result["input_ids"][0, :n].tolist()
+    labels = result["labels"][0, :n].tolist()
+    mask_id = tokenizer.token_to_id("[MASK]")
+    kinds = []
+    for old, new, label in zip(original, corrupted, labels, strict=True):
+        if label == -100:
+            kinds.append("")
+        elif new == mask_id:
+            kinds.append("mask")
+        elif new != old:
+            kinds.append("random")
+        else:
+            kinds.append("keep")
+    before = [tokenizer.id_to_token(i) for i in original]
+    after = [tokenizer.id_to_token(i) for i in corrupted]
+    return _styled(before, ["keep" if k else "" for k in kinds]), _styled(after, kinds)
+
+
+def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: int) -> None:
+    from objspec import bundled
+    from objspec.runtime import Vocab
+
+    objective, compiled = _load(spec)
+    tokenizer = bundled.load_tokenizer()
+    if text is None:
+        example = bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]
+    else:
+        enc = tokenizer.encode(text)
+        ids = enc.ids[:max_length]
+        words = [-1 if w is None else w for w in enc.word_ids][:max_length]
+        example = {"input_ids": ids, "word_ids": words, "index": 0}
+    collator = compiled.Collator(Vocab.from_tokenizer(tokenizer), seed=seed, epoch=epoch)
+    before, after = render_corruption(tokenizer, example, collator([example]))
+    out.print(f"[bold]{objective.name}[/] ({spec}), seed {seed}, epoch {epoch}")
+    out.print(Text("before: ") + before)
+    out.print(Text("after:  ") + after)
+    legend = Text("legend: ")
+    for kind, style in SHOW_STYLES.items():
+        legend.append(f" {kind} ", style=style)
+        legend.append(" ")
+    out.print(legend)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    _show_one(Path(args.spec), args.text, args.seed, args.epoch, args.max_length)
+    return EXIT_OK
+
+
+def bundled_specs_dir() -> Path:
+    """``specs/`` of the working tree or of the source checkout objspec was installed from."""
+    for candidate in (Path.cwd() / "specs", Path(__file__).resolve().parent.parent / "specs"):
+        if candidate.is_dir() and any(candidate.glob("*.objspec")):
+            return candidate
+    raise ObjspecError("cannot find the bundled specs/ folder; run from the objspec checkout")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from objspec.checks import run_checks
+
+    specs = sorted(bundled_specs_dir().glob("*.objspec"))
+    out.rule("[bold]objspec demo[/]: every bundled spec, compiled, shown and checked")
+    failed = []
+    for spec in specs:
+        out.print()
+        _show_one(spec, None, args.seed, 0, 40)
+        objective, compiled = _load(spec)
+        results = run_checks(objective, compiled, max_examples=args.examples)
+        passed = sum(r.passed for r in results)
+        colour = "green" if passed == len(results) else "red"
+        out.print(f"checks: [{colour}]{passed}/{len(results)} passed[/]")
+        for r in results:
+            if not r.passed:
+                out.print(f"  [red]FAIL[/] {r.name}: {r.detail}")
+                failed.append(f"{spec.name}:{r.name}")
+    out.print()
+    out.rule("[green]all checks passed[/]" if not failed else f"[red]{len(failed)} checks failed[/]")
+    return EXIT_CHECK if failed else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="objspec", description="Pre-training objectives as specs, compiled to collators."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="compile specs to Python modules")
+    p.add_argument("specs", nargs="+", help=".objspec files")
+    p.add_argument("-o", "--output", default="build", help="output folder (default: build)")
+    p.set_defaults(run=cmd_compile)
+
+    p = sub.add_parser("check", help="property-test the compiled collator of each spec")
+    p.add_argument("specs", nargs="+", help=".objspec files")
+    p.add_argument("--examples", type=int, default=40, help="Hypothesis examples per check")
+    p.set_defaults(run=cmd_check)
+
+    p = sub.add_parser("show", help="show a corrupted example, before and after")
+    p.add_argument("spec", help=".objspec file")
+    p.add_argument("--text", help="text to corrupt (default: the bundled corpus' first example)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epoch", type=int, default=0)
+    p.add_argument("--max-length", type=int, default=64)
+    p.set_defaults(run=cmd_show)
+
+    p = sub.add_parser("demo", help="compile, show and check every bundled spec")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--examples", type=int, default=25, help="Hypothesis examples per check")
+    p.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except SpecError as exc:
+        err.print(Text(exc.render()))
+        return EXIT_SPEC
+    except ObjspecError as exc:
+        err.print(Text(f"error: {exc}"))
+        return EXIT_SPEC
+    except (OSError, ValueError) as exc:
+        err.print(Text(f"error: {exc}"))
+        return EXIT_SPEC
+
+
+if __name__ == "__main__":
+    sys.exit(main())
