@@ -181,6 +181,17 @@ def _expected_budget(objective: ir.Objective, budget: ir.Budget, case: Case) -> 
     return torch.minimum(torch.tensor(hi, dtype=torch.int64), n)
 
 
+def _longest_word(objective: ir.Objective, case: Case) -> torch.Tensor:
+    """(B,) the token count of each row's longest candidate word."""
+    batch = read_batch(case.examples, case.vocab.pad_id or 0)
+    starts = word_unit_starts(batch, case.vocab)
+    cand = ~_excluded(objective, case)
+    word = (starts & cand).long().cumsum(dim=1) * cand
+    size = torch.zeros(word.shape[0], word.shape[1] + 1, dtype=torch.int64)
+    size.scatter_add_(1, word, cand.long())
+    return size[:, 1:].max(dim=1).values.clamp(min=1)
+
+
 def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
     sel = objective.select
     if isinstance(sel, ir.Bernoulli):
@@ -190,12 +201,12 @@ def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
     counted = (out["labels"] != IGNORE_INDEX).sum(dim=1)
     expected = _expected_budget(objective, budget, case)
     word_budget = objective.unit.kind == "word" and budget.of == "tokens"
-    if budget.rounding == "stochastic":
-        ok = (counted >= expected) & (counted <= expected + 1)
-    elif isinstance(sel, ir.Exact) and word_budget:
-        ok = counted <= expected  # whole words stop at the first that would overflow
-    else:
-        ok = counted == expected
+    high = expected + int(budget.rounding == "stochastic")  # floor(x + u) is floor(x) or one more
+    low = expected
+    if isinstance(sel, ir.Exact) and word_budget:
+        # whole words stop at the first that would overflow: short by less than a word
+        low = expected - _longest_word(objective, case) + 1
+    ok = (counted >= low) & (counted <= high)
     if not bool(ok.all()):
         row = int((~ok).nonzero()[0, 0])
         raise _fail(

@@ -1,0 +1,193 @@
+"""Hypothesis property tests of the compiled corruptions (the checks `objspec check` runs).
+
+Drawn over batch sizes, ragged lengths, padding, vocabulary sizes, seeds and epochs (the
+``cases`` strategy), and over spec parameters (rates, rounding, laws, mixes, units).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from objspec import compile_file, compile_spec, parse_file, parse_spec
+from objspec.checks import (
+    CHECKS,
+    Case,
+    CheckFailure,
+    applicable,
+    big_case,
+    cases,
+    run_check,
+)
+
+SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.objspec"))
+BUNDLED = {p.stem: (parse_file(p), compile_file(p)) for p in SPECS}
+
+
+@pytest.mark.parametrize(
+    ("spec", "check"),
+    [(name, c) for name, (obj, _) in BUNDLED.items() for c in applicable(obj)],
+    ids=lambda x: x if isinstance(x, str) else x.name,
+)
+def test_bundled_spec_keeps_its_promises(spec: str, check: Any) -> None:
+    objective, compiled = BUNDLED[spec]
+    result = run_check(check, objective, compiled, max_examples=25)
+    assert result.passed, result.detail
+
+
+# --- spec parameters ---------------------------------------------------------------------------
+
+
+@st.composite
+def mixes(draw: st.DrawFn) -> str:
+    """A replacement mix in whole percent that sums to 100."""
+    mask = draw(st.integers(0, 100))
+    random = draw(st.integers(0, 100 - mask))
+    return f"mask {mask}%, random {random}%, keep {100 - mask - random}%"
+
+
+@st.composite
+def selections(draw: st.DrawFn) -> tuple[str, bool]:
+    """(select + budget statements, whether it places spans)."""
+    kind = draw(st.sampled_from(["bernoulli", "exact", "spans"]))
+    rate = draw(st.integers(1, 100))
+    rounding = draw(st.sampled_from(["round", "ceil", "floor", "stochastic"]))
+    if kind == "bernoulli":
+        return f"select bernoulli {rate}%", False
+    budget = f"budget {rate}% of tokens, {rounding}"
+    if kind == "exact":
+        cap = draw(st.one_of(st.none(), st.integers(0, 30)))
+        return "select exact\n  " + budget + (f", max {cap}" if cap is not None else ""), False
+    law = draw(
+        st.sampled_from(
+            [
+                "geometric(p=0.2) truncated 1..10",
+                "geometric(0.5) clipped 1..4",
+                "poisson(lambda=3) truncated 1..8",
+                "uniform on 1..5",
+                "inverse on 1..3",
+                "fixed(2)",
+                "normal(mean=3, std=1) clipped 1..6",
+            ]
+        )
+    )
+    return f"select spans length ~ {law}\n  {budget}", True
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> str:
+    selection, spans = draw(selections())
+    unit = draw(st.sampled_from(["token", "word"]))
+    per = draw(st.sampled_from(["token", "span"])) if spans else "token"
+    exclude = draw(st.sampled_from(["special", "special, first", "special, first, last"]))
+    masks = draw(st.sampled_from(["dynamic", "static", "static(copies=3)"]))
+    return (
+        "objective drawn\n"
+        f"  unit {unit}\n"
+        f"  exclude {exclude}\n"
+        f"  {selection}\n"
+        f"  replace per {per}: {draw(mixes())}\n"
+        "  predict original at selected\n"
+        f"  masks {masks}\n"
+        "  head mlm\n"
+    )
+
+
+@settings(max_examples=30)
+@given(text=specs(), case=cases(max_batch=4, max_length=32))
+def test_any_valid_spec_keeps_its_promises(text: str, case: Case) -> None:
+    objective = parse_spec(text)
+    compiled = compile_spec(text)
+    for check in applicable(objective):
+        if not check.statistical:
+            check.run(objective, compiled, case)
+
+
+@settings(max_examples=8)
+@given(text=specs())
+def test_any_valid_spec_meets_its_rates(text: str) -> None:
+    objective = parse_spec(text)
+    compiled = compile_spec(text)
+    for check in applicable(objective):
+        if check.statistical:
+            check.run(objective, compiled, big_case())
+
+
+# --- the checks themselves can fail ------------------------------------------------------------
+
+
+class _Broken:
+    """A compiled objective whose collator breaks one promise on purpose."""
+
+    def __init__(self, compiled: Any, damage: Any) -> None:
+        base = compiled.Collator
+
+        class Collator(base):  # type: ignore[misc, valid-type]
+            def __call__(self, examples: Any) -> dict[str, torch.Tensor]:
+                return damage(super().__call__(examples))
+
+        self.Collator = Collator
+
+
+def _label_specials(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out["labels"][:, 0] = 2  # a label on [CLS]
+    return out
+
+
+def _drop_a_label(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    target = (out["labels"] != -100).nonzero()
+    if len(target):
+        out["labels"][tuple(target[0])] = -100
+        out["input_ids"][tuple(target[0])] = 4
+    return out
+
+
+def _drop_all_labels(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out["input_ids"] = torch.where(out["labels"] != -100, out["labels"], out["input_ids"])
+    out["labels"][:] = -100
+    return out
+
+
+def _always_mask(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    target = out["labels"] != -100
+    out["input_ids"][target] = 4
+    return out
+
+
+@pytest.mark.parametrize(
+    ("spec", "check", "damage"),
+    [
+        ("bert_mlm", "untouched", _label_specials),
+        ("bert_mlm", "labels", _drop_a_label),
+        ("wwm", "budget", _drop_all_labels),
+        ("roberta", "mix", _always_mask),
+        ("spanbert", "span_support", _drop_a_label),
+    ],
+)
+def test_a_broken_collator_fails_its_check(spec: str, check: str, damage: Any) -> None:
+    objective, compiled = BUNDLED[spec]
+    chosen = next(c for c in CHECKS if c.name == check)
+    result = run_check(chosen, objective, _Broken(compiled, damage), max_examples=25)
+    assert not result.passed
+
+
+def test_a_batch_dependent_collator_fails_batch_invariance() -> None:
+    objective, compiled = BUNDLED["bert_mlm"]
+
+    def depend_on_batch(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if out["input_ids"].shape[0] > 1:
+            return _always_mask(out)
+        return out
+
+    chosen = next(c for c in CHECKS if c.name == "batch_invariance")
+    result = run_check(chosen, objective, _Broken(compiled, depend_on_batch), max_examples=25)
+    assert not result.passed
+
+
+def test_check_failure_is_an_assertion_error() -> None:
+    assert issubclass(CheckFailure, AssertionError)
