@@ -36,6 +36,8 @@ class TinyEncoder(nn.Module):
         )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden_size)
+        for table in (self.embeddings, self.positions):
+            nn.init.normal_(table.weight, std=0.02)  # BERT's initializer range
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
