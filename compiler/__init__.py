@@ -1,11 +1,15 @@
 """The objspec compiler: IR -> plan (:mod:`compiler.lower`) -> Python source (:mod:`compiler.codegen`)."""
 
+from __future__ import annotations
+
 from compiler.codegen import GeneratedModule, generate, load
-from compiler.lower import Plan, lower
+from compiler.lower import Plan
+from compiler.lower import lower as lower_objective
+from objspec.ir import Objective
 
-__all__ = ["GeneratedModule", "Plan", "compile_objective", "generate", "load", "lower"]
+__all__ = ["GeneratedModule", "Plan", "compile_objective", "generate", "load", "lower_objective"]
 
 
-def compile_objective(objective):  # type: ignore[no-untyped-def]
+def compile_objective(objective: Objective) -> GeneratedModule:
     """IR -> generated module (lower, then generate)."""
-    return generate(lower(objective))
+    return generate(lower_objective(objective))

@@ -21,7 +21,7 @@ from objspec.errors import ObjspecError, SpecError
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _compile(path: Path) -> tuple[Any, Any]:

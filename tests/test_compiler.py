@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler import compile_objective, load, lower
+from compiler import compile_objective, load
+from compiler.lower import lower
 from compiler.codegen import checked_identifier, class_prefix
 from compiler.lower import cumulative_thresholds
 from objspec import compile_spec, parse_spec

@@ -1,0 +1,158 @@
+"""The spec gallery: one Markdown page per bundled spec (``python -m objspec.gallery``).
+
+A page gives the spec's own notes (paper, variant chosen), its parameters as the compiler
+lowered them, the spec text, and a rendered corruption of the bundled corpus' first example
+(seed 0, epoch 0). The test suite checks that the committed pages are up to date.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import compiler.lower as L
+from compiler import compile_objective, load
+from objspec import CompiledObjective, bundled, ir
+from objspec.parser import parse_file
+from objspec.runtime import Vocab
+
+ROOT = Path(__file__).resolve().parent.parent
+GALLERY = ROOT / "docs" / "gallery"
+MARK_OPEN, MARK_CLOSE = "\u00ab", "\u00bb"  # « »
+
+
+def _notes(source: str) -> list[str]:
+    """The spec's leading comment block, without the '#'."""
+    lines = []
+    for line in source.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].strip())
+    return lines
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:g}%"
+
+
+def _parameters(objective: ir.Objective, plan: L.Plan) -> list[str]:
+    rows = [
+        ("unit", objective.unit.kind),
+        ("never selected", ", ".join([*objective.exclude, "padding"])),
+    ]
+    for step in plan.steps:
+        if isinstance(step, L.SelectBernoulli):
+            rows.append(("selection", f"i.i.d. Bernoulli, {_pct(step.rate)} of units"))
+        elif isinstance(step, L.SelectExact | L.SelectSpans):
+            b = step.budget
+            cap = f", min {b.minimum}" if b.minimum else ""
+            cap += f", max {b.maximum}" if b.maximum is not None else ""
+            kind = "exact count" if isinstance(step, L.SelectExact) else "spans"
+            rows.append(("selection", f"{kind}, budget {b.rounding}({_pct(b.rate)} x {b.basis}){cap}"))
+        if isinstance(step, L.SelectSpans):
+            rows.append(("span length", f"{step.law}, mean {step.mean:.3f} units"))
+        if isinstance(step, L.Replace):
+            cdf = (0, *step.cdf)
+            mix = ", ".join(
+                f"{a} {(hi - lo) / 2**32 * 100:.4g}%"
+                for a, lo, hi in zip(step.actions, cdf, cdf[1:], strict=False)
+            )
+            rows.append(("replacement", f"per {step.per}: {mix}"))
+    rows.append(("masks", "dynamic (new each epoch)" if plan.mask_copies is None else f"static, {plan.mask_copies} copies"))
+    heads = ", ".join(f"{h.kind} x {h.weight:g}" + (f" {dict(h.params)}" if h.params else "") for h in plan.heads)
+    rows.append(("heads (loss weight)", heads))
+    rows.append(("outputs", ", ".join(f"`{o}`" for o in plan.outputs)))
+    return ["| parameter | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
+
+
+def _law_table(step: L.SelectSpans) -> list[str]:
+    out = ["| length | probability | |", "|---:|---:|---|"]
+    cdf = (0, *step.cdf)
+    for value, lo, hi in zip(step.values, cdf, cdf[1:], strict=False):
+        p = (hi - lo) / 2**32
+        out.append(f"| {value} | {p:.4f} | {'#' * round(p * 60)} |")
+    return out
+
+
+def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[str]:
+    """Before/after of the corpus' first example, selected tokens between « »."""
+    tokenizer = bundled.load_tokenizer()
+    example = bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]
+    collator = compiled.Collator(Vocab.from_tokenizer(tokenizer), seed=0)
+    out = collator([example])
+    n = len(example["input_ids"])
+    labels = out["labels"][0, :n].tolist()
+    after_ids = out["input_ids"][0, :n].tolist()
+
+    def mark(ids: list[int]) -> str:
+        words = []
+        for tok_id, label in zip(ids, labels, strict=True):
+            tok = tokenizer.id_to_token(tok_id)
+            words.append(f"{MARK_OPEN}{tok}{MARK_CLOSE}" if label != -100 else tok)
+        return " ".join(words)
+
+    selected = sum(label != -100 for label in labels)
+    return [
+        "```text",
+        f"before: {mark(example['input_ids'])}",
+        f"after:  {mark(after_ids)}",
+        "```",
+        f"{selected} of {n} tokens selected (between {MARK_OPEN} {MARK_CLOSE}); "
+        "the model predicts the original token at each of them.",
+    ]
+
+
+def render_page(spec: Path) -> str:
+    objective = parse_file(spec.relative_to(ROOT) if spec.is_absolute() else spec)
+    plan = L.lower(objective)
+    generated = compile_objective(objective)
+    compiled = CompiledObjective(generated.name, generated.source, load(generated))
+    lines = [f"# `{objective.name}`", ""]
+    lines += [f"> {note}" if note else ">" for note in _notes(objective.source)]
+    lines += ["", "## Parameters", "", *_parameters(objective, plan), ""]
+    for step in plan.steps:
+        if isinstance(step, L.SelectSpans):
+            lines += ["### Span-length table (as compiled)", "", *_law_table(step), ""]
+    lines += ["## Spec", "", "```", objective.source.rstrip("\n"), "```", ""]
+    lines += ["## Example (bundled corpus, seed 0, epoch 0)", "", *render_example(compiled), ""]
+    lines += [
+        "## Use it",
+        "",
+        "```python",
+        "import objspec",
+        f'compiled = objspec.compile_file("specs/{spec.name}")',
+        "collator = compiled.Collator(tokenizer, seed=0)       # any HF tokenizer, or a Vocab",
+        "heads = compiled.Heads(hidden_size, model_embeddings)  # nn.Module: losses from hidden states",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_index(specs: list[Path]) -> str:
+    lines = ["# Spec gallery", "", "One page per bundled spec (generated by `python -m objspec.gallery`).", ""]
+    for spec in specs:
+        notes = _notes(spec.read_text(encoding="utf-8"))
+        title = notes[0] if notes else spec.stem
+        lines.append(f"- [`{spec.stem}`]({spec.stem}.md): {title}")
+    return "\n".join(lines) + "\n"
+
+
+def pages() -> dict[Path, str]:
+    """Every gallery file and its content."""
+    specs = sorted((ROOT / "specs").glob("*.objspec"))
+    out = {GALLERY / f"{s.stem}.md": render_page(s) for s in specs}
+    out[GALLERY / "README.md"] = render_index(specs)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    GALLERY.mkdir(parents=True, exist_ok=True)
+    for path, text in pages().items():
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
