@@ -18,15 +18,20 @@ drops them.
 
 from __future__ import annotations
 
-import heapq
 import string
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from itertools import pairwise
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from transformers import PreTrainedTokenizerFast
@@ -85,7 +90,6 @@ _CONTINUATION_PREFIX = "##"
 # Always in the vocabulary (after lower-casing), whether or not the corpus uses them, so that any
 # printable ASCII text encodes without [UNK]; letters and digits also get their ## form.
 _INITIAL_ALPHABET = frozenset(string.ascii_lowercase + string.digits + string.punctuation)
-_INITIAL_CONTINUATIONS = frozenset(string.ascii_lowercase + string.digits)
 
 
 class Example(TypedDict):
@@ -167,10 +171,9 @@ def train_tokenizer(
     ``[CLS] $A [SEP]`` / ``[CLS] $A [SEP] $B:1 [SEP]:1`` post-processing and a WordPiece
     decoder; the special ids follow the layout in the module docstring.
 
-    The vocabulary is learned the way ``tokenizers.trainers.WordPieceTrainer`` learns it
-    (BPE-style merges of the most frequent adjacent pair, ``##`` on non-initial pieces), but
-    by :func:`_learn_wordpiece_vocab`, which breaks ties by token id: the Rust trainer numbers
-    pieces in hash-map order, so its vocabulary changes from one process to the next.
+    The vocabulary is learned by ``tokenizers.trainers.WordPieceTrainer``. That trainer numbers
+    pieces in hash-map order, so a retrained vocabulary can differ in ids (not in quality) from
+    one process to the next; the shipped ``tokenizer.json`` is the reference artifact.
 
     Args:
         documents: ``documents[d][s]`` sentences; only their text is used.
@@ -180,29 +183,27 @@ def train_tokenizer(
             bundled corpus.
 
     Returns:
-        A :class:`tokenizers.Tokenizer`. Training is deterministic: the same documents and
-        ``vocab_size`` give a byte-identical ``to_str()``, in any process.
+        A :class:`tokenizers.Tokenizer` with the special-token layout of this module.
     """
     reserved = len(SPECIAL_TOKENS) + len(MODE_TOKENS) + SENTINEL_COUNT
     if vocab_size <= reserved:
         raise ValueError(f"vocab_size must exceed the {reserved} reserved special tokens")
     normalizer = normalizers.BertNormalizer(lowercase=True)
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    word_counts: Counter[str] = Counter()
-    for document in documents:
-        for sentence in document:
-            pieces = pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(sentence))
-            word_counts.update(word for word, _ in pieces)
-    vocab = _learn_wordpiece_vocab(
-        word_counts, vocab_size - SENTINEL_COUNT, SPECIAL_TOKENS + MODE_TOKENS
-    )
     tokenizer = Tokenizer(
-        models.WordPiece(
-            vocab=vocab, unk_token="[UNK]", continuing_subword_prefix=_CONTINUATION_PREFIX
-        )
+        models.WordPiece(unk_token="[UNK]", continuing_subword_prefix=_CONTINUATION_PREFIX)
     )
     tokenizer.normalizer = normalizer
     tokenizer.pre_tokenizer = pre_tokenizer
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size - SENTINEL_COUNT,
+        special_tokens=list(SPECIAL_TOKENS + MODE_TOKENS),
+        initial_alphabet=sorted(_INITIAL_ALPHABET),
+        continuing_subword_prefix=_CONTINUATION_PREFIX,
+        show_progress=False,
+    )
+    sentences = [sentence for document in documents for sentence in document]
+    tokenizer.train_from_iterator(sentences, trainer=trainer)
     tokenizer.add_special_tokens(list(SPECIAL_TOKENS + MODE_TOKENS))  # already ids 0..7
     # Added tokens go to the top of the vocabulary in insertion order: add <extra_id_99> first
     # so that <extra_id_0> ends up with the highest id.
@@ -215,79 +216,6 @@ def train_tokenizer(
     tokenizer.decoder = decoders.WordPiece(prefix=_CONTINUATION_PREFIX)
     _check_layout(tokenizer)
     return tokenizer
-
-
-def _learn_wordpiece_vocab(
-    word_counts: Mapping[str, int], size: int, initial: Sequence[str]
-) -> dict[str, int]:
-    """Learn a WordPiece vocabulary (token -> id) of at most ``size`` tokens from word counts.
-
-    ids: ``initial`` first, then every character (by code point; the corpus's and printable
-    ASCII), then ``##`` + every character that occurs after a word's first character (and every
-    ASCII letter and digit), then merged tokens in the order they are learned.
-    Each step merges the adjacent pair with the highest total count (ties: the lowest
-    ``(id_a, id_b)``) in every word; the merged token is ``a + b`` without ``b``'s ``##``.
-    """
-    vocab: dict[str, int] = {}
-
-    def add(token: str) -> None:
-        vocab.setdefault(token, len(vocab))
-
-    for token in initial:
-        add(token)
-    names = sorted(word_counts)
-    for char in sorted({c for w in names for c in w} | _INITIAL_ALPHABET):
-        add(char)
-    for char in sorted({c for w in names for c in w[1:]} | _INITIAL_CONTINUATIONS):
-        add(_CONTINUATION_PREFIX + char)
-
-    words = [[w[0], *(_CONTINUATION_PREFIX + c for c in w[1:])] for w in names]
-    counts = [word_counts[w] for w in names]
-    pair_counts: Counter[tuple[str, str]] = Counter()
-    where: dict[tuple[str, str], set[int]] = {}
-    for i, symbols in enumerate(words):
-        for pair in pairwise(symbols):
-            pair_counts[pair] += counts[i]
-            where.setdefault(pair, set()).add(i)
-    heap = [(-n, vocab[a], vocab[b], (a, b)) for (a, b), n in pair_counts.items()]
-    heapq.heapify(heap)
-
-    prefix_len = len(_CONTINUATION_PREFIX)
-    while heap and len(vocab) < size:
-        neg_count, _, _, pair = heapq.heappop(heap)
-        if pair_counts.get(pair, 0) != -neg_count:
-            continue  # stale entry; the current count has its own entry
-        a, b = pair
-        merged = a + (b[prefix_len:] if b.startswith(_CONTINUATION_PREFIX) else b)
-        add(merged)
-        changed: set[tuple[str, str]] = set()
-        for i in sorted(where.pop(pair, ())):
-            symbols = words[i]
-            for old in pairwise(symbols):
-                pair_counts[old] -= counts[i]
-                changed.add(old)
-            out: list[str] = []
-            k = 0
-            while k < len(symbols):
-                if k + 1 < len(symbols) and symbols[k] == a and symbols[k + 1] == b:
-                    out.append(merged)
-                    k += 2
-                else:
-                    out.append(symbols[k])
-                    k += 1
-            words[i] = out
-            for new in pairwise(out):
-                pair_counts[new] += counts[i]
-                where.setdefault(new, set()).add(i)
-                changed.add(new)
-        for p in sorted(changed, key=lambda q: (vocab[q[0]], vocab[q[1]])):
-            n = pair_counts[p]
-            if n > 0:
-                heapq.heappush(heap, (-n, vocab[p[0]], vocab[p[1]], p))
-            else:
-                del pair_counts[p]
-                where.pop(p, None)
-    return vocab
 
 
 def _check_layout(tokenizer: Tokenizer) -> None:
