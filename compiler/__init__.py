@@ -1,4 +1,4 @@
-"""The objspec compiler: IR -> plan (:mod:`compiler.lower`) -> Python source (:mod:`compiler.codegen`)."""
+"""The objspec compiler: IR -> plan (:mod:`compiler.lower`) -> source (:mod:`compiler.codegen`)."""
 
 from __future__ import annotations
 

@@ -302,9 +302,7 @@ class Generator:
             w("forward(hidden_states, batch) -> dict of losses; 'loss' is their weighted sum.")
             w('"""')
             w()
-            w(
-                "def __init__(self, hidden_size: int, embeddings: torch.nn.Embedding) -> None:"
-            )
+            w("def __init__(self, hidden_size: int, embeddings: torch.nn.Embedding) -> None:")
             with w.indent():
                 w("super().__init__()")
                 for head in self.plan.heads:

@@ -134,7 +134,7 @@ def lower(objective: ir.Objective) -> Plan:
         Labels("predict original at selected"),
     ]
     spans = isinstance(objective.select, ir.Spans)
-    outputs = ("input_ids", "attention_mask", "labels")
+    outputs: tuple[str, ...] = ("input_ids", "attention_mask", "labels")
     if spans:
         outputs += ("span_start", "span_end")
     needs = tuple(a for a in ("mask", "random") if objective.replace.share_of(a) > 0)

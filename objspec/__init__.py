@@ -1,8 +1,8 @@
 """objspec: pre-training objectives as short specs, compiled to vectorized PyTorch collators.
 
-    >>> import objspec
-    >>> compiled = objspec.compile_file("specs/bert_mlm.objspec")
-    >>> collator = compiled.Collator(objspec.bundled_vocab(), seed=0)
+>>> import objspec
+>>> compiled = objspec.compile_file("specs/bert_mlm.objspec")
+>>> collator = compiled.Collator(objspec.bundled_vocab(), seed=0)
 """
 
 from __future__ import annotations

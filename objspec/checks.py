@@ -98,9 +98,7 @@ def big_case(seed: int = 1234, rows: int = 64, length: int = 256, size: int = 10
     """A large fixed case for the statistical checks (counts in the tens of thousands)."""
     g = torch.Generator().manual_seed(seed)
     body = torch.randint(5, size, (rows, length), generator=g)
-    examples = [
-        {"input_ids": [CLS, *row.tolist(), SEP], "index": i} for i, row in enumerate(body)
-    ]
+    examples = [{"input_ids": [CLS, *row.tolist(), SEP], "index": i} for i, row in enumerate(body)]
     return Case(synthetic_vocab(size), examples, seed, 0)
 
 
@@ -345,15 +343,48 @@ def check_mix(objective: ir.Objective, compiled: Any, case: Case) -> None:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("labels", "labels are the original tokens, exactly at the changed/selected positions", check_labels),
-    Check("untouched", "special tokens, padding and excluded positions are never selected or changed", check_untouched),
-    Check("budget", "the number of selected tokens per row follows the budget's rounding", check_budget),
-    Check("whole_words", "word units are selected whole (one budget cut per row for spans)", check_whole_words),
-    Check("span_support", "spans are contiguous and no longer than the length law allows", check_span_support),
-    Check("batch_invariance", "an example is corrupted the same alone or in any batch", check_batch_invariance),
-    Check("epochs", "the same seed and epoch reproduce the corruption; static masks cycle", check_epochs),
+    Check(
+        "labels",
+        "labels are the original tokens, exactly at the changed/selected positions",
+        check_labels,
+    ),
+    Check(
+        "untouched",
+        "special tokens, padding and excluded positions are never selected or changed",
+        check_untouched,
+    ),
+    Check(
+        "budget",
+        "the number of selected tokens per row follows the budget's rounding",
+        check_budget,
+    ),
+    Check(
+        "whole_words",
+        "word units are selected whole (one budget cut per row for spans)",
+        check_whole_words,
+    ),
+    Check(
+        "span_support",
+        "spans are contiguous and no longer than the length law allows",
+        check_span_support,
+    ),
+    Check(
+        "batch_invariance",
+        "an example is corrupted the same alone or in any batch",
+        check_batch_invariance,
+    ),
+    Check(
+        "epochs",
+        "the same seed and epoch reproduce the corruption; static masks cycle",
+        check_epochs,
+    ),
     Check("dynamic", "dynamic masks change from one epoch to the next", check_epochs_change, True),
-    Check("rate", "the Bernoulli selection rate matches the spec (6-sigma binomial bound)", check_rate, True),
+    Check(
+        "rate",
+        "the Bernoulli selection rate matches the spec (6-sigma binomial bound)",
+        check_rate,
+        True,
+    ),
     Check("mix", "the replacement mix matches the spec (6-sigma binomial bound)", check_mix, True),
 )
 
@@ -374,7 +405,9 @@ def applicable(objective: ir.Objective) -> tuple[Check, ...]:
     return tuple(c for c in CHECKS if c.name not in skip)
 
 
-def run_check(check: Check, objective: ir.Objective, compiled: Any, max_examples: int) -> CheckResult:
+def run_check(
+    check: Check, objective: ir.Objective, compiled: Any, max_examples: int
+) -> CheckResult:
     """Run one check: once on the fixed big case if statistical, else under Hypothesis."""
     try:
         if check.statistical:

@@ -84,7 +84,9 @@ def _styled(tokens: list[str], kinds: list[str]) -> Text:
 SHOW_STYLES = {"mask": "bold white on red", "random": "bold black on yellow", "keep": "bold green"}
 
 
-def render_corruption(tokenizer: Any, example: dict[str, Any], result: dict[str, Any]) -> tuple[Text, Text]:
+def render_corruption(
+    tokenizer: Any, example: dict[str, Any], result: dict[str, Any]
+) -> tuple[Text, Text]:
     """(before, after) lines: selected tokens coloured by what happened to them."""
     original = list(example["input_ids"])
     n = len(original)
@@ -113,7 +115,8 @@ def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: i
     objective, compiled = _load(spec)
     tokenizer = bundled.load_tokenizer()
     if text is None:
-        example = bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]
+        first = bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]
+        example: dict[str, Any] = dict(first)
     else:
         enc = tokenizer.encode(text)
         ids = enc.ids[:max_length]
@@ -163,7 +166,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 out.print(f"  [red]FAIL[/] {r.name}: {r.detail}")
                 failed.append(f"{spec.name}:{r.name}")
     out.print()
-    out.rule("[green]all checks passed[/]" if not failed else f"[red]{len(failed)} checks failed[/]")
+    out.rule(
+        "[green]all checks passed[/]" if not failed else f"[red]{len(failed)} checks failed[/]"
+    )
     return EXIT_CHECK if failed else EXIT_OK
 
 

@@ -16,7 +16,15 @@ TAIL_MASS = 1e-9
 U32 = 2**32
 MAX_SUPPORT = 100_000
 
-LAW_NAMES: tuple[str, ...] = ("fixed", "geometric", "poisson", "normal", "uniform", "inverse", "table")
+LAW_NAMES: tuple[str, ...] = (
+    "fixed",
+    "geometric",
+    "poisson",
+    "normal",
+    "uniform",
+    "inverse",
+    "table",
+)
 BOUND_KINDS = ("truncated", "clipped", "on")
 
 
@@ -59,7 +67,7 @@ class LengthTable:
         return lookup.get(n, 0.0)
 
 
-# --- point masses of each law (unnormalised is fine; the caller normalises) ------------------------
+# --- point masses of each law (unnormalised is fine; the caller normalises) ---------------------
 
 
 def _geometric(p: float) -> tuple[int, Callable[[int], float]]:
@@ -113,7 +121,9 @@ def _check_range(bound: str | None, low: int | None, high: int | None) -> None:
     if low is None or high is None:
         raise LawError(f"'{bound}' needs a range like 1..10")
     if low < 0 or high < low:
-        raise LawError(f"range {low}..{high} is empty or negative", "write a range a..b with 0 <= a <= b")
+        raise LawError(
+            f"range {low}..{high} is empty or negative", "write a range a..b with 0 <= a <= b"
+        )
     if high - low + 1 > MAX_SUPPORT:
         raise LawError(f"range {low}..{high} is too wide", f"at most {MAX_SUPPORT} values")
 
@@ -169,7 +179,9 @@ def _shaped(
 
 def _on_range(name: str, bound: str | None, low: int | None, high: int | None) -> list[int]:
     if bound != "on" or low is None or high is None:
-        raise LawError(f"{name} needs its support", f"write '{name} on a..b', e.g. '{name} on 1..5'")
+        raise LawError(
+            f"{name} needs its support", f"write '{name} on a..b', e.g. '{name} on 1..5'"
+        )
     return list(range(low, high + 1))
 
 

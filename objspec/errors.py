@@ -62,7 +62,7 @@ class SpecError(ObjspecError):
         return self.diagnostics[0]
 
     def render(self) -> str:
-        """All diagnostics, each as ``path:line:col: error: message`` + source line + caret + hint."""
+        """Every diagnostic as ``path:line:col: error: message``, source line, caret, hint."""
         shown = [render_diagnostic(d, self.source, self.path) for d in self.diagnostics]
         hidden = len(shown) - MAX_REPORTED
         text = "\n".join(shown[:MAX_REPORTED])

@@ -44,7 +44,9 @@ Identifier = Annotated[str, AfterValidator(_identifier)]
 
 def _fail(message: str, hint: str | None = None) -> PydanticCustomError:
     """A validation failure whose message and hint survive Pydantic's wrapping."""
-    return PydanticCustomError("objspec", message.replace("{", "{{").replace("}", "}}"), {"hint": hint})
+    return PydanticCustomError(
+        "objspec", message.replace("{", "{{").replace("}", "}}"), {"hint": hint}
+    )
 
 
 def _pct(x: float) -> str:
@@ -62,7 +64,7 @@ Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class InputSpec(Node):
-    """What one example is: a single sequence for this family (pairs etc. come with their issues)."""
+    """What one example is: a single sequence (pairs, documents come with their issues)."""
 
     kind: Literal["single"] = "single"
 
@@ -308,8 +310,6 @@ ACTIONS = ("mask", "random", "keep", "delete", "sentinel")
 REPLACE_MODES = ("token", "span")
 LOSSES = ("cross_entropy",)
 MASKS = ("dynamic", "static")
-SINGLETON_STATEMENTS = ("input", "unit", "exclude", "select", "budget", "replace", "predict")
-SINGLETON_STATEMENTS += ("loss", "masks")
 
 
 class _Reader:
@@ -378,7 +378,10 @@ class _Reader:
             return None
         args = [self.number(a, f"{law['name']} argument", law["loc"]) for a in law["args"]]
         kwargs = [
-            (kw["keyword"], self.number(kw["value"], f"{law['name']}({kw['keyword']}=...)", kw["loc"]))
+            (
+                kw["keyword"],
+                self.number(kw["value"], f"{law['name']}({kw['keyword']}=...)", kw["loc"]),
+            )
             for kw in law["kwargs"]
         ]
         keys = [k for k, _ in kwargs]
@@ -415,16 +418,26 @@ class _Reader:
                 if of is not None:
                     alias = {"units": "units", "tokens": "tokens", "words": "units"}.get(of)
                     if alias is None:
-                        self.error(f"unknown budget basis {of!r}", clause["loc"], did_you_mean(of, BUDGET_OF))
+                        self.error(
+                            f"unknown budget basis {of!r}",
+                            clause["loc"],
+                            did_you_mean(of, BUDGET_OF),
+                        )
                     out["of"] = alias
             elif "flag" in clause:
                 if self.choice(clause["flag"], BUDGET_FLAGS, "rounding", clause["loc"]):
                     out["rounding"] = clause["flag"]
             elif "option" in clause and "value" in clause:
                 if self.choice(clause["option"], BUDGET_OPTIONS, "budget option", clause["loc"]):
-                    out[clause["option"]] = self.integer(clause["value"], clause["option"], clause["loc"])
+                    out[clause["option"]] = self.integer(
+                        clause["value"], clause["option"], clause["loc"]
+                    )
             else:
-                self.error("a budget has no length law", clause["loc"], "put 'length ~ LAW' on the select line")
+                self.error(
+                    "a budget has no length law",
+                    clause["loc"],
+                    "put 'length ~ LAW' on the select line",
+                )
         if "rate" not in out:
             self.error("the budget needs a rate, like '15% of tokens'", st["loc"])
         return out
@@ -440,17 +453,27 @@ class _Reader:
             elif kind == "spans" and clause.get("option") == "length" and "law" in clause:
                 out["length"] = self.law(clause["law"])
             else:
-                self.error(f"unexpected clause for 'select {kind}'", clause["loc"], SELECT_USAGE[kind])
+                self.error(
+                    f"unexpected clause for 'select {kind}'", clause["loc"], SELECT_USAGE[kind]
+                )
         if kind == "bernoulli":
             if "rate" not in out:
                 self.error("'select bernoulli' needs a rate", st["loc"], SELECT_USAGE[kind])
             if budget is not None:
-                self.error("'select bernoulli' takes no budget", budget["loc"], "the rate is on the select line")
+                self.error(
+                    "'select bernoulli' takes no budget",
+                    budget["loc"],
+                    "the rate is on the select line",
+                )
         else:
             if kind == "spans" and "length" not in out:
                 self.error("'select spans' needs a length law", st["loc"], SELECT_USAGE[kind])
             if budget is None:
-                self.error(f"'select {kind}' needs a 'budget' statement", st["loc"], "e.g. 'budget 15% of tokens, round'")
+                self.error(
+                    f"'select {kind}' needs a 'budget' statement",
+                    st["loc"],
+                    "e.g. 'budget 15% of tokens, round'",
+                )
             out["budget"] = budget
         return out
 
@@ -460,7 +483,9 @@ class _Reader:
         self.choice(per, REPLACE_MODES, "replacement granularity", st["loc"])
         for extra in modes[1:]:
             self.error(
-                f"unknown replacement option {extra!r}", st["loc"], "'collapse' arrives with the rewrite kernel"
+                f"unknown replacement option {extra!r}",
+                st["loc"],
+                "'collapse' arrives with the rewrite kernel",
             )
         shares = []
         for sh in st["shares"]:
@@ -470,21 +495,36 @@ class _Reader:
                 self.error(
                     f"action {sh['action']!r} is not supported yet",
                     sh["loc"],
-                    "delete and sentinel need the variable-length rewrite kernel (not in this version)",
+                    "delete and sentinel need the variable-length rewrite kernel, "
+                    "which this version does not have",
                 )
                 continue
-            shares.append({"action": sh["action"], "share": self.rate(sh["share"], sh["action"], sh["loc"]), "loc": sh["loc"]})
+            shares.append(
+                {
+                    "action": sh["action"],
+                    "share": self.rate(sh["share"], sh["action"], sh["loc"]),
+                    "loc": sh["loc"],
+                }
+            )
         return {"per": per, "shares": shares, "loc": st["loc"]}
 
     def head(self, st: dict[str, Any]) -> dict[str, Any]:
         call = st["call"]
         name = call["name"]
         if name not in HEAD_PARAMS:
-            self.error(f"unknown head {name!r}", call["loc"], did_you_mean(name, tuple(HEAD_PARAMS)))
+            self.error(
+                f"unknown head {name!r}", call["loc"], did_you_mean(name, tuple(HEAD_PARAMS))
+            )
         if call["args"]:
-            self.error(f"head {name!r} takes keyword arguments only", call["loc"], f"e.g. {HEAD_USAGE.get(name, name)}")
+            self.error(
+                f"head {name!r} takes keyword arguments only",
+                call["loc"],
+                f"e.g. {HEAD_USAGE.get(name, name)}",
+            )
         params = tuple((kw["keyword"], kw["value"]) for kw in call["kwargs"])
-        weight = 1.0 if st["weight"] is None else self.number(st["weight"], "head weight", st["loc"])
+        weight = (
+            1.0 if st["weight"] is None else self.number(st["weight"], "head weight", st["loc"])
+        )
         return {"name": name, "params": params, "weight": weight, "loc": st["loc"]}
 
     def predict(self, st: dict[str, Any]) -> dict[str, Any]:
@@ -503,12 +543,18 @@ class _Reader:
             return out
         out["kind"] = call["name"]
         if call["args"]:
-            self.error("masks takes keyword arguments", call["loc"], "e.g. 'masks static(copies=10)'")
+            self.error(
+                "masks takes keyword arguments", call["loc"], "e.g. 'masks static(copies=10)'"
+            )
         for kw in call["kwargs"]:
             if call["name"] == "static" and kw["keyword"] == "copies":
                 out["copies"] = self.integer(kw["value"], "copies", kw["loc"])
             else:
-                self.error(f"unknown parameter {kw['keyword']!r}", kw["loc"], "only 'masks static(copies=N)' takes one")
+                self.error(
+                    f"unknown parameter {kw['keyword']!r}",
+                    kw["loc"],
+                    "only 'masks static(copies=N)' takes one",
+                )
         return out
 
     def exclude(self, st: dict[str, Any]) -> tuple[str, ...]:
@@ -557,13 +603,20 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
         elif kind == "head":
             heads.append(reader.head(st))
         elif kind in by_kind:
-            reader.error(f"duplicate '{kind}' statement", st["loc"], f"first given on line {by_kind[kind]['loc'].line}")
+            reader.error(
+                f"duplicate '{kind}' statement",
+                st["loc"],
+                f"first given on line {by_kind[kind]['loc'].line}",
+            )
         else:
             by_kind[kind] = st
 
     fields: dict[str, Any] = {"name": tree["name"], "loc": tree["loc"], "heads": heads}
     readers: dict[str, Callable[[dict[str, Any]], Any]] = {
-        "input": lambda st: {"kind": reader.bare_call(st["call"], "input", ("single",)), "loc": st["loc"]},
+        "input": lambda st: {
+            "kind": reader.bare_call(st["call"], "input", ("single",)),
+            "loc": st["loc"],
+        },
         "unit": lambda st: {"kind": reader.bare_call(st["call"], "unit", UNITS), "loc": st["loc"]},
         "exclude": reader.exclude,
         "replace": reader.replace,

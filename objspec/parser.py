@@ -136,7 +136,7 @@ class ToIR(Transformer[Token, dict[str, Any]]):
     def string(self, meta: Any, children: list[Token]) -> str:
         return str(children[0])[1:-1]
 
-    def list(self, meta: Any, children: list[Any]) -> list[Any]:
+    def value_list(self, meta: Any, children: list[Any]) -> list[Any]:
         return [c for c in children if not isinstance(c, Token)]
 
     # --- calls and laws -------------------------------------------------------------------
@@ -330,7 +330,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: str) -> Diagnostic:
     line = getattr(exc, "line", None) or 1
     column = getattr(exc, "column", None) or 1
     if isinstance(exc, UnexpectedCharacters):
-        char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
+        pos = exc.pos_in_stream or 0
+        char = source[pos] if pos < len(source) else ""
         return Diagnostic(
             f"unexpected character {char!r}",
             Loc(line, column, line, column + 1),
@@ -350,10 +351,14 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: str) -> Diagnostic:
             text = "end of line"
         hint = _expected_hint(exc.expected)
         if tok.type == "NAME" and any(k.upper() in exc.expected for k in STATEMENT_KEYWORDS):
-            hint = f"a statement starts with a keyword; {did_you_mean(str(tok), STATEMENT_KEYWORDS)}"
+            hint = (
+                f"a statement starts with a keyword; {did_you_mean(str(tok), STATEMENT_KEYWORDS)}"
+            )
         elif tok.type == "NAME" and "OBJECTIVE" in exc.expected:
             hint = "a spec starts with 'objective NAME'"
-        return Diagnostic(f"unexpected {text!r}" if tok.type != "_NL" else f"unexpected {text}", loc, hint)
+        return Diagnostic(
+            f"unexpected {text!r}" if tok.type != "_NL" else f"unexpected {text}", loc, hint
+        )
     if isinstance(exc, UnexpectedEOF):
         return _eof_diagnostic(source, exc.expected)
     return Diagnostic(str(exc), Loc(line, column, line, column + 1))
@@ -364,7 +369,9 @@ def _eof_diagnostic(source: str, expected: Any) -> Diagnostic:
     last = len(lines)
     end = len(lines[-1]) + 1
     if "OBJECTIVE" in set(expected):
-        return Diagnostic("empty spec", None, "a spec starts with 'objective NAME' on its first line")
+        return Diagnostic(
+            "empty spec", None, "a spec starts with 'objective NAME' on its first line"
+        )
     hint = _expected_hint(expected)
     if "_INDENT" in set(expected):
         hint = "the objective needs statements, indented under 'objective NAME'"

@@ -21,14 +21,18 @@ def test_compile_writes_identical_importable_modules(tmp_path: Path) -> None:
     for spec in SPECS:
         first = (a / f"{spec.stem}.py").read_text()
         assert first == (b / f"{spec.stem}.py").read_text()
-    probe = "import sys; sys.path.insert(0, sys.argv[1]); import spanbert; print(spanbert.SPEC_NAME)"
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import spanbert; print(spanbert.SPEC_NAME)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", probe, str(a)], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "spanbert"
 
 
-def test_bad_spec_gives_located_error_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_spec_gives_located_error_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.objspec"
     bad.write_text(
         "objective bad\n"

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from compiler import compile_objective, load
-from compiler.lower import lower
 from compiler.codegen import checked_identifier, class_prefix
-from compiler.lower import cumulative_thresholds
+from compiler.lower import cumulative_thresholds, lower
 from objspec import compile_spec, parse_spec
 from objspec.errors import CodegenError
 from tests.regen_golden import GOLDEN, ROOT, SPECS, golden_source
@@ -53,7 +52,7 @@ def test_no_python_loop_in_generated_collators(spec: Path) -> None:
 def test_spec_source_round_trips_and_header_has_hash() -> None:
     text = (ROOT / "specs" / "spanbert.objspec").read_text()
     compiled = compile_spec(text)
-    assert compiled.module.SPEC_SOURCE == text
+    assert text == compiled.module.SPEC_SOURCE
     assert compiled.module.SPEC_SHA256 in compiled.source.split('"""')[1]
 
 
@@ -80,7 +79,11 @@ def test_hostile_spec_text_reaches_source_only_as_repr() -> None:
     # the text appears nowhere outside string literals
     code_only = ast.unparse(
         ast.Module(
-            [s for s in tree.body if not (isinstance(s, ast.Assign) and s.targets[0].id == "SPEC_SOURCE")],  # type: ignore[attr-defined]
+            [
+                s
+                for s in tree.body
+                if not (isinstance(s, ast.Assign) and s.targets[0].id == "SPEC_SOURCE")
+            ],  # type: ignore[attr-defined]
             [],
         )
     )

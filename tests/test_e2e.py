@@ -25,7 +25,9 @@ def train(spec: Path, steps: int = STEPS) -> list[float]:
     collator = compiled.Collator(vocab, seed=0)
     model = TinyEncoder(vocab.size, hidden_size=64, layers=2, heads=4, max_length=64)
     heads = compiled.Heads(model.hidden_size, model.embeddings)
-    params = list(model.parameters()) + [p for n, p in heads.named_parameters() if "embeddings" not in n]
+    params = list(model.parameters()) + [
+        p for n, p in heads.named_parameters() if "embeddings" not in n
+    ]
     optimizer = torch.optim.Adam(params, lr=3e-3)
     losses = []
     for step in range(steps):
@@ -75,7 +77,9 @@ def test_collator_works_as_hf_trainer_data_collator(tmp_path: Path) -> None:
         save_strategy="no",
         logging_steps=1,
     )
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
+    trainer = transformers.Trainer(
+        model=model, args=args, train_dataset=dataset, data_collator=collator
+    )
     result = trainer.train()
     assert result.global_step == 3
     assert torch.isfinite(torch.tensor(result.training_loss))

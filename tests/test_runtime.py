@@ -214,7 +214,9 @@ def test_exact_k_selects_exactly_k_candidates() -> None:
 def test_exact_k_is_uniform_over_positions() -> None:
     keys = Keys(3, 0, torch.arange(4000))
     cand = torch.ones(4000, 10, dtype=torch.bool)
-    taken = take_in_random_order(keys, 1, cand, torch.ones(4000, 10, dtype=torch.int64), torch.full((4000,), 3))
+    taken = take_in_random_order(
+        keys, 1, cand, torch.ones(4000, 10, dtype=torch.int64), torch.full((4000,), 3)
+    )
     per_position = taken.sum(dim=0).tolist()
     assert chi_square(per_position, [1200.0] * 10) < chi2_bound(9)
 
@@ -271,7 +273,9 @@ def test_placed_span_lengths_follow_the_law() -> None:
     # placed spans is close to the table (total variation under 0.03 for ~9000 spans)
     spans = _spans(400, 2000, 90)
     sizes = torch.zeros(400, 2001, dtype=torch.int64)
-    sizes.scatter_add_(1, torch.where(spans.selected, spans.span_start, 2000), spans.selected.long())
+    sizes.scatter_add_(
+        1, torch.where(spans.selected, spans.span_start, 2000), spans.selected.long()
+    )
     lengths = sizes[:, :2000][sizes[:, :2000] > 0]
     hist = torch.bincount(lengths, minlength=11)[1:11].double() / lengths.numel()
     tv = 0.5 * sum(abs(float(h) - p) for h, p in zip(hist, SPANBERT.probs, strict=True))
@@ -292,7 +296,13 @@ def test_vocab_from_bundled_tokenizers_tokenizer() -> None:
     from objspec.bundled import load_tokenizer
 
     vocab = Vocab.from_tokenizer(load_tokenizer())
-    assert (vocab.pad_id, vocab.unk_id, vocab.cls_id, vocab.sep_id, vocab.mask_id) == (0, 1, 2, 3, 4)
+    assert (vocab.pad_id, vocab.unk_id, vocab.cls_id, vocab.sep_id, vocab.mask_id) == (
+        0,
+        1,
+        2,
+        3,
+        4,
+    )
     assert vocab.sentinel_ids[0] == vocab.size - 1
     assert vocab.word_start is not None
     pool = vocab.random_pool()

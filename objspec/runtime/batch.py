@@ -60,9 +60,7 @@ def _as_long(x: Any, device: torch.device | str | None) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, dtype=np.int64), device=device)
 
 
-def _from_padded(
-    batch: Mapping[str, Any], pad_id: int, device: torch.device | str | None
-) -> Batch:
+def _from_padded(batch: Mapping[str, Any], pad_id: int, device: torch.device | str | None) -> Batch:
     if "input_ids" not in batch:
         raise BatchError("the batch has no 'input_ids'")
     ids = _as_long(batch["input_ids"], device)
@@ -73,7 +71,9 @@ def _from_padded(
     if valid.shape != ids.shape:
         raise BatchError("attention_mask and input_ids differ in shape")
     index = batch.get("index")
-    idx = _as_long(index, ids.device).reshape(-1) if index is not None else content_index(ids, valid)
+    idx = (
+        _as_long(index, ids.device).reshape(-1) if index is not None else content_index(ids, valid)
+    )
     if idx.numel() != ids.shape[0]:
         raise BatchError("'index' must hold one entry per row")
     word_ids = batch.get("word_ids")

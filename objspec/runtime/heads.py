@@ -40,7 +40,9 @@ class MLMHead(nn.Module):
     def __init__(self, hidden_size: int, embeddings: nn.Embedding, eps: float = 1e-12) -> None:
         super().__init__()
         dim = embeddings.embedding_dim
-        self.transform = nn.Sequential(nn.Linear(hidden_size, dim), nn.GELU(), nn.LayerNorm(dim, eps=eps))
+        self.transform = nn.Sequential(
+            nn.Linear(hidden_size, dim), nn.GELU(), nn.LayerNorm(dim, eps=eps)
+        )
         self.decoder = TiedDecoder(embeddings)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ IGNORE_INDEX = -100  # the label of a position with nothing to predict (PyTorch 
 
 
 def choose(u: torch.Tensor, cdf: torch.Tensor) -> torch.Tensor:
-    """(B, L) int64 action index: the first i with ``u < cdf[i]`` (``cdf`` (A,) int64, last 2**32)."""
+    """(B, L) int64 action index: the first i with ``u < cdf[i]`` (``cdf`` (A,) int64)."""
     return torch.bucketize(u, cdf, right=True).clamp(max=cdf.numel() - 1)
 
 

@@ -23,13 +23,13 @@ IntLike = TypeVar("IntLike", int, torch.Tensor)
 
 
 def mul32(x: IntLike, c: int) -> IntLike:
-    """``(x * c) mod 2**32`` for x in [0, 2**32), split in 16-bit halves so int64 never overflows."""
+    """``(x * c) mod 2**32`` for x in [0, 2**32), in 16-bit halves: int64 never overflows."""
     lo, hi = c & 0xFFFF, c >> 16
     return (x * lo + (((x * hi) & 0xFFFF) << 16)) & MASK32
 
 
 def hash32(x: IntLike) -> IntLike:
-    """A 32-bit integer mixer (``lowbias32``): avalanche on every input bit. Works on ints and tensors."""
+    """A 32-bit integer mixer (``lowbias32``), on Python ints and int64 tensors alike."""
     x = x & MASK32
     x = x ^ (x >> 16)
     x = mul32(x, 0x7FEB352D)

@@ -156,7 +156,9 @@ def take_in_random_order(
     return taken.scatter(1, order, take_sorted)
 
 
-def random_tokens(keys: Keys, stream: int, shape_like: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+def random_tokens(
+    keys: Keys, stream: int, shape_like: torch.Tensor, pool: torch.Tensor
+) -> torch.Tensor:
     """(B, L) int64: a token drawn uniformly from ``pool`` (N,) at every position."""
     positions = torch.arange(shape_like.shape[1], device=shape_like.device)
     return pool[below(keys.draw(stream, positions), pool.numel())]

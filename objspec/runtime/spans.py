@@ -104,7 +104,9 @@ def place_spans(
     place_key = torch.where(cells < (free + k).unsqueeze(1), place_u * width + cells, FAR)
     chosen = place_key.argsort(dim=1)[:, :slots]  # the K lowest keys (then junk past K)
     i = torch.arange(slots, device=dev).unsqueeze(0)
-    chosen = torch.where(i < k.unsqueeze(1), chosen, torch.full_like(chosen, FAR)).sort(dim=1).values
+    chosen = (
+        torch.where(i < k.unsqueeze(1), chosen, torch.full_like(chosen, FAR)).sort(dim=1).values
+    )
     start_unit = chosen - i + (ordered.cumsum(dim=1) - ordered) + gap.unsqueeze(1) * i
     start_unit = torch.where(i < k.unsqueeze(1), start_unit, torch.full_like(start_unit, length))
 

@@ -157,7 +157,7 @@ def _from_tokenizers(tok: Any) -> Vocab:
     vocab: dict[str, int] = tok.get_vocab(with_added_tokens=True)
     size = max(vocab.values(), default=-1) + 1
     ids = {field: _first_id(vocab, names) for field, names in _NAMED.items()}
-    added = getattr(tok, "get_added_tokens_decoder", lambda: {})()
+    added: dict[int, Any] = getattr(tok, "get_added_tokens_decoder", dict)()
     specials = tuple(i for i, t in added.items() if getattr(t, "special", False))
     return Vocab(
         size=size,
