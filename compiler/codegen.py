@@ -119,6 +119,7 @@ class Generator:
         self.prefix = class_prefix(plan.name)
         self.consts = _Constants()
         self.body = _Writer()
+        self.word_units = False
 
     # --- the module ----------------------------------------------------------------------
     def generate(self) -> GeneratedModule:
@@ -209,11 +210,13 @@ class Generator:
 
     def emit_units(self, step: L.Units) -> None:
         w = self.body
-        if step.kind == "word":
+        self.word_units = step.kind == "word"
+        if self.word_units:
             w("unit_start = rt.word_unit_starts(batch, self.vocab)")
+            w("candidate_starts = unit_start & candidates")
         else:
             w("unit_start = rt.token_unit_starts(batch)")
-        w("candidate_starts = unit_start & candidates")
+            w("candidate_starts = candidates")
 
     def _emit_budget(self, budget: L.BudgetPlan) -> None:
         w = self.body
@@ -224,17 +227,23 @@ class Generator:
             w("counted = candidate_starts.sum(dim=1)")
         stochastic = ""
         if budget.rounding == "stochastic":
-            w("budget_draw = keys.draw(STREAM_BUDGET, torch.zeros(1, dtype=torch.int64))[:, 0]")
+            w("budget_draw = keys.draw(STREAM_BUDGET, 1)[:, 0]")
             stochastic = ", u=budget_draw"
         w(
             f"budget = rt.budget_counts(counted, {rate}, {budget.rounding!r}, "
             f"minimum={budget.minimum!r}, maximum={budget.maximum!r}{stochastic})"
         )
 
+    def _emit_expand(self) -> None:
+        if self.word_units:
+            self.body("selected = rt.expand_units(starts, unit_start) & candidates")
+        else:
+            self.body("selected = starts  # token units: a unit is its start")
+
     def emit_selectbernoulli(self, step: L.SelectBernoulli) -> None:
         rate = self.consts.add("SELECT_RATE", step.rate)
         self.body(f"starts = rt.bernoulli_select(keys, STREAM_SELECT, candidate_starts, {rate})")
-        self.body("selected = rt.expand_units(starts, unit_start) & candidates")
+        self._emit_expand()
 
     def emit_selectexact(self, step: L.SelectExact) -> None:
         w = self.body
@@ -244,7 +253,7 @@ class Generator:
         else:
             w("sizes = candidate_starts.long()")
         w("starts = rt.take_in_random_order(keys, STREAM_SELECT, candidate_starts, sizes, budget)")
-        w("selected = rt.expand_units(starts, unit_start) & candidates")
+        self._emit_expand()
 
     def emit_selectspans(self, step: L.SelectSpans) -> None:
         w = self.body
@@ -269,23 +278,22 @@ class Generator:
         w = self.body
         actions = self.consts.add("REPLACE_ACTIONS", step.actions)
         cdf = self.consts.add("REPLACE_CDF", step.cdf)
-        if step.per == "span":
-            counter = "spans.span_start.clamp(min=0)"  # one draw per span, keyed by its start
-        else:
-            counter = "torch.arange(batch.shape[1], device=device)"
-        w(f"action = rt.choose(keys.draw(STREAM_REPLACE, {counter}), self.const({cdf}, device))")
-        random_ids = "None"
-        if "random" in step.actions:
-            w(
-                "random_ids = rt.random_tokens("
-                "keys, STREAM_RANDOM_TOKEN, batch.input_ids, self.random_pool(device))"
-            )
-            random_ids = "random_ids"
-        mask_id = "self.mask_id" if "mask" in step.actions else "None"
-        w(
-            f"input_ids = rt.replace_tokens(batch.input_ids, selected, action, {actions}, "
-            f"{mask_id}, {random_ids})"
-        )
+        w("input_ids = rt.replace_selected(")
+        with w.indent():
+            w("keys,")
+            w("STREAM_REPLACE,")
+            w("batch.input_ids,")
+            w("selected,")
+            w(f"{actions},")
+            w(f"{cdf},")
+            if "mask" in step.actions:
+                w("mask_id=self.mask_id,")
+            if "random" in step.actions:
+                w("pool=self.random_pool(device),")
+                w("random_stream=STREAM_RANDOM_TOKEN,")
+            if step.per == "span":
+                w("span_start=spans.span_start,  # one decision per span")
+        w(")")
 
     def emit_labels(self, step: L.Labels) -> None:
         self.body("labels = rt.labels_at(batch.input_ids, selected)")

@@ -119,5 +119,5 @@ def test_zero_share_actions_are_dropped() -> None:
     plan = lower(parse_spec(text))
     assert plan.needs == ("mask",)
     generated = compile_objective(parse_spec(text))
-    assert "rt.random_tokens" not in generated.source
+    assert "pool=" not in generated.source and "STREAM_RANDOM_TOKEN" not in generated.source
     assert load(generated).EvilNameCollator.needs == ("mask",)

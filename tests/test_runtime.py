@@ -328,3 +328,12 @@ def test_vocab_errors() -> None:
         no_mask.word_start_table()
     with pytest.raises(VocabError, match="non-special"):
         Vocab(size=2, pad_id=0, mask_id=1).random_pool()
+
+
+def test_draw_at_matches_draw_at_the_same_coordinates() -> None:
+    keys = Keys(5, 2, torch.tensor([10, 2**40 + 3, 7]))
+    dense = keys.draw(6, 32)
+    rows = torch.tensor([0, 1, 2, 1])
+    cols = torch.tensor([0, 31, 5, 17])
+    assert torch.equal(keys.draw_at(6, rows, cols), dense[rows, cols])
+    assert torch.equal(keys.draw(6, torch.arange(32)), dense)

@@ -7,14 +7,13 @@ from objspec.runtime.batch import Batch, BatchError, content_index, read_batch
 from objspec.runtime.collator import Collator
 from objspec.runtime.heads import MLMHead, SpanBoundaryHead, TiedDecoder
 from objspec.runtime.models import TinyEncoder
-from objspec.runtime.replace import IGNORE_INDEX, choose, labels_at, replace_tokens
+from objspec.runtime.replace import IGNORE_INDEX, labels_at, replace_selected
 from objspec.runtime.rng import Keys, below, hash32, threshold
 from objspec.runtime.selection import (
     bernoulli_select,
     budget_counts,
     candidate_mask,
     expand_units,
-    random_tokens,
     start_position,
     take_in_random_order,
     token_unit_starts,
@@ -41,15 +40,13 @@ __all__ = [
     "bernoulli_select",
     "budget_counts",
     "candidate_mask",
-    "choose",
     "content_index",
     "expand_units",
     "hash32",
     "labels_at",
     "place_spans",
-    "random_tokens",
     "read_batch",
-    "replace_tokens",
+    "replace_selected",
     "start_position",
     "take_in_random_order",
     "threshold",

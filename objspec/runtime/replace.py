@@ -4,36 +4,49 @@ from __future__ import annotations
 
 import torch
 
+from objspec.runtime.rng import Keys, below
+
 IGNORE_INDEX = -100  # the label of a position with nothing to predict (PyTorch / HF convention)
 
 
-def choose(u: torch.Tensor, cdf: torch.Tensor) -> torch.Tensor:
-    """(B, L) int64 action index: the first i with ``u < cdf[i]`` (``cdf`` (A,) int64)."""
-    return torch.bucketize(u, cdf, right=True).clamp(max=cdf.numel() - 1)
-
-
-def replace_tokens(
+def replace_selected(
+    keys: Keys,
+    stream: int,
     input_ids: torch.Tensor,
     selected: torch.Tensor,
-    action: torch.Tensor,
     actions: tuple[str, ...],
-    mask_id: int | None,
-    random_ids: torch.Tensor | None,
+    cdf: tuple[int, ...],
+    *,
+    mask_id: int | None = None,
+    pool: torch.Tensor | None = None,
+    random_stream: int | None = None,
+    span_start: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(B, L) int64: ``input_ids`` with each selected position rewritten by its action.
+    """(B, L) int64: ``input_ids`` with each selected position rewritten by its drawn action.
 
-    ``actions`` names the action of each index of ``action``: 'mask' writes ``mask_id``, 'random'
-    writes ``random_ids`` at that position, 'keep' leaves the token.
+    The action of a selected token is the first i with ``u < cdf[i]`` for its draw u of
+    ``stream``, keyed by its position, or by its span's start (``span_start`` (B, L)) so a
+    whole span shares one decision. 'mask' writes ``mask_id``, 'random' a token drawn from
+    ``pool`` (N,) with ``random_stream``, 'keep' leaves the token. Draws are made only at the
+    selected positions (a gather of their coordinates), not over the whole batch.
     """
-    out = input_ids
-    for i, name in enumerate(actions):  # a loop over the (at most 3) actions, not over tokens
-        hit = selected & (action == i)
+    rows, cols = selected.nonzero(as_tuple=True)
+    counters = cols if span_start is None else span_start[rows, cols]
+    u = keys.draw_at(stream, rows, counters)
+    out = input_ids.clone()
+    low = 0
+    for name, high in zip(actions, cdf, strict=True):  # at most three actions, not tokens
+        hit = (u >= low) & (u < high) if low else u < high
+        low = high
         if name == "mask":
-            out = torch.where(hit, torch.full_like(out, _need(mask_id, "mask")), out)
+            if mask_id is None:
+                raise ValueError("a 'mask' action needs the vocabulary's mask id")
+            out[rows[hit], cols[hit]] = mask_id
         elif name == "random":
-            if random_ids is None:
-                raise ValueError("a 'random' action needs random_ids")
-            out = torch.where(hit, random_ids, out)
+            if pool is None or random_stream is None:
+                raise ValueError("a 'random' action needs a pool of token ids and a stream")
+            r, c = rows[hit], cols[hit]
+            out[r, c] = pool[below(keys.draw_at(random_stream, r, c), pool.numel())]
         elif name != "keep":
             raise ValueError(f"action {name!r} is not a same-length replacement")
     return out
@@ -42,9 +55,3 @@ def replace_tokens(
 def labels_at(input_ids: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
     """(B, L) int64: the original token where selected, IGNORE_INDEX elsewhere."""
     return torch.where(selected, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
-
-
-def _need(token_id: int | None, what: str) -> int:
-    if token_id is None:
-        raise ValueError(f"the vocabulary has no {what} token")
-    return token_id

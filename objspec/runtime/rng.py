@@ -11,6 +11,7 @@ thresholds (``u < round(p * 2**32)``), never as floats, so CPU and GPU agree bit
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TypeVar
 
 import torch
@@ -18,14 +19,19 @@ import torch
 MASK32 = 0xFFFFFFFF
 U32 = 1 << 32
 GOLDEN = 0x9E3779B9
+COUNTER_SALT = 0x5BE0CD19
 
 IntLike = TypeVar("IntLike", int, torch.Tensor)
 
 
 def mul32(x: IntLike, c: int) -> IntLike:
-    """``(x * c) mod 2**32`` for x in [0, 2**32), in 16-bit halves: int64 never overflows."""
-    lo, hi = c & 0xFFFF, c >> 16
-    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & MASK32
+    """``(x * c) mod 2**32`` for x in [0, 2**32) and c in [0, 2**32), without int64 overflow.
+
+    A constant of 2**31 or more is used as ``c - 2**32`` (the same residue mod 2**32), so the
+    product's magnitude stays below 2**63; the mask takes its two's-complement low 32 bits.
+    """
+    signed = c - U32 if c >= 1 << 31 else c
+    return (x * signed) & MASK32
 
 
 def hash32(x: IntLike) -> IntLike:
@@ -46,35 +52,70 @@ def stream_key(seed: int, epoch: int, stream: int) -> int:
     return hash32(h ^ (stream & MASK32) ^ 0x3C6EF372)
 
 
+STREAMS = 16  # stream numbers are 1..STREAMS-1; all streams' keys are made in one pass
+
+
+@lru_cache(maxsize=256)
+def stream_keys(seed: int, epoch: int) -> tuple[int, ...]:
+    """The key of every stream of one epoch (Python ints, computed once per batch)."""
+    return tuple(stream_key(seed, epoch, s) for s in range(STREAMS))
+
+
+_MIXED_POSITIONS: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+
+def mixed_positions(length: int, device: torch.device) -> torch.Tensor:
+    """(L,) ``hash32(position ^ salt)``: the same for every batch, so it is cached."""
+    key = (length, device)
+    if key not in _MIXED_POSITIONS:
+        if len(_MIXED_POSITIONS) > 64:
+            _MIXED_POSITIONS.clear()
+        positions = torch.arange(length, dtype=torch.int64, device=device)
+        _MIXED_POSITIONS[key] = hash32(positions ^ COUNTER_SALT)
+    return _MIXED_POSITIONS[key]
+
+
 class Keys:
     """The random keys of one batch: draws for stream ``s`` at any counter, per example.
 
     ``index`` is (B,) int64, the examples' dataset indices (the identity that makes a corruption
-    independent of the batch).
+    independent of the batch). A draw is ``hash32(key[b, s] ^ hash32(counter ^ salt))`` where
+    ``key[b, s]`` mixes (seed, epoch, stream) with the example's index.
     """
 
     def __init__(self, seed: int, epoch: int, index: torch.Tensor) -> None:
         self.seed = seed
         self.epoch = epoch
         self.index = index.to(torch.int64)
+        per_stream = torch.tensor(stream_keys(seed, epoch), device=self.index.device)
+        base = hash32(hash32(self.index & MASK32) ^ ((self.index >> 32) & MASK32))
+        self._keys = hash32(base.unsqueeze(1) ^ per_stream.unsqueeze(0))  # (B, STREAMS)
 
     def example_keys(self, stream: int) -> torch.Tensor:
         """(B,) int64 in [0, 2**32): one key per example for ``stream``."""
-        base = stream_key(self.seed, self.epoch, stream)
-        k = hash32((self.index & MASK32) ^ base)
-        return hash32(k ^ ((self.index >> 32) & MASK32) ^ GOLDEN)
+        return self._keys[:, stream]
 
-    def draw(self, stream: int, counter: torch.Tensor) -> torch.Tensor:
+    def draw(self, stream: int, counter: torch.Tensor | int) -> torch.Tensor:
         """Uniform 32-bit draws, int64 in [0, 2**32).
 
-        ``counter`` is (N,) (the same counters for every row: positions, span slots) or (B, N)
-        (per-row counters, e.g. the start position of each token's span). Returns (B, N).
+        ``counter`` is an int L (the positions 0..L-1, the common case), an (N,) tensor (the
+        same counters for every row: span slots) or (B, N) (per-row counters, e.g. the start
+        position of each token's span). Returns (B, N).
         """
-        k = self.example_keys(stream).unsqueeze(1)
-        c = counter if counter.dim() == 2 else counter.unsqueeze(0)
-        c = c.to(device=k.device, dtype=torch.int64)
-        h = hash32(k ^ mul32(c & MASK32, GOLDEN))
-        return hash32(h + (k >> 7) + c)
+        k = self._keys[:, stream].unsqueeze(1)
+        if isinstance(counter, int):
+            mixed = mixed_positions(counter, k.device).unsqueeze(0)
+        else:
+            c = counter.to(device=k.device, dtype=torch.int64)
+            mixed = hash32((c & MASK32) ^ COUNTER_SALT)
+            mixed = mixed if mixed.dim() == 2 else mixed.unsqueeze(0)
+        return hash32(k ^ mixed)
+
+    def draw_at(self, stream: int, rows: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
+        """Draws at scattered coordinates: (N,) int64, the same values ``draw`` gives at
+        ``[rows[i], counters[i]]`` (for the few positions a decision is needed at)."""
+        k = self._keys[rows, stream]
+        return hash32(k ^ hash32((counters.to(torch.int64) & MASK32) ^ COUNTER_SALT))
 
 
 def threshold(p: float) -> int:

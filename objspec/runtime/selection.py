@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from objspec.runtime.batch import Batch
-from objspec.runtime.rng import Keys, below, threshold
+from objspec.runtime.rng import Keys, threshold
 from objspec.runtime.vocab import Vocab
 
 ROUNDING_EPS = 1e-9  # rate x count is rounded as the exact rational would be: 15% of 20 is 3
@@ -126,8 +126,7 @@ def bernoulli_select(
     keys: Keys, stream: int, candidate_starts: torch.Tensor, rate: float
 ) -> torch.Tensor:
     """(B, L) bool: each candidate unit start independently with probability ``rate``."""
-    positions = torch.arange(candidate_starts.shape[1], device=candidate_starts.device)
-    return candidate_starts & (keys.draw(stream, positions) < threshold(rate))
+    return candidate_starts & (keys.draw(stream, candidate_starts.shape[1]) < threshold(rate))
 
 
 def take_in_random_order(
@@ -146,7 +145,7 @@ def take_in_random_order(
     """
     b, length = candidate_starts.shape
     positions = torch.arange(length, device=candidate_starts.device)
-    u = keys.draw(stream, positions)
+    u = keys.draw(stream, length)
     # Ties in the 32-bit draw are broken by position, so the order is a strict total order.
     order_key = torch.where(candidate_starts, u * length + positions, torch.full_like(u, 1 << 62))
     order = order_key.argsort(dim=1)
@@ -154,11 +153,3 @@ def take_in_random_order(
     take_sorted = (cost.cumsum(dim=1) <= budget.unsqueeze(1)) & candidate_starts.gather(1, order)
     taken = torch.zeros_like(candidate_starts)
     return taken.scatter(1, order, take_sorted)
-
-
-def random_tokens(
-    keys: Keys, stream: int, shape_like: torch.Tensor, pool: torch.Tensor
-) -> torch.Tensor:
-    """(B, L) int64: a token drawn uniformly from ``pool`` (N,) at every position."""
-    positions = torch.arange(shape_like.shape[1], device=shape_like.device)
-    return pool[below(keys.draw(stream, positions), pool.numel())]

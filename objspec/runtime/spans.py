@@ -83,14 +83,14 @@ def place_spans(
     target = torch.minimum(budget, n_units)
     slots = max(int(target.max()) if b else 0, 1)
 
-    lengths = sample_lengths(keys.draw(streams[0], torch.arange(slots, device=dev)), values, cdf)
+    lengths = sample_lengths(keys.draw(streams[0], slots), values, cdf)
     before = lengths.cumsum(dim=1) - lengths
     kept = (target.unsqueeze(1) - before).clamp(min=0)
     lengths = torch.minimum(lengths, kept)  # (B, S): zero past the K-th span
     k = (lengths > 0).sum(dim=1)
 
     # A random left-to-right order of the K spans (draw slot -> rank).
-    order_u = keys.draw(streams[1], torch.arange(slots, device=dev))
+    order_u = keys.draw(streams[1], slots)
     slot_ids = torch.arange(slots, device=dev)
     order_key = torch.where(lengths > 0, order_u * slots + slot_ids, torch.full_like(order_u, FAR))
     by_position = order_key.argsort(dim=1)  # i-th span from the left is draw slot by_position[i]
@@ -99,7 +99,7 @@ def place_spans(
     gap = ((target + k - 1) <= n_units).long() * (k > 1).long()  # 1 when spans can stay apart
     free = n_units - target - gap * (k - 1).clamp(min=0)
     width = max(int((free + k).max()) if b else 0, slots)
-    place_u = keys.draw(streams[2], torch.arange(width, device=dev))
+    place_u = keys.draw(streams[2], width)
     cells = torch.arange(width, device=dev).unsqueeze(0)
     place_key = torch.where(cells < (free + k).unsqueeze(1), place_u * width + cells, FAR)
     chosen = place_key.argsort(dim=1)[:, :slots]  # the K lowest keys (then junk past K)

@@ -36,6 +36,9 @@ class Vocab:
     special_ids: tuple[int, ...] = ()
     sentinel_ids: tuple[int, ...] = ()
     word_start: tuple[bool, ...] | None = field(default=None, repr=False)
+    _tables: dict[tuple[str, str], torch.Tensor] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.size < 1:
@@ -51,12 +54,22 @@ class Vocab:
         object.__setattr__(self, "special_ids", tuple(sorted(specials)))
 
     # --- tables the kernels gather from -------------------------------------------------------
+    def _cached(self, name: str, device: torch.device | str | None, build: Any) -> torch.Tensor:
+        key = (name, str(torch.device(device) if device is not None else "cpu"))
+        if key not in self._tables:
+            self._tables[key] = build().to(device)
+        return self._tables[key]
+
     def special_table(self, device: torch.device | str | None = None) -> torch.Tensor:
-        """(V,) bool: True at special ids."""
-        table = torch.zeros(self.size, dtype=torch.bool)
-        if self.special_ids:
-            table[list(self.special_ids)] = True
-        return table.to(device)
+        """(V,) bool: True at special ids (cached per device)."""
+
+        def build() -> torch.Tensor:
+            table = torch.zeros(self.size, dtype=torch.bool)
+            if self.special_ids:
+                table[list(self.special_ids)] = True
+            return table
+
+        return self._cached("special", device, build)
 
     def word_start_table(self, device: torch.device | str | None = None) -> torch.Tensor:
         """(V,) bool word-start table; raises VocabError if the vocabulary has none."""
@@ -66,8 +79,11 @@ class Vocab:
                 "and the batch has no word_ids; build the Vocab with Vocab.from_tokenizer or pass "
                 "word_ids per example"
             )
-        return torch.tensor(self.word_start, dtype=torch.bool, device=device) | self.special_table(
-            device
+        word_start = self.word_start
+        return self._cached(
+            "word_start",
+            device,
+            lambda: torch.tensor(word_start, dtype=torch.bool) | self.special_table(),
         )
 
     def random_pool(self, device: torch.device | str | None = None) -> torch.Tensor:

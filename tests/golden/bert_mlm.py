@@ -62,14 +62,22 @@ class BertMlmCollator(rt.Collator):
         candidates = rt.candidate_mask(batch, self.vocab, exclude_special=True, exclude_first=False, exclude_last=False)
         # unit token
         unit_start = rt.token_unit_starts(batch)
-        candidate_starts = unit_start & candidates
+        candidate_starts = candidates
         # select bernoulli 15%
         starts = rt.bernoulli_select(keys, STREAM_SELECT, candidate_starts, SELECT_RATE)
-        selected = rt.expand_units(starts, unit_start) & candidates
+        selected = starts  # token units: a unit is its start
         # replace per token: mask 80%, random 10%, keep 10%
-        action = rt.choose(keys.draw(STREAM_REPLACE, torch.arange(batch.shape[1], device=device)), self.const(REPLACE_CDF, device))
-        random_ids = rt.random_tokens(keys, STREAM_RANDOM_TOKEN, batch.input_ids, self.random_pool(device))
-        input_ids = rt.replace_tokens(batch.input_ids, selected, action, REPLACE_ACTIONS, self.mask_id, random_ids)
+        input_ids = rt.replace_selected(
+            keys,
+            STREAM_REPLACE,
+            batch.input_ids,
+            selected,
+            REPLACE_ACTIONS,
+            REPLACE_CDF,
+            mask_id=self.mask_id,
+            pool=self.random_pool(device),
+            random_stream=STREAM_RANDOM_TOKEN,
+        )
         # predict original at selected
         labels = rt.labels_at(batch.input_ids, selected)
         return {

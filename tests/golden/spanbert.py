@@ -89,9 +89,18 @@ class SpanbertCollator(rt.Collator):
         )
         selected = spans.selected
         # replace per span: mask 80%, random 10%, keep 10%
-        action = rt.choose(keys.draw(STREAM_REPLACE, spans.span_start.clamp(min=0)), self.const(REPLACE_CDF, device))
-        random_ids = rt.random_tokens(keys, STREAM_RANDOM_TOKEN, batch.input_ids, self.random_pool(device))
-        input_ids = rt.replace_tokens(batch.input_ids, selected, action, REPLACE_ACTIONS, self.mask_id, random_ids)
+        input_ids = rt.replace_selected(
+            keys,
+            STREAM_REPLACE,
+            batch.input_ids,
+            selected,
+            REPLACE_ACTIONS,
+            REPLACE_CDF,
+            mask_id=self.mask_id,
+            pool=self.random_pool(device),
+            random_stream=STREAM_RANDOM_TOKEN,
+            span_start=spans.span_start,  # one decision per span
+        )
         # predict original at selected
         labels = rt.labels_at(batch.input_ids, selected)
         return {
