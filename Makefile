@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 # torch is pinned here (the package itself accepts a range): 2.13.0 is the CPU build on this machine's disk.
 TORCH   := torch==2.13.0
 
-.PHONY: demo test check lint bench golden clean
+.PHONY: demo test lint bench golden clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check objspec compiler tests benchmarks
 	$(BIN)/ruff format --check objspec compiler tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,hf,bench]'
+	$(BIN)/python -m benchmarks.run
 
 golden: $(STAMP)
 	$(BIN)/python -m tests.regen_golden

@@ -1,0 +1,323 @@
+"""Throughput of compiled collators against their incumbents, side by side in one run.
+
+    python -m benchmarks.run                 # CPU, one thread, B=64, L in {128, 512}
+    python -m benchmarks.run --device cuda   # the same on a GPU (CUDA events)
+    python -m benchmarks.run --quick         # tiny sizes, a smoke run
+
+Each pair times the same batch through ours and the incumbent: the median of repeated runs after
+warm-up, the spread (interquartile range over the median), tokens per second (B x L / seconds),
+and the ratio. The int64 copy of the batch is the memory-bandwidth bound of any collator that
+reads and writes its input once. Results go to docs/benchmarks.md (and a PNG of the ratios when
+matplotlib is installed: ``pip install objspec[bench]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import objspec
+from benchmarks.references import spanbert_collate
+from objspec import bundled
+from objspec.runtime import Vocab
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_s: float
+    spread: float  # interquartile range / median
+
+
+@dataclass(frozen=True)
+class Row:
+    pair: str
+    form: str
+    length: int
+    ours: Timing
+    theirs: Timing | None
+    incumbent: str
+    tokens: int
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.theirs is None else self.theirs.median_s / self.ours.median_s
+
+
+def time_it(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> Timing:
+    """Median and spread of ``repeats`` calls after ``warmup`` calls (CUDA events on a GPU)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    median = statistics.median(times)
+    return Timing(median, (q[2] - q[0]) / median if median else 0.0)
+
+
+def corpus_rows(tokenizer: Any, batch: int, length: int) -> list[list[int]]:
+    """``batch`` rows of ``length`` tokens ([CLS] ... [SEP]) cut from the bundled corpus."""
+    text = " ".join(s for doc in bundled.load_documents() for s in doc)
+    stream = tokenizer.encode(text, add_special_tokens=False).ids
+    body = length - 2
+    need = batch * body
+    stream = (stream * (need // len(stream) + 1))[:need]
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    return [[cls, *stream[i * body : (i + 1) * body], sep] for i in range(batch)]
+
+
+def word_ids(rows: list[list[int]], vocab: Vocab) -> list[list[int]]:
+    """Per-token word indices from the vocabulary's word-start table (-1 at specials)."""
+    assert vocab.word_start is not None
+    special = set(vocab.special_ids)
+    out = []
+    for row in rows:
+        ids, word = [], -1
+        for t in row:
+            if t in special:
+                ids.append(-1)
+                continue
+            word += vocab.word_start[t]
+            ids.append(word)
+        out.append(ids)
+    return out
+
+
+def offsets(rows: list[list[int]], vocab: Vocab) -> list[list[tuple[int, int]]]:
+    """Offsets consistent with the word starts (a word start leaves a one-character gap)."""
+    assert vocab.word_start is not None
+    special = set(vocab.special_ids)
+    out = []
+    for row in rows:
+        pos, offs = 0, []
+        for t in row:
+            if t in special:
+                offs.append((0, 0))
+                continue
+            pos += 1 if vocab.word_start[t] else 0
+            offs.append((pos, pos + 2))
+            pos += 2
+        out.append(offs)
+    return out
+
+
+def run(
+    device: torch.device, batch: int, lengths: list[int], warmup: int, repeats: int
+) -> list[Row]:
+    from transformers import DataCollatorForLanguageModeling
+
+    torch.set_num_threads(1)
+    hf_tok = bundled.load_hf_tokenizer()
+    tokenizer = bundled.load_tokenizer()
+    vocab = Vocab.from_tokenizer(tokenizer)
+    specs = ROOT / "specs"
+    mlm = objspec.compile_file(specs / "bert_mlm.objspec").Collator(vocab, seed=0, device=device)
+    wwm = objspec.compile_file(specs / "wwm.objspec").Collator(vocab, seed=0, device=device)
+    span = objspec.compile_file(specs / "spanbert.objspec").Collator(vocab, seed=0, device=device)
+    hf_mlm = DataCollatorForLanguageModeling(hf_tok, mlm_probability=0.15)
+    hf_wwm = DataCollatorForLanguageModeling(hf_tok, mlm_probability=0.15, whole_word_mask=True)
+    special = set(vocab.special_ids)
+    word_start = list(vocab.word_start or ())
+    mask_id = vocab.require("mask")
+    results: list[Row] = []
+
+    def at_length(length: int) -> None:
+        rows = corpus_rows(tokenizer, batch, length)
+        words = word_ids(rows, vocab)
+        listed = [{"input_ids": r, "index": i} for i, r in enumerate(rows)]
+        listed_words = [{**e, "word_ids": w} for e, w in zip(listed, words, strict=True)]
+        hf_listed = [{"input_ids": r} for r in rows]
+        hf_offsets = [
+            {"input_ids": r, "offset_mapping": o}
+            for r, o in zip(rows, offsets(rows, vocab), strict=True)
+        ]
+        ids = torch.tensor(rows, device=device)
+        padded = {
+            "input_ids": ids,
+            "attention_mask": torch.ones_like(ids),
+            "index": torch.arange(batch, device=device),
+        }
+        padded_words = {**padded, "word_ids": torch.tensor(words, device=device)}
+        specials = torch.isin(ids, torch.tensor(sorted(special), device=device))
+        tokens = batch * length
+
+        def pair(
+            name: str,
+            form: str,
+            ours: Callable[[], Any],
+            theirs: Callable[[], Any] | None,
+            incumbent: str,
+        ) -> None:
+            results.append(
+                Row(
+                    name,
+                    form,
+                    length,
+                    time_it(ours, device, warmup, repeats),
+                    time_it(theirs, device, warmup, repeats) if theirs else None,
+                    incumbent,
+                    tokens,
+                )
+            )
+
+        pair("int64 copy (bandwidth bound)", "padded", lambda: ids.clone(), None, "")
+        pair(
+            "MLM 80/10/10",
+            "padded",
+            lambda: mlm(padded),
+            lambda: hf_mlm.torch_mask_tokens(ids.clone(), special_tokens_mask=specials),
+            "HF torch_mask_tokens",
+        )
+        pair(
+            "MLM 80/10/10",
+            "list",
+            lambda: mlm(listed),
+            lambda: hf_mlm(hf_listed),
+            "HF DataCollatorForLanguageModeling",
+        )
+        pair(
+            "whole-word MLM",
+            "list",
+            lambda: wwm(listed_words),
+            lambda: hf_wwm(hf_offsets),
+            "HF whole_word_mask=True",
+        )
+
+        def ref() -> dict[str, torch.Tensor]:
+            return spanbert_collate(
+                rows,
+                word_start,
+                special,
+                mask_id=mask_id,
+                pad_id=0,
+                vocab_size=vocab.size,
+            )
+
+        pair(
+            "SpanBERT spans + 80/10/10",
+            "list",
+            lambda: span(listed_words),
+            ref,
+            "per-example SpanBERT reference",
+        )
+
+    for length in lengths:
+        at_length(length)
+    return results
+
+
+def render(results: list[Row], device: torch.device, batch: int) -> str:
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Machine: {platform.system()} {cpu}, {torch.get_num_threads()} torch thread(s), "
+        f"device `{device}`"
+        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+        + f", torch {torch.__version__}, B={batch}.",
+        "",
+        "Regenerate with `make bench` (CPU) or `python -m benchmarks.run --device cuda`.",
+        "Median of repeated runs after warm-up; spread = interquartile range / median;",
+        "ratio = incumbent time / our time (above 1: ours is faster).",
+        "",
+        "| objective | input | L | ours (M tok/s) | spread | incumbent | theirs (M tok/s) "
+        "| ratio |",
+        "|---|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for r in results:
+        ours = r.tokens / r.ours.median_s / 1e6
+        theirs = f"{r.tokens / r.theirs.median_s / 1e6:.2f}" if r.theirs else ""
+        ratio = f"{r.ratio:.2f}x" if r.ratio else ""
+        lines.append(
+            f"| {r.pair} | {r.form} | {r.length} | {ours:.2f} | {r.ours.spread:.0%} | "
+            f"{r.incumbent} | {theirs} | {ratio} |"
+        )
+    return "\n".join(lines + NOTES) + "\n"
+
+
+NOTES = [
+    "",
+    "Notes on what is compared:",
+    "",
+    "- MLM, padded: HF's `torch_mask_tokens` gets a precomputed `special_tokens_mask` and draws",
+    "  from torch's global generator. Ours finds the candidates from the vocabulary and keys",
+    "  every draw by (seed, epoch, example index), so it is batch-invariant and resumable.",
+    "- MLM, list: both pad the same list of dicts into tensors, then mask.",
+    "- Whole-word, list: HF (5.x) selects 15% of words i.i.d. and masks 100% of them, with words",
+    "  taken from `offset_mapping`. Ours fills an exact token budget with whole words and applies",
+    "  80/10/10 per token (Google's whole-word masking), with words taken from `word_ids`.",
+    "- SpanBERT: the incumbent is a per-example loop written from SpanBERT's `masking.py`",
+    "  (`benchmarks/references.py`). It has no padded-tensor form, so it is timed from lists both",
+    "  times.",
+]
+
+
+def plot(results: list[Row], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = [r for r in results if r.ratio]
+    labels = [f"{r.pair}\n{r.form}, L={r.length}" for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1))
+    ax.barh(labels, [r.ratio for r in rows])
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("speed-up over the incumbent (log scale)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lengths", type=int, nargs="+", default=[128, 512])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes; nothing written")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if args.quick:
+        args.batch, args.lengths, args.repeats, args.warmup = 4, [16], 2, 1
+    results = run(device, args.batch, args.lengths, args.warmup, args.repeats)
+    text = render(results, device, args.batch)
+    print(text)
+    if not args.quick:
+        out = Path(args.out)
+        out.write_text(text, encoding="utf-8")
+        if plot(results, out.with_suffix(".png")):
+            with out.open("a", encoding="utf-8") as f:
+                f.write(f"\n![speed-up over the incumbents]({out.with_suffix('.png').name})\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
