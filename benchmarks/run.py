@@ -215,6 +215,13 @@ def run(
 
         pair(
             "SpanBERT spans + 80/10/10",
+            "padded",
+            lambda: span(padded_words),
+            ref,
+            "per-example SpanBERT reference",
+        )
+        pair(
+            "SpanBERT spans + 80/10/10",
             "list",
             lambda: span(listed_words),
             ref,
