@@ -343,7 +343,10 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: str) -> Diagnostic:
             return _eof_diagnostic(source, exc.expected)
         loc = _token_loc(tok) if tok.line else Loc(line, column, line, column + 1)
         if tok.type == "_INDENT":
-            return Diagnostic("unexpected indentation", loc, "a statement is indented too far")
+            # the token spans the newline before the indented line: point at that line
+            line_after = loc.end_line
+            indented = Loc(line_after, 1, line_after, max(loc.end_column, 2))
+            return Diagnostic("unexpected indentation", indented, "a statement is indented too far")
         if tok.type == "_DEDENT":
             return _eof_diagnostic(source, exc.expected)
         text = str(tok).strip() or tok.type
