@@ -249,7 +249,7 @@ class Generator:
         w = self.body
         self._emit_budget(step.budget)
         if step.budget.basis == "tokens":
-            w("sizes = rt.unit_lengths(unit_start, batch.valid)")
+            w("sizes = rt.unit_lengths(unit_start, candidates)  # excluded pieces cost nothing")
         else:
             w("sizes = candidate_starts.long()")
         w("starts = rt.take_in_random_order(keys, STREAM_SELECT, candidate_starts, sizes, budget)")
@@ -267,10 +267,12 @@ class Generator:
             w("(STREAM_SPAN_LENGTH, STREAM_SPAN_ORDER, STREAM_SPAN_PLACE),")
             w("candidate_starts,")
             w("unit_start,")
-            w("batch.valid,")
+            w("candidates,")
             w("budget,")
             w(f"self.const({values}, device),")
             w(f"self.const({cdf}, device),")
+            if step.budget.basis == "units":
+                w("budget_in_units=True,")
         w(")")
         w("selected = spans.selected")
 

@@ -196,7 +196,13 @@ def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
         return
     budget = sel.budget
     out = _collate(compiled, case)
-    counted = (out["labels"] != IGNORE_INDEX).sum(dim=1)
+    selected = out["labels"] != IGNORE_INDEX
+    if budget.of == "units":
+        batch = read_batch(case.examples, case.vocab.pad_id or 0)
+        word = objective.unit.kind == "word"
+        starts = word_unit_starts(batch, case.vocab) if word else batch.valid
+        selected = selected & starts
+    counted = selected.sum(dim=1)
     expected = _expected_budget(objective, budget, case)
     word_budget = objective.unit.kind == "word" and budget.of == "tokens"
     high = expected + int(budget.rounding == "stochastic")  # floor(x + u) is floor(x) or one more

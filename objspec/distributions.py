@@ -70,19 +70,62 @@ class LengthTable:
 # --- point masses of each law (unnormalised is fine; the caller normalises) ---------------------
 
 
-def _geometric(p: float) -> tuple[int, Callable[[int], float]]:
-    return 1, lambda n: p * (1 - p) ** (n - 1)
+@dataclass(frozen=True)
+class _Law:
+    """A law on ``start, start+1, ...``: its point masses and its two tails.
+
+    ``below(n)`` is P(N < n) and ``above(n)`` is P(N > n); clipping folds them onto the ends
+    of a range, so they are closed forms (or sums over the law's bulk only), never a loop
+    from ``start`` to a far bound.
+    """
+
+    start: int
+    mass: Callable[[int], float]
+    below: Callable[[int], float]
+    above: Callable[[int], float]
 
 
-def _poisson(lam: float) -> tuple[int, Callable[[int], float]]:
-    return 0, lambda n: math.exp(n * math.log(lam) - lam - math.lgamma(n + 1))
+def _geometric(p: float) -> _Law:
+    return _Law(
+        1,
+        lambda n: p * (1 - p) ** (n - 1),
+        lambda n: 1 - (1 - p) ** max(n - 1, 0),
+        lambda n: (1 - p) ** max(n, 0),
+    )
 
 
-def _normal(mean: float, std: float) -> Callable[[int], float]:
+def _poisson(lam: float) -> _Law:
+    def mass(n: int) -> float:
+        return math.exp(n * math.log(lam) - lam - math.lgamma(n + 1))
+
+    # Outside lam +- 40 sd (+40) every point mass underflows to 0.0 in float64.
+    spread = 40 * math.sqrt(lam) + 40
+    bulk_lo, bulk_hi = max(0, math.floor(lam - spread)), math.ceil(lam + spread)
+
+    def summed(lo: int, hi: int) -> float:
+        return math.fsum(mass(k) for k in range(max(lo, bulk_lo), min(hi, bulk_hi + 1)))
+
+    return _Law(0, mass, lambda n: summed(0, n), lambda n: max(1.0 - summed(0, n + 1), 0.0))
+
+
+def _normal(mean: float, std: float) -> _Law:
     def phi(x: float) -> float:
-        return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+        return 0.5 * math.erfc(-x / math.sqrt(2))
 
-    return lambda n: phi((n + 0.5 - mean) / std) - phi((n - 0.5 - mean) / std)
+    def z(x: float) -> float:
+        return (x - mean) / std
+
+    def mass(n: int) -> float:
+        if n > mean:  # difference of the small upper tails keeps far-tail precision
+            return phi(-z(n - 0.5)) - phi(-z(n + 0.5))
+        return phi(z(n + 0.5)) - phi(z(n - 0.5))
+
+    return _Law(
+        min(0, math.floor(mean - 40 * std)),
+        mass,
+        lambda n: phi(z(n - 0.5)),
+        lambda n: phi(-z(n + 0.5)),
+    )
 
 
 def _params(
@@ -130,7 +173,9 @@ def _check_range(bound: str | None, low: int | None, high: int | None) -> None:
 
 def _normalise(values: Sequence[int], weights: Sequence[float], what: str) -> LengthTable:
     pairs = [(v, w) for v, w in zip(values, weights, strict=True) if w > 0]
-    total = sum(w for _, w in pairs)
+    scale = max((w for _, w in pairs), default=1.0)  # so that huge weights do not overflow
+    pairs = [(v, w / scale) for v, w in pairs]
+    total = math.fsum(w for _, w in pairs)
     if not pairs or total <= 0 or not math.isfinite(total):
         raise LawError(f"{what} leaves no probability mass", "widen the range")
     return LengthTable(tuple(v for v, _ in pairs), tuple(w / total for _, w in pairs))
@@ -152,28 +197,21 @@ def _unbounded(start: int, mass: Callable[[int], float], what: str) -> list[tupl
 
 
 def _shaped(
-    start: int,
-    mass: Callable[[int], float],
-    bound: str | None,
-    low: int | None,
-    high: int | None,
-    what: str,
+    law: _Law, bound: str | None, low: int | None, high: int | None, what: str
 ) -> LengthTable:
     """Apply ``truncated`` / ``clipped`` (or the tail cut) to a law on start, start+1, ..."""
     if bound == "on":
         raise LawError(f"{what} takes 'truncated' or 'clipped', not 'on'")
     if bound is None:
-        pairs = _unbounded(start, mass, what)
+        pairs = _unbounded(law.start, law.mass, what)
         return _normalise([v for v, _ in pairs], [p for _, p in pairs], what)
     assert low is not None and high is not None
     values = list(range(low, high + 1))
-    inside = [mass(n) if n >= start else 0.0 for n in values]
+    inside = [law.mass(n) if n >= law.start else 0.0 for n in values]
     if bound == "truncated":
         return _normalise(values, inside, f"{what} truncated {low}..{high}")
-    below = sum(mass(n) for n in range(start, low))
-    above = max(1.0 - sum(mass(n) for n in range(start, high + 1)), 0.0)
-    inside[0] += below
-    inside[-1] += above
+    inside[0] += law.below(low)
+    inside[-1] += law.above(high)
     return _normalise(values, inside, f"{what} clipped {low}..{high}")
 
 
@@ -209,14 +247,12 @@ def build_law(
         p = _params(name, args, kw, ("p",))["p"]
         if not 0 < p <= 1:
             raise LawError(f"geometric p must be in (0, 1], got {p:g}", "e.g. geometric(p=0.2)")
-        start, mass = _geometric(p)
-        return _shaped(start, mass, bound, low, high, describe_law(name, args, kw))
+        return _shaped(_geometric(p), bound, low, high, describe_law(name, args, kw))
     if name == "poisson":
         lam = _params(name, args, kw, ("lambda",))["lambda"]
         if lam <= 0:
             raise LawError(f"poisson lambda must be > 0, got {lam:g}", "e.g. poisson(lambda=3)")
-        start, mass = _poisson(lam)
-        return _shaped(start, mass, bound, low, high, describe_law(name, args, kw))
+        return _shaped(_poisson(lam), bound, low, high, describe_law(name, args, kw))
     if name == "normal":
         ps = _params(name, args, kw, ("mean", "std"))
         if ps["std"] <= 0:
@@ -227,9 +263,9 @@ def build_law(
                 "write e.g. 'normal(mean=5, std=1) clipped 1..10' (rounded, then clipped)",
             )
         assert low is not None and high is not None
-        mass = _normal(ps["mean"], ps["std"])
-        lowest = min(low, math.floor(ps["mean"] - 40 * ps["std"]))
-        return _shaped(lowest, mass, bound, low, high, describe_law(name, args, kw))
+        return _shaped(
+            _normal(ps["mean"], ps["std"]), bound, low, high, describe_law(name, args, kw)
+        )
     if name == "uniform":
         _params(name, args, kw, ())
         values = _on_range(name, bound, low, high)

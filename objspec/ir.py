@@ -33,8 +33,9 @@ RATE_TOLERANCE = 1e-9
 
 def _identifier(name: str) -> str:
     if not name.isidentifier() or not name.isascii() or keyword.iskeyword(name):
-        raise PydanticCustomError(
-            "objspec", "{name!r} is not a valid objective name", {"name": name, "hint": None}
+        raise _fail(
+            f"{name!r} is not a valid objective name",
+            "use a Python identifier that is not a keyword, e.g. my_objective",
         )
     return name
 

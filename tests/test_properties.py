@@ -59,7 +59,8 @@ def selections(draw: st.DrawFn) -> tuple[str, bool]:
     rounding = draw(st.sampled_from(["round", "ceil", "floor", "stochastic"]))
     if kind == "bernoulli":
         return f"select bernoulli {rate}%", False
-    budget = f"budget {rate}% of tokens, {rounding}"
+    basis = draw(st.sampled_from(["tokens", "units"]))
+    budget = f"budget {rate}% of {basis}, {rounding}"
     if kind == "exact":
         cap = draw(st.one_of(st.none(), st.integers(0, 30)))
         return "select exact\n  " + budget + (f", max {cap}" if cap is not None else ""), False

@@ -187,6 +187,12 @@ def test_budget_rounding(rounding: str, n: int, expected: int) -> None:
     assert int(got[0]) == expected
 
 
+def test_round_is_exact_half_to_even() -> None:
+    # 0.35 * 90 is 31.499999... in float64; the rational 31.5 rounds to even, 32
+    assert int(budget_counts(torch.tensor([90]), 0.35, "round")[0]) == 32
+    assert int(budget_counts(torch.tensor([150]), 0.07, "round")[0]) == 10  # 10.5 -> 10
+
+
 def test_budget_clamps() -> None:
     n = torch.tensor([0, 3, 200])
     got = budget_counts(n, 0.15, "round", minimum=1, maximum=20)

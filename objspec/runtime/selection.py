@@ -105,7 +105,15 @@ def budget_counts(
     """
     x = rate * n.to(torch.float64)
     if rounding == "round":
-        k = torch.round(x)
+        # half to even on the exact rational: 35% of 90 is 31.5 -> 32, whatever float64 says
+        low = torch.floor(x + ROUNDING_EPS)
+        frac = x - low
+        tie_up = torch.remainder(low, 2)
+        k = torch.where(
+            frac > 0.5 + ROUNDING_EPS,
+            low + 1,
+            torch.where(frac < 0.5 - ROUNDING_EPS, low, low + tie_up),
+        )
     elif rounding == "ceil":
         k = torch.ceil(x - ROUNDING_EPS)
     elif rounding == "floor":

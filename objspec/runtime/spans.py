@@ -69,14 +69,18 @@ def place_spans(
     streams: tuple[int, int, int],
     candidate_starts: torch.Tensor,
     unit_start: torch.Tensor,
-    valid: torch.Tensor,
+    selectable: torch.Tensor,
     budget: torch.Tensor,
     values: torch.Tensor,
     cdf: torch.Tensor,
+    *,
+    budget_in_units: bool = False,
 ) -> Spans:
     """Place spans covering exactly ``budget`` (B,) tokens per row (fewer only if the row has fewer
-    candidate tokens). ``streams`` are the RNG streams for lengths, order and placement;
-    ``values`` / ``cdf`` the lowered length table (int64, on the batch's device)."""
+    candidate tokens), or ``budget`` units when ``budget_in_units``. ``selectable`` (B, L) bool
+    marks the tokens a span may cover (a word's excluded pieces stay out). ``streams`` are the
+    RNG streams for lengths, order and placement; ``values`` / ``cdf`` the lowered length table
+    (int64, on the batch's device)."""
     b, length = candidate_starts.shape
     dev = candidate_starts.device
     unit_pos, n_units = compact_units(candidate_starts)
@@ -123,11 +127,12 @@ def place_spans(
 
     # Expand to tokens: each token reads its unit's span through its unit's rank.
     start_of_token = start_position(unit_start)
-    in_candidate = candidate_starts.gather(1, start_of_token) & valid
+    in_candidate = candidate_starts.gather(1, start_of_token) & selectable
     rank = (candidate_starts.long().cumsum(dim=1) - 1).gather(1, start_of_token).clamp(min=0)
     token_span = torch.where(in_candidate, unit_span.gather(1, rank), torch.full_like(rank, -1))
 
-    return _trim_to_budget(token_span, by_position, unit_pos, start_unit, budget)
+    token_budget = torch.full_like(budget, length) if budget_in_units else budget
+    return _trim_to_budget(token_span, by_position, unit_pos, start_unit, token_budget)
 
 
 def _trim_to_budget(

@@ -82,7 +82,7 @@ class SpanbertCollator(rt.Collator):
             (STREAM_SPAN_LENGTH, STREAM_SPAN_ORDER, STREAM_SPAN_PLACE),
             candidate_starts,
             unit_start,
-            batch.valid,
+            candidates,
             budget,
             self.const(SPAN_LENGTH_VALUES, device),
             self.const(SPAN_LENGTH_CDF, device),
