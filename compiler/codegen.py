@@ -120,6 +120,8 @@ class Generator:
         self.consts = _Constants()
         self.body = _Writer()
         self.word_units = False
+        self.span_start_expr = "rt.run_start_position(selected)"
+        self.returned = False
 
     # --- the module ----------------------------------------------------------------------
     def generate(self) -> GeneratedModule:
@@ -187,11 +189,12 @@ class Generator:
                 for step in self.plan.steps:
                     w(f"# {step.text}")
                     self._dispatch(step)
-                w("return {")
-                with w.indent():
-                    for key in self.plan.outputs:
-                        w(f"{key!r}: {OUTPUT_EXPRESSIONS[key]},")
-                w("}")
+                if not self.returned:
+                    w("return {")
+                    with w.indent():
+                        for key in self.plan.outputs:
+                            w(f"{key!r}: {OUTPUT_EXPRESSIONS[key]},")
+                    w("}")
 
     def _dispatch(self, step: L.Step) -> None:
         handler: Callable[[Any], None] | None = getattr(
@@ -275,6 +278,96 @@ class Generator:
                 w("budget_in_units=True,")
         w(")")
         w("selected = spans.selected")
+        self.span_start_expr = "spans.span_start"
+
+    def emit_selectrandomspans(self, step: L.SelectRandomSpans) -> None:
+        density = self.consts.add("NOISE_DENSITY", step.density)
+        mean = self.consts.add("MEAN_NOISE_SPAN_LENGTH", step.mean)
+        w = self.body
+        w("selected = rt.random_spans_noise(")
+        with w.indent():
+            w("keys,")
+            w("(STREAM_NOISE_LENGTHS, STREAM_NONNOISE_LENGTHS),")
+            w("candidates,")
+            w(f"{density},")
+            w(f"{mean},")
+            if step.random_roll:
+                w("roll_stream=STREAM_ROLL,  # T5's random_roll")
+            w("max_spans=self.sentinel_count or None,")
+        w(")")
+
+    def emit_selectfragment(self, step: L.SelectFragment) -> None:
+        self._emit_budget(step.budget)
+        self.body("selected = rt.fragment(keys, STREAM_SPAN_PLACE, candidates, budget)")
+
+    def emit_sentinels(self, step: L.Sentinels) -> None:
+        w = self.body
+        w("first = rt.run_starts(selected)")
+        w("sentinel = rt.sentinels_at(first, self.sentinels(device))")
+        w("input_ids, input_valid = rt.rewrite(")
+        with w.indent():
+            w("batch.input_ids,")
+            w("batch.valid & ~selected,")
+            w("insert=first,")
+            w("inserted=sentinel,")
+            w("fill=self.pad_id,")
+        w(")")
+
+    def emit_targets(self, step: L.Targets) -> None:
+        w = self.body
+        if step.target == "sentinels":
+            w("target_ids, target_valid = rt.rewrite(")
+            with w.indent():
+                w("batch.input_ids,")
+                w("selected,")
+                w("insert=first,")
+                w("inserted=sentinel,")
+                w("fill=self.pad_id,")
+                w("append=self.end_id,")
+            w(")")
+        elif step.target == "all":
+            w("target_ids, target_valid = batch.input_ids, batch.valid")
+        else:
+            w("target_ids, target_valid = rt.rewrite(batch.input_ids, selected, fill=self.pad_id)")
+        if "decoder_input_ids" not in self.plan.outputs:
+            return
+        if step.target == "selected":
+            w("# the decoder reads the token before each target, at the target's own position")
+            w(
+                "previous = rt.shift_right(batch.input_ids, batch.valid, "
+                "self.decoder_start_id, self.pad_id)"
+            )
+            w("decoder_input_ids, _ = rt.rewrite(previous, selected, fill=self.pad_id)")
+            w(
+                "decoder_position_ids, _ = rt.rewrite("
+                "rt.positions_like(batch.input_ids), selected, fill=0)"
+            )
+        else:
+            w(
+                "decoder_input_ids = rt.shift_right("
+                "target_ids, target_valid, self.decoder_start_id, self.pad_id)"
+            )
+
+    def emit_output(self, step: L.Output) -> None:
+        w = self.body
+        if step.kind == "decoder_only":
+            w(
+                "return rt.decoder_only_outputs("
+                "input_ids, input_valid, target_ids, target_valid, self.pad_id)"
+            )
+        elif "decoder_position_ids" in self.plan.outputs:
+            w(
+                "outputs = rt.encoder_decoder_outputs("
+                "input_ids, input_valid, target_ids, target_valid, decoder_input_ids)"
+            )
+            w("outputs['decoder_position_ids'] = decoder_position_ids")
+            w("return outputs")
+        else:
+            w(
+                "return rt.encoder_decoder_outputs("
+                "input_ids, input_valid, target_ids, target_valid, decoder_input_ids)"
+            )
+        self.returned = True
 
     def emit_replace(self, step: L.Replace) -> None:
         w = self.body
@@ -294,8 +387,17 @@ class Generator:
                 w("pool=self.random_pool(device),")
                 w("random_stream=STREAM_RANDOM_TOKEN,")
             if step.per == "span":
-                w("span_start=spans.span_start,  # one decision per span")
+                w(f"span_start={self.span_start_expr},  # one decision per span")
         w(")")
+        if not any(isinstance(s, L.Output) for s in self.plan.steps):
+            return
+        if "delete" in step.actions:
+            w("input_ids, input_valid = rt.rewrite(")
+            with w.indent():
+                w("input_ids, batch.valid & (input_ids != rt.DELETED), fill=self.pad_id")
+            w(")")
+        else:
+            w("input_valid = batch.valid")
 
     def emit_labels(self, step: L.Labels) -> None:
         self.body("labels = rt.labels_at(batch.input_ids, selected)")
@@ -346,6 +448,7 @@ OUTPUT_EXPRESSIONS = {
 
 HEAD_INPUTS = {
     "mlm": "hidden_states, batch['labels']",
+    "seq2seq": "hidden_states, batch['labels']",
     "span_boundary": "hidden_states, batch['labels'], batch['span_start'], batch['span_end']",
 }
 
@@ -358,7 +461,11 @@ def _head_ctor(runtime_class: str) -> Callable[[L.HeadPlan], str]:
     return build
 
 
-HEAD_CONSTRUCTORS = {"mlm": _head_ctor("MLMHead"), "span_boundary": _head_ctor("SpanBoundaryHead")}
+HEAD_CONSTRUCTORS = {
+    "mlm": _head_ctor("MLMHead"),
+    "span_boundary": _head_ctor("SpanBoundaryHead"),
+    "seq2seq": _head_ctor("Seq2SeqHead"),
+}
 
 
 def generate(plan: L.Plan) -> GeneratedModule:

@@ -24,6 +24,9 @@ STREAMS = {
     "span_place": 5,
     "replace": 6,
     "random_token": 7,
+    "noise_lengths": 8,
+    "nonnoise_lengths": 9,
+    "roll": 10,
 }
 
 
@@ -91,6 +94,18 @@ class SelectSpans(Step):
 
 
 @dataclass(frozen=True)
+class SelectRandomSpans(Step):
+    density: float
+    mean: float
+    random_roll: bool
+
+
+@dataclass(frozen=True)
+class SelectFragment(Step):
+    budget: BudgetPlan
+
+
+@dataclass(frozen=True)
 class Replace(Step):
     per: str  # 'token' | 'span'
     actions: tuple[str, ...]
@@ -98,8 +113,25 @@ class Replace(Step):
 
 
 @dataclass(frozen=True)
+class Sentinels(Step):
+    """Each selected span becomes one unique sentinel (T5's noise_span_to_unique_sentinel)."""
+
+
+@dataclass(frozen=True)
 class Labels(Step):
-    pass
+    """Same-length MLM labels: the original token at selected positions."""
+
+
+@dataclass(frozen=True)
+class Targets(Step):
+    """Decoder targets: 'selected' (in order, positions kept), 'all' or 'sentinels'."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class Output(Step):
+    kind: str  # 'encoder_decoder' | 'decoder_only'
 
 
 @dataclass(frozen=True)
@@ -126,18 +158,26 @@ class Plan:
 
 def lower(objective: ir.Objective) -> Plan:
     """Lower a validated objective to its plan."""
-    steps: list[Step] = [
-        _candidates(objective),
-        Units(f"unit {objective.unit.kind}", objective.unit.kind),
-        _selection(objective.select),
-        _replacement(objective.replace),
-        Labels("predict original at selected"),
-    ]
-    spans = isinstance(objective.select, ir.Spans)
-    outputs: tuple[str, ...] = ("input_ids", "attention_mask", "labels")
-    if spans:
-        outputs += ("span_start", "span_end")
-    needs = tuple(a for a in ("mask", "random") if objective.replace.share_of(a) > 0)
+    steps: list[Step] = [_candidates(objective)]
+    if not isinstance(objective.select, ir.RandomSpans | ir.Fragment):  # these count tokens
+        steps.append(Units(f"unit {objective.unit.kind}", objective.unit.kind))
+    steps.append(_selection(objective.select))
+    if objective.replace.share_of("sentinel") > 0:
+        steps.append(Sentinels("replace per span: sentinel 100%"))
+    else:
+        steps.append(_replacement(objective.replace))
+    output = objective.output.kind
+    if output == "encoder":
+        steps.append(Labels("predict original at selected"))
+    else:
+        steps.append(Targets(PREDICT_TEXT[objective.predict.target], objective.predict.target))
+        steps.append(Output(f"output {output}", output))
+    outputs = _outputs(objective)
+    needs = tuple(
+        a for a in ("mask", "random", "sentinel") if objective.replace.share_of(a) > 0
+    )
+    if objective.predict.target == "sentinels":
+        needs += ("end",)
     used = _streams_used(steps)
     return Plan(
         name=objective.name,
@@ -150,6 +190,29 @@ def lower(objective: ir.Objective) -> Plan:
         outputs=outputs,
         streams={name: STREAMS[name] for name in used},
     )
+
+
+PREDICT_TEXT = {
+    "selected": "predict original at selected",
+    "all": "predict original at all",
+    "sentinels": "predict spans as sentinels",
+}
+
+
+def _outputs(objective: ir.Objective) -> tuple[str, ...]:
+    kind = objective.output.kind
+    if kind == "encoder":
+        spans = isinstance(objective.select, ir.Spans)
+        return ("input_ids", "attention_mask", "labels") + (
+            ("span_start", "span_end") if spans else ()
+        )
+    if kind == "decoder_only":
+        return ("input_ids", "attention_mask", "labels", "prefix_mask")
+    outputs = ("input_ids", "attention_mask", "labels", "decoder_input_ids")
+    outputs += ("decoder_attention_mask",)
+    if objective.predict.target == "selected":
+        outputs += ("decoder_position_ids",)
+    return outputs
 
 
 def _candidates(objective: ir.Objective) -> Candidates:
@@ -173,11 +236,21 @@ def _budget_text(b: ir.Budget) -> str:
     return ", ".join(parts)
 
 
-def _selection(sel: ir.Bernoulli | ir.Exact | ir.Spans) -> Step:
+def _selection(sel: ir.Bernoulli | ir.Exact | ir.Spans | ir.RandomSpans | ir.Fragment) -> Step:
     if isinstance(sel, ir.Bernoulli):
         return SelectBernoulli(f"select bernoulli {_pct(sel.rate)}", sel.rate)
     if isinstance(sel, ir.Exact):
         return SelectExact(f"select exact; {_budget_text(sel.budget)}", _budget(sel.budget))
+    if isinstance(sel, ir.Fragment):
+        return SelectFragment(f"select fragment; {_budget_text(sel.budget)}", _budget(sel.budget))
+    if isinstance(sel, ir.RandomSpans):
+        roll = ", random_roll" if sel.random_roll else ""
+        return SelectRandomSpans(
+            f"select random_spans density {_pct(sel.density)}, mean {sel.mean:g}{roll}",
+            sel.density,
+            sel.mean,
+            sel.random_roll,
+        )
     table = sel.length.table
     law = sel.length.describe()
     return SelectSpans(
@@ -210,10 +283,15 @@ def _streams_used(steps: list[Step]) -> list[str]:
     for step in steps:
         if isinstance(step, SelectBernoulli | SelectExact):
             used.append("select")
-        if isinstance(step, SelectExact | SelectSpans) and step.budget.rounding == "stochastic":
+        budgeted = SelectExact | SelectSpans | SelectFragment
+        if isinstance(step, budgeted) and step.budget.rounding == "stochastic":
             used.append("budget")
         if isinstance(step, SelectSpans):
             used += ["span_length", "span_order", "span_place"]
+        if isinstance(step, SelectFragment):
+            used.append("span_place")
+        if isinstance(step, SelectRandomSpans):
+            used += ["noise_lengths", "nonnoise_lengths"] + (["roll"] if step.random_roll else [])
         if isinstance(step, Replace):
             used.append("replace")
             if "random" in step.actions:

@@ -110,6 +110,7 @@ def render_corruption(
 
 def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: int) -> None:
     from objspec import bundled
+    from objspec.gallery import is_rewrite, rewrite_lines
     from objspec.runtime import Vocab
 
     objective, compiled = _load(spec)
@@ -123,8 +124,13 @@ def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: i
         words = [-1 if w is None else w for w in enc.word_ids][:max_length]
         example = {"input_ids": ids, "word_ids": words, "index": 0}
     collator = compiled.Collator(Vocab.from_tokenizer(tokenizer), seed=seed, epoch=epoch)
-    before, after = render_corruption(tokenizer, example, collator([example]))
+    result = collator([example])
     out.print(f"[bold]{objective.name}[/] ({spec}), seed {seed}, epoch {epoch}")
+    if is_rewrite(result):
+        for line in rewrite_lines(tokenizer, list(example["input_ids"]), result):
+            out.print(Text(line))
+        return
+    before, after = render_corruption(tokenizer, example, result)
     out.print(Text("before: ") + before)
     out.print(Text("after:  ") + after)
     legend = Text("legend: ")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
+
+import torch
 
 import compiler.lower as L
 from compiler import compile_objective, load
@@ -51,6 +54,24 @@ def _parameters(objective: ir.Objective, plan: L.Plan) -> list[str]:
             rows.append(
                 ("selection", f"{kind}, budget {b.rounding}({_pct(b.rate)} x {b.basis}){cap}")
             )
+        if isinstance(step, L.SelectFragment):
+            b = step.budget
+            rows.append(("selection", f"one fragment of {b.rounding}({_pct(b.rate)} x {b.basis})"))
+        if isinstance(step, L.SelectRandomSpans):
+            roll = ", rolled (random_roll)" if step.random_roll else ""
+            rows.append(
+                (
+                    "selection",
+                    f"T5 random segmentation: noise density {_pct(step.density)}, "
+                    f"mean span {step.mean:g}{roll}",
+                )
+            )
+        if isinstance(step, L.Sentinels):
+            rows.append(("replacement", "each span becomes one unique sentinel"))
+        if isinstance(step, L.Targets):
+            rows.append(("targets", TARGET_TEXT[step.target]))
+        if isinstance(step, L.Output):
+            rows.append(("batch form", step.kind))
         if isinstance(step, L.SelectSpans):
             rows.append(("span length", f"{step.law}, mean {step.mean:.3f} units"))
         if isinstance(step, L.Replace):
@@ -76,6 +97,13 @@ def _parameters(objective: ir.Objective, plan: L.Plan) -> list[str]:
     return ["| parameter | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
 
 
+TARGET_TEXT = {
+    "selected": "the selected tokens, in order, at their original positions",
+    "all": "the whole original sequence",
+    "sentinels": "each sentinel followed by the span it replaced, then the end token",
+}
+
+
 def _law_table(step: L.SelectSpans) -> list[str]:
     out = ["| length | probability | |", "|---:|---:|---|"]
     cdf = (0, *step.cdf)
@@ -91,6 +119,9 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
     example = bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]
     collator = compiled.Collator(Vocab.from_tokenizer(tokenizer), seed=0)
     out = collator([example])
+    if is_rewrite(out):
+        lines = rewrite_lines(tokenizer, example["input_ids"], out)
+        return ["```text", *lines[:-1], "```", lines[-1]]
     n = len(example["input_ids"])
     labels = out["labels"][0, :n].tolist()
     after_ids = out["input_ids"][0, :n].tolist()
@@ -110,6 +141,29 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
         "```",
         f"{selected} of {n} tokens selected (between {MARK_OPEN} {MARK_CLOSE}); "
         "the model predicts the original token at each of them.",
+    ]
+
+
+def is_rewrite(out: dict[str, torch.Tensor]) -> bool:
+    """Whether a collator's output is a sequence-to-sequence batch (inputs and targets differ)."""
+    return "decoder_attention_mask" in out or "prefix_mask" in out
+
+
+def rewrite_lines(tokenizer: Any, original: list[int], out: dict[str, torch.Tensor]) -> list[str]:
+    """Before, encoder input (or prefix) and target of row 0, then a one-line summary."""
+    mask = out["prefix_mask"] if "prefix_mask" in out else out["attention_mask"]
+    inputs = out["input_ids"][0, : int(mask[0].sum())].tolist()
+    labels = [t for t in out["labels"][0].tolist() if t != -100]
+
+    def words(ids: list[int]) -> str:
+        return " ".join(tokenizer.id_to_token(i) or "[UNK]" for i in ids)
+
+    return [
+        f"before: {words(original)}",
+        f"input:  {words(inputs)}",
+        f"target: {words(labels)}",
+        f"{len(original)} tokens in, {len(inputs)} in the encoder input, "
+        f"{len(labels)} in the target.",
     ]
 
 

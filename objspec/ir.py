@@ -160,10 +160,30 @@ class Spans(Node):
         return self
 
 
-Selection = Annotated[Bernoulli | Exact | Spans, Field(discriminator="kind")]
+class RandomSpans(Node):
+    """T5's random segmentation: ``round(density x n)`` noise tokens in ``round(noise / mean)``
+    spans, lengths a uniform random composition, alternating with non-noise spans."""
+
+    kind: Literal["random_spans"] = "random_spans"
+    density: float = Field(gt=0.0, lt=1.0)
+    mean: float = Field(ge=1.0)
+    random_roll: bool = False
+
+
+class Fragment(Node):
+    """One contiguous fragment of ``budget`` tokens per row, its start uniform (MASS)."""
+
+    kind: Literal["fragment"] = "fragment"
+    budget: Budget
+
+
+Selection = Annotated[
+    Bernoulli | Exact | Spans | RandomSpans | Fragment, Field(discriminator="kind")
+]
+RUN_SELECTIONS = (Spans, RandomSpans, Fragment)  # selections made of contiguous spans
 
 Action = Literal["mask", "random", "keep", "delete", "sentinel"]
-SUPPORTED_ACTIONS = ("mask", "random", "keep")
+LENGTH_CHANGING = ("delete", "sentinel")
 
 
 class Share(Node):
@@ -198,10 +218,21 @@ class Replacement(Node):
 
 
 class Predict(Node):
-    """The targets: here, the original token at every selected position (MLM labels)."""
+    """The targets: the original token at every selected position (MLM; MASS's fragment), the
+    whole original sequence (BART), or the noise spans delimited by their sentinels (T5)."""
 
-    what: Literal["original"] = "original"
-    at: Literal["selected"] = "selected"
+    target: Literal["selected", "all", "sentinels"] = "selected"
+
+
+class Output(Node):
+    """The batch form: one sequence with same-length labels (``encoder``), encoder inputs and
+    decoder targets (``encoder_decoder``), or both packed into one row (``decoder_only``)."""
+
+    kind: Literal["encoder", "encoder_decoder", "decoder_only"] = "encoder"
+
+    @property
+    def seq2seq(self) -> bool:
+        return self.kind != "encoder"
 
 
 class Loss(Node):
@@ -211,7 +242,7 @@ class Loss(Node):
 class Head(Node):
     """A loss head and its weight in the total loss."""
 
-    name: Literal["mlm", "span_boundary"]
+    name: Literal["mlm", "span_boundary", "seq2seq"]
     params: tuple[tuple[str, int], ...] = ()
     weight: float = Field(default=1.0, gt=0.0)
 
@@ -235,6 +266,7 @@ class Head(Node):
 HEAD_PARAMS: dict[str, dict[str, int]] = {
     "mlm": {},
     "span_boundary": {"max_span": 10, "position_dim": 200},
+    "seq2seq": {},
 }
 
 
@@ -258,6 +290,7 @@ class Objective(Node):
     select: Selection
     replace: Replacement
     predict: Predict
+    output: Output = Output()
     loss: Loss = Loss()
     heads: tuple[Head, ...]
     masks: Masks = Masks()
@@ -275,12 +308,49 @@ class Objective(Node):
                 "the span_boundary head needs spans",
                 "use 'select spans length ~ LAW' with a 'budget' statement",
             )
-        if self.replace.per == "span" and not isinstance(self.select, Spans):
+        if self.replace.per == "span" and not isinstance(self.select, RUN_SELECTIONS):
             raise _fail(
                 "'replace per span' needs spans to decide on",
-                "use 'select spans ...', or 'replace per token'",
+                "use 'select spans ...', 'select random_spans ...' or 'replace per token'",
             )
+        self._consistent_rewrite(names)
         return self
+
+    def _consistent_rewrite(self, heads: list[str]) -> None:
+        """Length-changing actions and sequence targets need an encoder-decoder batch form."""
+        sentinel = self.replace.share_of("sentinel") > 0
+        changes_length = any(self.replace.share_of(a) > 0 for a in LENGTH_CHANGING)
+        if sentinel and (self.replace.per != "span" or len(self.replace.shares) != 1):
+            raise _fail(
+                "a sentinel replaces a whole span, alone",
+                "write 'replace per span: sentinel 100%'",
+            )
+        if self.predict.target == "sentinels" and not sentinel:
+            raise _fail(
+                "'predict spans as sentinels' needs sentinels in the input",
+                "write 'replace per span: sentinel 100%'",
+            )
+        if not self.output.seq2seq:
+            if changes_length or self.predict.target != "selected":
+                raise _fail(
+                    "this objective changes the sequence, so it needs a sequence-to-sequence form",
+                    "add 'output encoder_decoder' (or 'output decoder_only')",
+                )
+            if "seq2seq" in heads:
+                raise _fail(
+                    "the seq2seq head needs decoder targets", "add 'output encoder_decoder'"
+                )
+        else:
+            if "seq2seq" not in heads or len(heads) != 1:
+                raise _fail(
+                    f"'output {self.output.kind}' is trained by the seq2seq head alone",
+                    "write 'head seq2seq'",
+                )
+        if isinstance(self.select, RandomSpans | Fragment) and self.unit.kind != "token":
+            raise _fail(
+                f"'select {self.select.kind}' counts tokens",
+                "remove 'unit word' (T5 and MASS have no word units)",
+            )
 
     @property
     def sha256(self) -> str:
@@ -296,12 +366,11 @@ RESERVED_STATEMENTS = {
     "transform": "document and order transforms (sentence permutation, rotation, shuffling)",
     "pair": "pair construction (NSP, SOP, sentence order)",
     "attention": "attention structures (causal, prefix, permutation)",
-    "output": "output forms (encoder-decoder, decoder-only)",
     "task": "composition of objectives",
     "mixture": "mixtures of denoisers",
 }
 
-SELECT_KINDS = ("bernoulli", "exact", "spans")
+SELECT_KINDS = ("bernoulli", "exact", "spans", "random_spans", "fragment")
 BUDGET_FLAGS = ("round", "ceil", "floor", "stochastic")
 BUDGET_OPTIONS = ("min", "max")
 BUDGET_OF = ("tokens", "units")
@@ -310,6 +379,12 @@ EXCLUSIONS = ("special", "padding", "first", "last")
 ACTIONS = ("mask", "random", "keep", "delete", "sentinel")
 REPLACE_MODES = ("token", "span")
 LOSSES = ("cross_entropy",)
+OUTPUTS = ("encoder", "encoder_decoder", "decoder_only")
+PREDICTIONS = {
+    ("original", "at", "selected"): "selected",
+    ("original", "at", "all"): "all",
+    ("spans", "as", "sentinels"): "sentinels",
+}
 MASKS = ("dynamic", "static")
 
 
@@ -453,11 +528,27 @@ class _Reader:
                 out["rate"] = self.rate(clause["amount"], "selection rate", clause["loc"])
             elif kind == "spans" and clause.get("option") == "length" and "law" in clause:
                 out["length"] = self.law(clause["law"])
+            elif kind == "random_spans" and clause.get("option") == "density":
+                out["density"] = self.rate(clause["value"], "noise density", clause["loc"])
+            elif kind == "random_spans" and clause.get("option") == "mean":
+                out["mean"] = self.number(clause["value"], "mean span length", clause["loc"])
+            elif kind == "random_spans" and clause.get("flag") == "random_roll":
+                out["random_roll"] = True
             else:
                 self.error(
                     f"unexpected clause for 'select {kind}'", clause["loc"], SELECT_USAGE[kind]
                 )
-        if kind == "bernoulli":
+        if kind == "random_spans":
+            for key in ("density", "mean"):
+                if key not in out:
+                    self.error(f"'select random_spans' needs its {key}", st["loc"], SELECT_USAGE[kind])
+            if budget is not None:
+                self.error(
+                    "'select random_spans' takes no budget",
+                    budget["loc"],
+                    "the noise density is on the select line",
+                )
+        elif kind == "bernoulli":
             if "rate" not in out:
                 self.error("'select bernoulli' needs a rate", st["loc"], SELECT_USAGE[kind])
             if budget is not None:
@@ -492,14 +583,6 @@ class _Reader:
         for sh in st["shares"]:
             if not self.choice(sh["action"], ACTIONS, "action", sh["loc"]):
                 continue
-            if sh["action"] not in SUPPORTED_ACTIONS:
-                self.error(
-                    f"action {sh['action']!r} is not supported yet",
-                    sh["loc"],
-                    "delete and sentinel need the variable-length rewrite kernel, "
-                    "which this version does not have",
-                )
-                continue
             shares.append(
                 {
                     "action": sh["action"],
@@ -529,13 +612,12 @@ class _Reader:
         return {"name": name, "params": params, "weight": weight, "loc": st["loc"]}
 
     def predict(self, st: dict[str, Any]) -> dict[str, Any]:
-        if st["what"] != "original" or st["prep"] != "at" or st["where"] != "selected":
-            self.error(
-                "only 'predict original at selected' is supported in this version",
-                st["loc"],
-                "spans-as-sentinels, full-sequence and label targets arrive with their objectives",
-            )
-        return {"loc": st["loc"]}
+        target = PREDICTIONS.get((st["what"], st["prep"], st["where"]))
+        if target is None:
+            forms = ", ".join(f"'predict {' '.join(k)}'" for k in PREDICTIONS)
+            self.error("unknown prediction target", st["loc"], f"valid: {forms}")
+            return {"loc": st["loc"]}
+        return {"target": target, "loc": st["loc"]}
 
     def masks(self, st: dict[str, Any]) -> dict[str, Any]:
         call = st["call"]
@@ -570,6 +652,8 @@ SELECT_USAGE = {
     "bernoulli": "e.g. 'select bernoulli 15%'",
     "exact": "e.g. 'select exact' with 'budget 15% of tokens, round, max 20'",
     "spans": "e.g. 'select spans length ~ geometric(p=0.2) truncated 1..10' with a 'budget'",
+    "random_spans": "e.g. 'select random_spans density 15%, mean 3' (add 'random_roll' to roll)",
+    "fragment": "e.g. 'select fragment' with 'budget 50% of tokens, round'",
 }
 HEAD_USAGE = {"span_boundary": "head span_boundary(max_span=10, position_dim=200)"}
 
@@ -624,6 +708,10 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
         "predict": reader.predict,
         "loss": lambda st: {"name": reader.bare_call(st["call"], "loss", LOSSES), "loc": st["loc"]},
         "masks": reader.masks,
+        "output": lambda st: {
+            "kind": reader.bare_call(st["call"], "output form", OUTPUTS),
+            "loc": st["loc"],
+        },
     }
     for kind, read in readers.items():
         if kind in by_kind:

@@ -5,9 +5,24 @@ Everything here is vectorized over the batch: no Python loop over examples or to
 
 from objspec.runtime.batch import Batch, BatchError, content_index, read_batch
 from objspec.runtime.collator import Collator
-from objspec.runtime.heads import MLMHead, SpanBoundaryHead, TiedDecoder
+from objspec.runtime.heads import MLMHead, Seq2SeqHead, SpanBoundaryHead, TiedDecoder
 from objspec.runtime.models import TinyEncoder
-from objspec.runtime.replace import IGNORE_INDEX, labels_at, replace_selected
+from objspec.runtime.replace import DELETED, IGNORE_INDEX, labels_at, replace_selected
+from objspec.runtime.rewrite import (
+    decoder_only_outputs,
+    encoder_decoder_outputs,
+    fragment,
+    positions_like,
+    random_segmentation,
+    random_spans_noise,
+    rank_among,
+    rewrite,
+    run_start_position,
+    run_starts,
+    sentinels_at,
+    shift_right,
+    t5_noise_counts,
+)
 from objspec.runtime.rng import Keys, below, hash32, threshold
 from objspec.runtime.selection import (
     bernoulli_select,
@@ -24,12 +39,14 @@ from objspec.runtime.spans import Spans, place_spans
 from objspec.runtime.vocab import Vocab, VocabError
 
 __all__ = [
+    "DELETED",
     "IGNORE_INDEX",
     "Batch",
     "BatchError",
     "Collator",
     "Keys",
     "MLMHead",
+    "Seq2SeqHead",
     "SpanBoundaryHead",
     "Spans",
     "TiedDecoder",
@@ -53,4 +70,17 @@ __all__ = [
     "token_unit_starts",
     "unit_lengths",
     "word_unit_starts",
+    "decoder_only_outputs",
+    "encoder_decoder_outputs",
+    "fragment",
+    "positions_like",
+    "random_segmentation",
+    "random_spans_noise",
+    "rank_among",
+    "rewrite",
+    "run_start_position",
+    "run_starts",
+    "sentinels_at",
+    "shift_right",
+    "t5_noise_counts",
 ]

@@ -20,6 +20,8 @@ class Collator:
 
     Subclasses (the generated code) set ``needs`` (the tokens they write, e.g. ``('mask',)``),
     ``mask_copies`` (None for dynamic masks, k for k static copies) and implement :meth:`corrupt`.
+    ``decoder_start_id`` starts encoder-decoder decoder inputs (default: pad, as T5; BART's
+    models start with eos).
     """
 
     needs: ClassVar[tuple[str, ...]] = ()
@@ -33,13 +35,23 @@ class Collator:
         seed: int = 0,
         epoch: int = 0,
         device: torch.device | str | None = None,
+        decoder_start_id: int | None = None,
     ) -> None:
         self.vocab = vocab if isinstance(vocab, Vocab) else Vocab.from_tokenizer(vocab)
         for what in self.needs:
             if what == "random":
                 self.vocab.random_pool()
+            elif what == "sentinel":
+                if not self.vocab.sentinel_ids:
+                    raise VocabError(
+                        "this objective needs sentinel tokens (<extra_id_0>, ...) "
+                        "but the vocabulary has none"
+                    )
+            elif what == "end":
+                self.end_id  # noqa: B018 - raises if the vocabulary has no end token
             else:
                 self.vocab.require(what)
+        self.decoder_start_id = self.pad_id if decoder_start_id is None else decoder_start_id
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.seed = seed
@@ -54,6 +66,22 @@ class Collator:
     @property
     def mask_id(self) -> int:
         return self.vocab.require("mask")
+
+    @property
+    def end_id(self) -> int:
+        """The token that ends a target sequence: eos (T5's </s>), else sep."""
+        for value in (self.vocab.eos_id, self.vocab.sep_id):
+            if value is not None:
+                return int(value)
+        raise VocabError("this objective ends its targets with eos (or sep); the vocabulary has neither")
+
+    @property
+    def sentinel_count(self) -> int:
+        return len(self.vocab.sentinel_ids)
+
+    def sentinels(self, device: torch.device) -> torch.Tensor:
+        """(S,) int64 sentinel ids in order (<extra_id_0> first), on ``device`` (cached)."""
+        return self.const(self.vocab.sentinel_ids, device)
 
     def set_epoch(self, epoch: int) -> None:
         """Masks are keyed by the epoch: dynamic masking changes them every epoch."""

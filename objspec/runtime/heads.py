@@ -55,6 +55,17 @@ class MLMHead(nn.Module):
         return F.cross_entropy(self.logits(hidden[target]), labels[target])
 
 
+class Seq2SeqHead(MLMHead):
+    """Cross-entropy of a decoder's next-token predictions (T5, BART, MASS; a prefix LM).
+
+    forward(decoder hidden (B, T, H), labels (B, T) int64, -100 where nothing is predicted) ->
+    loss. The labels are the targets themselves: the collator's ``decoder_input_ids`` are them
+    shifted right, so position t predicts ``labels[:, t]``. For the decoder-only form, pass a
+    causal model's states and labels shifted left by one (``labels[:, 1:]`` against
+    ``hidden[:, :-1]``), as a causal LM does.
+    """
+
+
 class SpanBoundaryHead(nn.Module):
     """SpanBERT's span boundary objective (Joshi et al., 2020, eq. 1-2).
 

@@ -7,6 +7,7 @@ import torch
 from objspec.runtime.rng import Keys, below
 
 IGNORE_INDEX = -100  # the label of a position with nothing to predict (PyTorch / HF convention)
+DELETED = -1  # written where the action is 'delete'; the rewrite kernel then drops the position
 
 
 def replace_selected(
@@ -27,7 +28,8 @@ def replace_selected(
     The action of a selected token is the first i with ``u < cdf[i]`` for its draw u of
     ``stream``, keyed by its position, or by its span's start (``span_start`` (B, L)) so a
     whole span shares one decision. 'mask' writes ``mask_id``, 'random' a token drawn from
-    ``pool`` (N,) with ``random_stream``, 'keep' leaves the token. Draws are made only at the
+    ``pool`` (N,) with ``random_stream``, 'keep' leaves the token, 'delete' writes DELETED
+    (for :func:`objspec.runtime.rewrite.rewrite` to drop). Draws are made only at the
     selected positions (a gather of their coordinates), not over the whole batch.
     """
     rows, cols = selected.nonzero(as_tuple=True)
@@ -47,8 +49,10 @@ def replace_selected(
                 raise ValueError("a 'random' action needs a pool of token ids and a stream")
             r, c = rows[hit], cols[hit]
             out[r, c] = pool[below(keys.draw_at(random_stream, r, c), pool.numel())]
+        elif name == "delete":
+            out[rows[hit], cols[hit]] = DELETED
         elif name != "keep":
-            raise ValueError(f"action {name!r} is not a same-length replacement")
+            raise ValueError(f"action {name!r} is not a per-token replacement")
     return out
 
 

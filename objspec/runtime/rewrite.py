@@ -1,0 +1,237 @@
+"""Sequence rewriting: T5's random segmentation, one contiguous fragment (MASS), and the
+variable-length rewrite kernel (emit counts per position -> cumulative sum -> scatter into a
+padded output) that turns a corrupted row into encoder inputs and decoder targets.
+
+Every function works on the whole padded batch at once: no Python loop over rows or tokens.
+Rows come in right-padded (B, L) with a ``valid`` mask and go out right-padded (B, W) with one.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from objspec.runtime.replace import IGNORE_INDEX
+from objspec.runtime.rng import Keys, below
+
+FAR = 1 << 62  # a sort key past every real one
+
+
+def positions_like(ids: torch.Tensor) -> torch.Tensor:
+    """(B, L) int64: each position's index, 0..L-1 in every row."""
+    return torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+
+
+def rank_among(mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) int64: the index of each True position among its row's True positions (0-based;
+    positions after the last True one carry the last index, those before the first carry -1)."""
+    return mask.long().cumsum(dim=1) - 1
+
+
+def run_starts(selected: torch.Tensor) -> torch.Tensor:
+    """(B, L) bool: the first position of every run of consecutive selected positions."""
+    before = torch.zeros_like(selected)
+    before[:, 1:] = selected[:, :-1]
+    return selected & ~before
+
+
+def run_start_position(selected: torch.Tensor) -> torch.Tensor:
+    """(B, L) int64: for a selected position, the position where its run begins (else 0)."""
+    pos = positions_like(selected)
+    first = torch.where(run_starts(selected), pos, torch.zeros_like(pos))
+    return torch.where(selected, first.cummax(dim=1).values, torch.zeros_like(pos))
+
+
+def random_segmentation(
+    keys: Keys, stream: int, items: torch.Tensor, segments: torch.Tensor, width: int
+) -> torch.Tensor:
+    """(B, width) int64 segment lengths: ``items`` (B,) split into ``segments`` (B,) positive parts,
+    every composition equally likely (T5's ``_random_segmentation``).
+
+    A composition is a choice of ``segments - 1`` cuts among the ``items - 1`` gaps between
+    items; the cuts are the gaps with the lowest random keys. Segment i's length sits at column i,
+    zeros after the last segment. Rows with ``segments == 0`` or ``items == 0`` are all zero.
+    """
+    b = items.shape[0]
+    dev = items.device
+    gap = torch.arange(width, device=dev).unsqueeze(0)  # gap j lies between items j and j+1
+    is_gap = gap < (items - 1).unsqueeze(1)
+    u = keys.draw(stream, width)
+    order = torch.where(is_gap, u * width + gap, torch.full_like(u, FAR)).argsort(dim=1)
+    rank = torch.empty_like(order).scatter_(1, order, gap.expand(b, width).contiguous())
+    cut = is_gap & (rank < (segments - 1).unsqueeze(1))
+    segment_of_item = cut.long().cumsum(dim=1) - cut.long()  # cuts before item t
+    is_item = (gap < items.unsqueeze(1)) & (segments > 0).unsqueeze(1)
+    slot = torch.where(is_item, segment_of_item, torch.full_like(segment_of_item, width))
+    lengths = torch.zeros((b, width + 1), dtype=torch.int64, device=dev)
+    lengths.scatter_add_(1, slot, is_item.long())
+    return lengths[:, :width]
+
+
+def t5_noise_counts(
+    n: torch.Tensor, density: float, mean_span: float, max_spans: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """T5's counts for rows of ``n`` (B,) tokens: (noise tokens, noise spans), both (B,) int64.
+
+    ``noise = clip(round(n * density), 1, n - 1)`` and ``spans = max(1, round(noise / mean))``
+    with round half to even, as ``random_spans_noise_mask`` computes them. Two guards T5 lacks:
+    spans never outnumber the non-noise tokens (transformers#22246: every noise span needs a
+    non-noise span before it) nor ``max_spans`` (the vocabulary's sentinels). Rows with fewer
+    than 2 tokens get no noise.
+    """
+    noise = torch.round(n.double() * density).long().clamp(min=1)
+    noise = torch.minimum(noise, n - 1).clamp(min=0)
+    spans = torch.round(noise.double() / mean_span).long().clamp(min=1)
+    spans = torch.minimum(spans, torch.minimum(noise, n - noise))
+    if max_spans is not None:
+        spans = spans.clamp(max=max_spans)
+    return noise, torch.where(noise > 0, spans, torch.zeros_like(spans))
+
+
+def random_spans_noise(
+    keys: Keys,
+    streams: tuple[int, int],
+    candidates: torch.Tensor,
+    density: float,
+    mean_span: float,
+    *,
+    roll_stream: int | None = None,
+    max_spans: int | None = None,
+) -> torch.Tensor:
+    """(B, L) bool: T5's ``random_spans_noise_mask`` over each row's candidate tokens.
+
+    The n candidates of a row (in order, skipping excluded positions) are cut into alternating
+    non-noise / noise spans, starting with non-noise and ending with noise, with the noise and
+    non-noise lengths each a uniform random composition (:func:`random_segmentation`). With a
+    ``roll_stream`` the pattern is rotated by a uniform offset in [0, n) (T5's ``random_roll``,
+    t5#905), so short rows are not always noised at their end. ``streams``: the noise and the
+    non-noise lengths.
+    """
+    b, length = candidates.shape
+    dev = candidates.device
+    n = candidates.sum(dim=1)
+    noise, spans = t5_noise_counts(n, density, mean_span, max_spans)
+    noise_len = random_segmentation(keys, streams[0], noise, spans, length)
+    keep_len = random_segmentation(keys, streams[1], n - noise, spans, length)
+    span_end = (keep_len + noise_len).cumsum(dim=1)  # in the row's candidate coordinates
+    span_begin = span_end - noise_len
+    real = torch.arange(length, device=dev).unsqueeze(0) < spans.unsqueeze(1)
+    edges = torch.zeros((b, length + 1), dtype=torch.int64, device=dev)
+    edges.scatter_add_(1, torch.where(real, span_begin, length), real.long())
+    edges.scatter_add_(1, torch.where(real, span_end, length), -real.long())
+    noise_compact = edges[:, :length].cumsum(dim=1) > 0
+    rank = rank_among(candidates).clamp(min=0)
+    if roll_stream is not None:
+        offset = below(keys.draw(roll_stream, 1), n.unsqueeze(1))  # (B, 1)
+        rank = torch.remainder(rank - offset, n.clamp(min=1).unsqueeze(1))
+    return candidates & noise_compact.gather(1, rank)
+
+
+def fragment(
+    keys: Keys, stream: int, candidates: torch.Tensor, size: torch.Tensor
+) -> torch.Tensor:
+    """(B, L) bool: one run of ``size`` (B,) consecutive candidate tokens per row (MASS), its
+    first token uniform over the ``n - size + 1`` possible starts (counted over candidates)."""
+    n = candidates.sum(dim=1)
+    size = torch.minimum(size, n)
+    start = below(keys.draw(stream, 1)[:, 0], n - size + 1)
+    rank = rank_among(candidates)
+    inside = (rank >= start.unsqueeze(1)) & (rank < (start + size).unsqueeze(1))
+    return candidates & inside
+
+
+def sentinels_at(starts: torch.Tensor, sentinel_ids: torch.Tensor) -> torch.Tensor:
+    """(B, L) int64: at the start of a row's k-th span, ``sentinel_ids[k]`` (T5's <extra_id_k>,
+    the last one reused past the table's end); 0 elsewhere."""
+    k = rank_among(starts).clamp(min=0, max=sentinel_ids.numel() - 1)
+    return torch.where(starts, sentinel_ids[k], torch.zeros_like(k))
+
+
+def rewrite(
+    tokens: torch.Tensor,
+    keep: torch.Tensor,
+    *,
+    insert: torch.Tensor | None = None,
+    inserted: torch.Tensor | None = None,
+    fill: int,
+    append: int | None = None,
+    width: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Emit, per position p in order, ``inserted[p]`` where ``insert[p]`` and then ``tokens[p]``
+    where ``keep[p]``; pack each row to the left, then ``append`` one token at its end.
+
+    tokens, inserted: (B, L) int64; keep, insert: (B, L) bool. Returns ``(out, valid)``: out
+    (B, W) int64 with ``fill`` past each row's end, valid (B, W) bool. W is the longest row, or
+    ``width`` when given (rows longer than that are cut at W: no host sync, fixed shapes).
+    """
+    b, length = tokens.shape
+    dev = tokens.device
+    ins = insert.long() if insert is not None else torch.zeros_like(tokens)
+    count = ins + keep.long()
+    end = count.cumsum(dim=1)
+    first = end - count  # where position p's first emitted token lands
+    total = (end[:, -1] if length else torch.zeros(b, dtype=torch.int64, device=dev)) + int(
+        append is not None
+    )
+    w = width if width is not None else (int(total.max()) if b else 0)
+    out = torch.full((b, w + 1), fill, dtype=torch.int64, device=dev)  # column w: discarded
+    if insert is not None:
+        assert inserted is not None, "insert needs the inserted tokens"
+        out.scatter_(1, torch.where(insert, first, w).clamp(max=w), inserted)
+    out.scatter_(1, torch.where(keep, first + ins, w).clamp(max=w), tokens)
+    if append is not None:
+        out.scatter_(1, (total - 1).clamp(max=w).unsqueeze(1), torch.full_like(total, append)[:, None])
+    valid = torch.arange(w, device=dev).unsqueeze(0) < total.unsqueeze(1)
+    return out[:, :w], valid
+
+
+def shift_right(ids: torch.Tensor, valid: torch.Tensor, start_id: int, fill: int) -> torch.Tensor:
+    """(B, T) int64 decoder inputs: ``start_id`` then ``ids[:, :-1]``, ``fill`` where not valid."""
+    shifted = torch.full_like(ids, start_id)
+    shifted[:, 1:] = ids[:, :-1]
+    return torch.where(valid, shifted, torch.full_like(ids, fill))
+
+
+def encoder_decoder_outputs(
+    input_ids: torch.Tensor,
+    input_valid: torch.Tensor,
+    target_ids: torch.Tensor,
+    target_valid: torch.Tensor,
+    decoder_input_ids: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """Hugging Face's encoder-decoder batch: labels are the targets with -100 past their end."""
+    return {
+        "input_ids": input_ids,
+        "attention_mask": input_valid.long(),
+        "labels": torch.where(target_valid, target_ids, torch.full_like(target_ids, IGNORE_INDEX)),
+        "decoder_input_ids": decoder_input_ids,
+        "decoder_attention_mask": target_valid.long(),
+    }
+
+
+def decoder_only_outputs(
+    input_ids: torch.Tensor,
+    input_valid: torch.Tensor,
+    target_ids: torch.Tensor,
+    target_valid: torch.Tensor,
+    fill: int,
+) -> dict[str, torch.Tensor]:
+    """The prefix-LM form of the same example: each row is its inputs then its targets, packed.
+
+    ``labels`` hold the target tokens (-100 on the prefix and padding; a causal LM shifts them
+    itself), ``prefix_mask`` marks the prefix a prefix LM attends to bidirectionally.
+    """
+    ids, valid = rewrite(
+        torch.cat([input_ids, target_ids], dim=1),
+        torch.cat([input_valid, target_valid], dim=1),
+        fill=fill,
+    )
+    prefix = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0) < input_valid.sum(
+        dim=1, keepdim=True
+    )
+    target = valid & ~prefix
+    return {
+        "input_ids": ids,
+        "attention_mask": valid.long(),
+        "labels": torch.where(target, ids, torch.full_like(ids, IGNORE_INDEX)),
+        "prefix_mask": prefix.long(),
+    }
