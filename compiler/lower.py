@@ -173,9 +173,7 @@ def lower(objective: ir.Objective) -> Plan:
         steps.append(Targets(PREDICT_TEXT[objective.predict.target], objective.predict.target))
         steps.append(Output(f"output {output}", output))
     outputs = _outputs(objective)
-    needs = tuple(
-        a for a in ("mask", "random", "sentinel") if objective.replace.share_of(a) > 0
-    )
+    needs = tuple(a for a in ("mask", "random", "sentinel") if objective.replace.share_of(a) > 0)
     if objective.predict.target == "sentinels":
         needs += ("end",)
     used = _streams_used(steps)
@@ -208,7 +206,7 @@ def _outputs(objective: ir.Objective) -> tuple[str, ...]:
         )
     if kind == "decoder_only":
         return ("input_ids", "attention_mask", "labels", "prefix_mask")
-    outputs = ("input_ids", "attention_mask", "labels", "decoder_input_ids")
+    outputs: tuple[str, ...] = ("input_ids", "attention_mask", "labels", "decoder_input_ids")
     outputs += ("decoder_attention_mask",)
     if objective.predict.target == "selected":
         outputs += ("decoder_position_ids",)

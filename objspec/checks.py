@@ -62,11 +62,18 @@ class CheckResult:
 # --- drawing cases -------------------------------------------------------------------------------
 
 
+def sentinel_count(size: int) -> int:
+    """How many T5 sentinels a synthetic vocabulary of ``size`` ids has (at its top)."""
+    return max(1, min(16, (size - 6) // 4))
+
+
 def synthetic_vocab(size: int, word_start_every: int = 3) -> Vocab:
-    """A vocabulary of ``size`` ids: 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK]; every
+    """A vocabulary of ``size`` ids: 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK], the top
+    :func:`sentinel_count` ids are sentinels (<extra_id_0> = size - 1, descending); every
     ``word_start_every``-th other id continues a word (like '##' pieces), the rest start one."""
     starts = tuple(i < 5 or i % word_start_every != 0 for i in range(size))
     return Vocab(
+        sentinel_ids=tuple(range(size - 1, size - 1 - sentinel_count(size), -1)),
         size=size,
         pad_id=PAD,
         unk_id=UNK,
@@ -87,7 +94,8 @@ def cases(draw: st.DrawFn, max_batch: int = 6, max_length: int = 48) -> Case:
     first_index = draw(st.integers(0, 2**40))
     examples = []
     for row, length in enumerate(lengths):
-        body = draw(st.lists(st.integers(5, size - 1), min_size=length, max_size=length))
+        top = size - 1 - sentinel_count(size)
+        body = draw(st.lists(st.integers(5, top), min_size=length, max_size=length))
         examples.append({"input_ids": [CLS, *body, SEP], "index": first_index + row})
     seed = draw(st.integers(0, 2**31 - 1))
     epoch = draw(st.integers(0, 1000))
@@ -97,7 +105,7 @@ def cases(draw: st.DrawFn, max_batch: int = 6, max_length: int = 48) -> Case:
 def big_case(seed: int = 1234, rows: int = 64, length: int = 256, size: int = 1000) -> Case:
     """A large fixed case for the statistical checks (counts in the tens of thousands)."""
     g = torch.Generator().manual_seed(seed)
-    body = torch.randint(5, size, (rows, length), generator=g)
+    body = torch.randint(5, size - sentinel_count(size), (rows, length), generator=g)
     examples = [{"input_ids": [CLS, *row.tolist(), SEP], "index": i} for i, row in enumerate(body)]
     return Case(synthetic_vocab(size), examples, seed, 0)
 
@@ -121,6 +129,20 @@ def _fail(message: str) -> CheckFailure:
     return CheckFailure(message)
 
 
+def _selected(objective: ir.Objective, out: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, L) bool: the selected positions in the original's coordinates. For encoder outputs
+    they are the labelled positions; for a fragment predicted by a decoder (MASS), the decoder's
+    labelled positions."""
+    if not objective.output.seq2seq:
+        return out["labels"] != IGNORE_INDEX
+    ids = out["input_ids"]
+    valid = out["labels"] != IGNORE_INDEX
+    rows = torch.arange(ids.shape[0]).unsqueeze(1).expand_as(valid)
+    selected = torch.zeros_like(ids, dtype=torch.bool)
+    selected[rows[valid], out["decoder_position_ids"][valid]] = True
+    return selected
+
+
 def _excluded(objective: ir.Objective, case: Case) -> torch.Tensor:
     batch = read_batch(case.examples, case.vocab.pad_id or 0)
     ex = set(objective.exclude)
@@ -140,19 +162,35 @@ def _excluded(objective: ir.Objective, case: Case) -> torch.Tensor:
 def check_labels(objective: ir.Objective, compiled: Any, case: Case) -> None:
     out = _collate(compiled, case)
     ids, _, _ = _inputs(case)
+    target = _selected(objective, out)
     labels = out["labels"]
-    target = labels != IGNORE_INDEX
-    if not torch.equal(labels[target], ids[target]):
+    if not torch.equal(labels[labels != IGNORE_INDEX], ids[target]):
         raise _fail("a label differs from the original token at its position")
     if not torch.equal(out["input_ids"][~target], ids[~target]):
         raise _fail("a position without a label was changed")
+    if objective.output.seq2seq:
+        _check_decoder_reads_previous(out, ids, compiled, case)
+
+
+def _check_decoder_reads_previous(
+    out: dict[str, torch.Tensor], ids: torch.Tensor, compiled: Any, case: Case
+) -> None:
+    """MASS: the decoder input at a target is the original token just before it."""
+    valid = out["labels"] != IGNORE_INDEX
+    pos = out["decoder_position_ids"]
+    start = compiled.Collator(case.vocab).decoder_start_id
+    previous = torch.cat([torch.full_like(ids[:, :1], start), ids[:, :-1]], dim=1)
+    if not torch.equal(out["decoder_input_ids"][valid], previous.gather(1, pos)[valid]):
+        raise _fail("a decoder input is not the original token before its target")
+    if bool((pos[:, 1:] <= pos[:, :-1])[valid[:, 1:]].any()):
+        raise _fail("decoder positions are not increasing")
 
 
 def check_untouched(objective: ir.Objective, compiled: Any, case: Case) -> None:
     out = _collate(compiled, case)
     ids, valid, _ = _inputs(case)
     excluded = _excluded(objective, case)
-    if bool((out["labels"][excluded] != IGNORE_INDEX).any()):
+    if bool(_selected(objective, out)[excluded].any()):
         raise _fail("an excluded position (special, padding, first/last) got a label")
     if not torch.equal(out["input_ids"][excluded], ids[excluded]):
         raise _fail("an excluded position (special, padding, first/last) was changed")
@@ -192,11 +230,11 @@ def _longest_word(objective: ir.Objective, case: Case) -> torch.Tensor:
 
 def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
     sel = objective.select
-    if isinstance(sel, ir.Bernoulli):
+    if isinstance(sel, ir.Bernoulli | ir.RandomSpans):
         return
     budget = sel.budget
     out = _collate(compiled, case)
-    selected = out["labels"] != IGNORE_INDEX
+    selected = _selected(objective, out)
     if budget.of == "units":
         batch = read_batch(case.examples, case.vocab.pad_id or 0)
         word = objective.unit.kind == "word"
@@ -225,7 +263,7 @@ def check_whole_words(objective: ir.Objective, compiled: Any, case: Case) -> Non
     out = _collate(compiled, case)
     batch = read_batch(case.examples, case.vocab.pad_id or 0)
     starts = word_unit_starts(batch, case.vocab)
-    selected = out["labels"] != IGNORE_INDEX
+    selected = _selected(objective, out)
     word = starts.long().cumsum(dim=1)
     # Per word: selected tokens vs tokens; a word is partial when 0 < selected < size.
     size = torch.zeros(word.shape[0], word.shape[1] + 1, dtype=torch.int64)
@@ -263,14 +301,14 @@ def check_span_support(objective: ir.Objective, compiled: Any, case: Case) -> No
 
 def check_batch_invariance(objective: ir.Objective, compiled: Any, case: Case) -> None:
     together = _collate(compiled, case)
-    width = together["input_ids"].shape[1]
     for row, example in enumerate(case.examples):
         alone = _collate(compiled, Case(case.vocab, [example], case.seed, case.epoch))
-        n = alone["input_ids"].shape[1]
         for key, value in alone.items():
+            n = value.shape[1]  # each output has its own width (inputs, targets)
             if not torch.equal(value[0], together[key][row, :n]):
                 raise _fail(f"example {row} is corrupted differently alone ({key})")
-        if width > n and bool((together["labels"][row, n:] != IGNORE_INDEX).any()):
+        n = alone["labels"].shape[1]
+        if bool((together["labels"][row, n:] != IGNORE_INDEX).any()):
             raise _fail(f"example {row} has labels in its padding")
 
 
@@ -291,6 +329,11 @@ def check_epochs_change(objective: ir.Objective, compiled: Any, case: Case) -> N
     if objective.masks.kind == "static" and objective.masks.copies == 1:
         return
     big = big_case()
+    if objective.output.seq2seq:
+        first, second = (_collate(compiled, big, epoch=e)["input_ids"] for e in (0, 1))
+        if first.shape == second.shape and torch.equal(first, second):
+            raise _fail("dynamic masks did not change between epochs 0 and 1")
+        return
     a = _collate(compiled, big, epoch=0)["labels"] != IGNORE_INDEX
     b = _collate(compiled, big, epoch=1)["labels"] != IGNORE_INDEX
     cand = ~_excluded(objective, big)
@@ -312,7 +355,7 @@ def check_rate(objective: ir.Objective, compiled: Any, case: Case) -> None:
     big = big_case()
     out = _collate(compiled, big)
     _, _, cand = _inputs(big)
-    selected = int((out["labels"] != IGNORE_INDEX).sum())
+    selected = int(_selected(objective, out).sum())
     ok, detail = _binomial_ok(selected, int(cand.sum()), sel.rate)
     if not ok:
         raise _fail(f"selection rate off: {detail}")
@@ -322,7 +365,7 @@ def check_mix(objective: ir.Objective, compiled: Any, case: Case) -> None:
     big = big_case()
     out = _collate(compiled, big)
     ids, _, _ = _inputs(big)
-    target = out["labels"] != IGNORE_INDEX
+    target = _selected(objective, out)
     new, old = out["input_ids"][target], ids[target]
     n = int(target.sum())
     pool = big.vocab.random_pool().numel()
@@ -337,7 +380,10 @@ def check_mix(objective: ir.Objective, compiled: Any, case: Case) -> None:
     }
     if rep.per == "span":
         # one decision per span: the counts are of spans, so compare span-level frequencies
-        starts = target & (torch.arange(ids.shape[1]).unsqueeze(0) == out["span_start"])
+        if "span_start" in out:
+            starts = target & (torch.arange(ids.shape[1]).unsqueeze(0) == out["span_start"])
+        else:  # spans are the runs of selected positions
+            starts = target & ~torch.cat([torch.zeros_like(target[:, :1]), target[:, :-1]], 1)
         first_new, first_old = out["input_ids"][starts], ids[starts]
         n = int(starts.sum())
         observed = {
@@ -348,6 +394,83 @@ def check_mix(objective: ir.Objective, compiled: Any, case: Case) -> None:
         ok, detail = _binomial_ok(observed[action], n, p)
         if not ok:
             raise _fail(f"share of {action!r} off: {detail}")
+
+
+# --- T5: sentinel-delimited spans -------------------------------------------------------------
+
+
+def _rows(out: dict[str, torch.Tensor]) -> list[tuple[list[int], list[int]]]:
+    """Per row: (encoder input tokens, target tokens), padding dropped."""
+    prefix = out["prefix_mask"] if "prefix_mask" in out else out["attention_mask"]
+    inputs = [row[mask.bool()].tolist() for row, mask in zip(out["input_ids"], prefix, strict=True)]
+    targets = [row[row != IGNORE_INDEX].tolist() for row in out["labels"]]
+    return list(zip(inputs, targets, strict=True))
+
+
+def _split_target(target: list[int], sentinels: set[int]) -> tuple[list[int], list[list[int]]]:
+    """A T5 target ``<X> a b <Y> c </s>`` -> ([X, Y], [[a, b], [c]]) (the end token removed)."""
+    marks: list[int] = []
+    spans: list[list[int]] = []
+    for tok in target[:-1]:
+        if tok in sentinels:
+            marks.append(tok)
+            spans.append([])
+        elif not spans:
+            raise _fail("the target does not start with a sentinel")
+        else:
+            spans[-1].append(tok)
+    return marks, spans
+
+
+def check_reconstruct(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    out = _collate(compiled, case)
+    end = compiled.Collator(case.vocab).end_id
+    sentinels = set(case.vocab.sentinel_ids)
+    special = set(case.vocab.special_ids)
+    for row, ((inputs, target), example) in enumerate(zip(_rows(out), case.examples, strict=True)):
+        if not target or target[-1] != end:
+            raise _fail(f"row {row}: the target does not end with the end token {end}")
+        marks, spans = _split_target(target, sentinels)
+        if any(tok in special for span in spans for tok in span):
+            raise _fail(f"row {row}: a special token was taken into a noise span")
+        by_sentinel = dict(zip(marks, spans, strict=True))
+        rebuilt: list[int] = []
+        for tok in inputs:
+            rebuilt += by_sentinel.get(tok, []) if tok in sentinels else [tok]
+        if rebuilt != list(example["input_ids"]):
+            raise _fail(f"row {row}: inputs and targets do not interleave back to the original")
+        if [t for t in inputs if t in sentinels] != marks:
+            raise _fail(f"row {row}: the input's sentinels differ from the target's")
+        if marks != list(case.vocab.sentinel_ids[: len(marks)]):
+            raise _fail(f"row {row}: sentinels are not <extra_id_0>, <extra_id_1>, ... in order")
+
+
+def t5_counts(n: int, density: float, mean: float, sentinels: int) -> tuple[int, int]:
+    """(noise tokens, noise spans) of a row of n tokens, by T5's formulas (round half to even)
+    with objspec's two guards: spans <= non-noise tokens, spans <= sentinels."""
+    if n < 2:
+        return 0, 0
+    noise = min(max(round(n * density), 1), n - 1)
+    spans = max(round(noise / mean), 1)
+    return noise, min(spans, noise, n - noise, sentinels)
+
+
+def check_t5_counts(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    sel = objective.select
+    assert isinstance(sel, ir.RandomSpans)
+    out = _collate(compiled, case)
+    _, _, cand = _inputs(case)
+    sentinels = set(case.vocab.sentinel_ids)
+    for row, (_, target) in enumerate(_rows(out)):
+        marks, spans = _split_target(target, sentinels)
+        noise, k = t5_counts(int(cand[row].sum()), sel.density, sel.mean, len(sentinels))
+        got = sum(len(span) for span in spans)
+        allowed = (k, k + 1) if sel.random_roll else (k,)  # a rolled span can wrap around
+        if got != noise or len(marks) not in allowed or not all(spans):
+            raise _fail(
+                f"row {row}: {got} noise tokens in {len(marks)} spans, "
+                f"T5's formulas say {noise} in {k}"
+            )
 
 
 CHECKS: tuple[Check, ...] = (
@@ -394,7 +517,19 @@ CHECKS: tuple[Check, ...] = (
         True,
     ),
     Check("mix", "the replacement mix matches the spec (6-sigma binomial bound)", check_mix, True),
+    Check(
+        "reconstruct",
+        "inputs and targets interleave back to the original; sentinels distinct and in order",
+        check_reconstruct,
+    ),
+    Check(
+        "t5_counts",
+        "noise tokens and spans per row equal T5's formulas (round half to even)",
+        check_t5_counts,
+    ),
 )
+
+SAME_LENGTH_CHECKS = ("labels", "untouched", "budget", "whole_words", "span_support", "mix", "rate")
 
 
 def applicable(objective: ir.Objective) -> tuple[Check, ...]:
@@ -410,6 +545,17 @@ def applicable(objective: ir.Objective) -> tuple[Check, ...]:
         skip.add("span_support")
     if objective.masks.kind == "static" and objective.masks.copies == 1:
         skip.add("dynamic")
+    if objective.predict.target != "sentinels":
+        skip.add("reconstruct")
+    if not isinstance(objective.select, ir.RandomSpans) or objective.predict.target != "sentinels":
+        skip.add("t5_counts")
+    same_length = not objective.output.seq2seq or (
+        objective.output.kind == "encoder_decoder"
+        and objective.predict.target == "selected"
+        and objective.replace.share_of("delete") == 0
+    )
+    if not same_length:
+        skip.update(SAME_LENGTH_CHECKS)
     return tuple(c for c in CHECKS if c.name not in skip)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import keyword
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -316,7 +316,7 @@ class Objective(Node):
         self._consistent_rewrite(names)
         return self
 
-    def _consistent_rewrite(self, heads: list[str]) -> None:
+    def _consistent_rewrite(self, heads: Sequence[str]) -> None:
         """Length-changing actions and sequence targets need an encoder-decoder batch form."""
         sentinel = self.replace.share_of("sentinel") > 0
         changes_length = any(self.replace.share_of(a) > 0 for a in LENGTH_CHANGING)
@@ -541,7 +541,9 @@ class _Reader:
         if kind == "random_spans":
             for key in ("density", "mean"):
                 if key not in out:
-                    self.error(f"'select random_spans' needs its {key}", st["loc"], SELECT_USAGE[kind])
+                    self.error(
+                        f"'select random_spans' needs its {key}", st["loc"], SELECT_USAGE[kind]
+                    )
             if budget is not None:
                 self.error(
                     "'select random_spans' takes no budget",

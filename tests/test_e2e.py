@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from objspec import bundled, compile_file
-from objspec.runtime import TinyEncoder, Vocab
+from objspec.runtime import TinyEncoder, TinySeq2Seq, Vocab
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.objspec"))
 STEPS = 30
@@ -23,7 +23,9 @@ def train(spec: Path, steps: int = STEPS) -> list[float]:
     examples = bundled.encode_examples(tokenizer, bundled.load_documents(), max_length=48)
     compiled = compile_file(spec)
     collator = compiled.Collator(vocab, seed=0)
-    model = TinyEncoder(vocab.size, hidden_size=64, layers=2, heads=4, max_length=64)
+    seq2seq = "decoder_input_ids" in compiled.Collator.outputs
+    model_class = TinySeq2Seq if seq2seq else TinyEncoder
+    model = model_class(vocab.size, hidden_size=64, layers=2, heads=4, max_length=64)
     heads = compiled.Heads(model.hidden_size, model.embeddings)
     params = list(model.parameters()) + [
         p for n, p in heads.named_parameters() if "embeddings" not in n
@@ -33,7 +35,16 @@ def train(spec: Path, steps: int = STEPS) -> list[float]:
     for step in range(steps):
         start = (step * BATCH) % (len(examples) - BATCH)
         batch = collator(examples[start : start + BATCH])
-        hidden = model(batch["input_ids"], batch["attention_mask"])
+        if seq2seq:
+            hidden = model(
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch["decoder_input_ids"],
+                batch["decoder_attention_mask"],
+                batch.get("decoder_position_ids"),
+            )
+        else:
+            hidden = model(batch["input_ids"], batch["attention_mask"])
         loss = heads(hidden, batch)["loss"]
         optimizer.zero_grad()
         loss.backward()

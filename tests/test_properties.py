@@ -119,6 +119,34 @@ def test_any_valid_spec_meets_its_rates(text: str) -> None:
             check.run(objective, compiled, big_case())
 
 
+@st.composite
+def t5_specs(draw: st.DrawFn) -> str:
+    density = draw(st.integers(1, 99))
+    mean = draw(st.sampled_from(["1", "1.5", "2", "3", "8", "64"]))
+    roll = draw(st.sampled_from(["", ", random_roll"]))
+    output = draw(st.sampled_from(["encoder_decoder", "decoder_only"]))
+    return (
+        "objective drawn\n"
+        f"  select random_spans density {density}%, mean {mean}{roll}\n"
+        "  replace per span: sentinel 100%\n"
+        "  predict spans as sentinels\n"
+        f"  output {output}\n"
+        "  head seq2seq\n"
+    )
+
+
+@settings(max_examples=30)
+@given(text=t5_specs(), case=cases(max_batch=4, max_length=40))
+def test_any_t5_spec_keeps_its_promises(text: str, case: Case) -> None:
+    """High densities (spans outnumbering non-noise tokens, transformers#22246), means of 1,
+    rolls and both output forms: the rows always interleave back and the counts hold."""
+    objective = parse_spec(text)
+    compiled = compile_spec(text)
+    for check in applicable(objective):
+        if not check.statistical:
+            check.run(objective, compiled, case)
+
+
 # --- the checks themselves can fail ------------------------------------------------------------
 
 
@@ -175,6 +203,45 @@ def test_a_broken_collator_fails_its_check(spec: str, check: str, damage: Any) -
     chosen = next(c for c in CHECKS if c.name == check)
     result = run_check(chosen, objective, _Broken(compiled, damage), max_examples=25)
     assert not result.passed
+
+
+def _swap_sentinels(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    ids = out["input_ids"]
+    top = int(ids.max())
+    out["input_ids"] = torch.where(ids == top, top - 1, torch.where(ids == top - 1, top, ids))
+    return out
+
+
+def _lose_a_noise_token(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    labels = out["labels"]
+    labels[:, 1:] = torch.cat([labels[:, 2:], labels[:, :1] * 0 - 100], dim=1)
+    return out
+
+
+def _drop_the_last_target(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out["labels"][:, -1] = -100  # the widest rows lose one target
+    return out
+
+
+def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out["decoder_input_ids"] = out["labels"].clamp(min=0)  # the target itself, not shifted
+    return out
+
+
+@pytest.mark.parametrize(
+    ("spec", "check", "damage"),
+    [
+        ("t5_span", "reconstruct", _swap_sentinels),
+        ("t5_span", "t5_counts", _lose_a_noise_token),
+        ("mass", "labels", _shift_decoder_inputs),
+        ("mass", "budget", _drop_the_last_target),
+    ],
+)
+def test_a_broken_rewrite_fails_its_check(spec: str, check: str, damage: Any) -> None:
+    objective, compiled = BUNDLED[spec]
+    chosen = next(c for c in CHECKS if c.name == check)
+    result = run_check(chosen, objective, _Broken(compiled, damage), max_examples=25)
+    assert not result.passed, result
 
 
 def test_a_batch_dependent_collator_fails_batch_invariance() -> None:

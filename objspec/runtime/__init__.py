@@ -6,7 +6,7 @@ Everything here is vectorized over the batch: no Python loop over examples or to
 from objspec.runtime.batch import Batch, BatchError, content_index, read_batch
 from objspec.runtime.collator import Collator
 from objspec.runtime.heads import MLMHead, Seq2SeqHead, SpanBoundaryHead, TiedDecoder
-from objspec.runtime.models import TinyEncoder
+from objspec.runtime.models import TinyEncoder, TinySeq2Seq
 from objspec.runtime.replace import DELETED, IGNORE_INDEX, labels_at, replace_selected
 from objspec.runtime.rewrite import (
     decoder_only_outputs,
@@ -51,6 +51,7 @@ __all__ = [
     "Spans",
     "TiedDecoder",
     "TinyEncoder",
+    "TinySeq2Seq",
     "Vocab",
     "VocabError",
     "below",

@@ -73,7 +73,9 @@ class Collator:
         for value in (self.vocab.eos_id, self.vocab.sep_id):
             if value is not None:
                 return int(value)
-        raise VocabError("this objective ends its targets with eos (or sep); the vocabulary has neither")
+        raise VocabError(
+            "this objective ends its targets with eos (or sep); the vocabulary has neither"
+        )
 
     @property
     def sentinel_count(self) -> int:

@@ -44,3 +44,59 @@ class TinyEncoder(nn.Module):
         x = self.embeddings(input_ids) + self.positions(positions).unsqueeze(0)
         x = self.encoder(x, src_key_padding_mask=~attention_mask.bool())
         return self.norm(x)
+
+
+class TinySeq2Seq(TinyEncoder):
+    """:class:`TinyEncoder` plus a causal Transformer decoder with cross-attention, sharing the
+    token and position embeddings (for T5-, BART- and MASS-style objectives).
+
+    forward(input_ids (B, L), attention_mask (B, L), decoder_input_ids (B, T),
+    decoder_attention_mask (B, T), decoder_position_ids (B, T) or None) -> decoder hidden (B, T, H).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_size: int = 64,
+        layers: int = 2,
+        heads: int = 4,
+        max_length: int = 512,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(vocab_size, hidden_size, layers, heads, max_length, dropout)
+        layer = nn.TransformerDecoderLayer(
+            hidden_size,
+            heads,
+            dim_feedforward=4 * hidden_size,
+            dropout=dropout,
+            batch_first=True,
+            norm_first=True,
+        )
+        self.decoder = nn.TransformerDecoder(layer, layers)
+        self.decoder_norm = nn.LayerNorm(hidden_size)
+
+    def forward(  # type: ignore[override]
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        decoder_input_ids: torch.Tensor,
+        decoder_attention_mask: torch.Tensor,
+        decoder_position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        memory = super().forward(input_ids, attention_mask)
+        t = decoder_input_ids.shape[1]
+        positions = (
+            decoder_position_ids
+            if decoder_position_ids is not None
+            else torch.arange(t, device=decoder_input_ids.device).unsqueeze(0)
+        )
+        y = self.embeddings(decoder_input_ids) + self.positions(positions)
+        causal = nn.Transformer.generate_square_subsequent_mask(t, device=y.device).isinf()
+        y = self.decoder(
+            y,
+            memory,
+            tgt_mask=causal,
+            tgt_key_padding_mask=~decoder_attention_mask.bool(),
+            memory_key_padding_mask=~attention_mask.bool(),
+        )
+        return self.decoder_norm(y)

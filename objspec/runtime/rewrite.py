@@ -126,9 +126,7 @@ def random_spans_noise(
     return candidates & noise_compact.gather(1, rank)
 
 
-def fragment(
-    keys: Keys, stream: int, candidates: torch.Tensor, size: torch.Tensor
-) -> torch.Tensor:
+def fragment(keys: Keys, stream: int, candidates: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
     """(B, L) bool: one run of ``size`` (B,) consecutive candidate tokens per row (MASS), its
     first token uniform over the ``n - size + 1`` possible starts (counted over candidates)."""
     n = candidates.sum(dim=1)
@@ -179,7 +177,9 @@ def rewrite(
         out.scatter_(1, torch.where(insert, first, w).clamp(max=w), inserted)
     out.scatter_(1, torch.where(keep, first + ins, w).clamp(max=w), tokens)
     if append is not None:
-        out.scatter_(1, (total - 1).clamp(max=w).unsqueeze(1), torch.full_like(total, append)[:, None])
+        out.scatter_(
+            1, (total - 1).clamp(max=w).unsqueeze(1), torch.full_like(total, append)[:, None]
+        )
     valid = torch.arange(w, device=dev).unsqueeze(0) < total.unsqueeze(1)
     return out[:, :w], valid
 
