@@ -1,0 +1,219 @@
+"""The rewrite runtime: the variable-length kernel, T5's segmentation and MASS's fragment.
+
+Kernels are compared with plain per-row Python references on drawn inputs; the random parts
+are tested for their exact counts and, with fixed seeds, for uniformity (chi-square bounds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from itertools import combinations
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from objspec.checks import t5_counts
+from objspec.runtime import (
+    IGNORE_INDEX,
+    Keys,
+    decoder_only_outputs,
+    fragment,
+    random_segmentation,
+    random_spans_noise,
+    rewrite,
+    run_start_position,
+    run_starts,
+    sentinels_at,
+    shift_right,
+    t5_noise_counts,
+)
+
+# chi-square critical values at p = 1e-6 (deterministic seeds; a correct kernel is far below)
+CHI2_1E6 = {8: 42.7, 9: 44.8}
+
+
+def _keys(rows: int, seed: int = 0) -> Keys:
+    return Keys(seed, 0, torch.arange(rows))
+
+
+def _chi2(observed: Counter[object], cells: list[object]) -> float:
+    total = sum(observed[c] for c in cells)
+    expected = total / len(cells)
+    return sum((observed[c] - expected) ** 2 / expected for c in cells)
+
+
+# --- the rewrite kernel -------------------------------------------------------------------------
+
+
+@st.composite
+def rewrites(draw: st.DrawFn) -> tuple[torch.Tensor, ...]:
+    b = draw(st.integers(1, 4))
+    length = draw(st.integers(1, 12))
+
+    def grid(values: st.SearchStrategy[int]) -> torch.Tensor:
+        flat = draw(st.lists(values, min_size=b * length, max_size=b * length))
+        return torch.tensor(flat, dtype=torch.int64).reshape(b, length)
+
+    tokens = grid(st.integers(0, 50))
+    keep = grid(st.integers(0, 1)).bool()
+    insert = grid(st.integers(0, 1)).bool()
+    inserted = grid(st.integers(100, 150))
+    return tokens, keep, insert, inserted
+
+
+def _reference(tokens, keep, insert, inserted, append):  # type: ignore[no-untyped-def]
+    rows = []
+    for t, k, i, x in zip(tokens, keep, insert, inserted, strict=True):
+        row = []
+        for p in range(t.numel()):
+            row += [int(x[p])] if i[p] else []
+            row += [int(t[p])] if k[p] else []
+        rows.append(row + ([append] if append is not None else []))
+    return rows
+
+
+@settings(max_examples=60, derandomize=True)
+@given(case=rewrites(), append=st.one_of(st.none(), st.just(7)))
+def test_rewrite_matches_a_per_row_reference(case: tuple[torch.Tensor, ...], append: int) -> None:
+    tokens, keep, insert, inserted = case
+    out, valid = rewrite(tokens, keep, insert=insert, inserted=inserted, fill=-5, append=append)
+    expected = _reference(tokens, keep, insert, inserted, append)
+    assert out.shape[1] == max(len(r) for r in expected)
+    for row, want in zip(range(out.shape[0]), expected, strict=True):
+        assert out[row][valid[row]].tolist() == want
+        assert bool((out[row][~valid[row]] == -5).all())
+        assert int(valid[row].sum()) == len(want)
+
+
+def test_rewrite_width_cuts_long_rows_and_pads_short_ones() -> None:
+    tokens = torch.tensor([[1, 2, 3, 4], [5, 6, 0, 0]])
+    keep = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]).bool()
+    out, valid = rewrite(tokens, keep, fill=0, width=3)
+    assert out.tolist() == [[1, 2, 3], [5, 6, 0]]
+    assert valid.tolist() == [[True, True, True], [True, True, False]]
+    out, valid = rewrite(tokens, keep, fill=0, width=6, append=9)
+    assert out.tolist() == [[1, 2, 3, 4, 9, 0], [5, 6, 9, 0, 0, 0]]
+
+
+def test_rewrite_of_an_all_padding_row_is_empty() -> None:
+    out, valid = rewrite(torch.zeros(2, 3, dtype=torch.int64), torch.zeros(2, 3).bool(), fill=0)
+    assert out.shape == (2, 0) and valid.shape == (2, 0)
+
+
+def test_runs_and_shift_right() -> None:
+    sel = torch.tensor([[0, 1, 1, 0, 1, 1, 1]]).bool()
+    assert run_starts(sel).long().tolist() == [[0, 1, 0, 0, 1, 0, 0]]
+    assert run_start_position(sel).tolist() == [[0, 1, 1, 0, 4, 4, 4]]
+    sentinels = torch.tensor([99, 98])
+    assert sentinels_at(run_starts(sel), sentinels).tolist() == [[0, 99, 0, 0, 98, 0, 0]]
+    ids = torch.tensor([[5, 6, 7, 0]])
+    valid = torch.tensor([[1, 1, 1, 0]]).bool()
+    assert shift_right(ids, valid, 2, 0).tolist() == [[2, 5, 6, 0]]
+
+
+def test_decoder_only_packs_prefix_then_targets() -> None:
+    inputs = torch.tensor([[1, 2, 0], [3, 0, 0]])
+    in_valid = inputs != 0
+    targets = torch.tensor([[7, 8], [9, 0]])
+    t_valid = targets != 0
+    out = decoder_only_outputs(inputs, in_valid, targets, t_valid, fill=0)
+    assert out["input_ids"].tolist() == [[1, 2, 7, 8], [3, 9, 0, 0]]
+    assert out["prefix_mask"].tolist() == [[1, 1, 0, 0], [1, 0, 0, 0]]
+    i = IGNORE_INDEX
+    assert out["labels"].tolist() == [[i, i, 7, 8], [i, 9, i, i]]
+    assert out["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+
+
+# --- T5's random segmentation -------------------------------------------------------------------
+
+
+def test_segmentation_is_a_positive_composition() -> None:
+    rows = 500
+    items = torch.randint(1, 40, (rows,), generator=torch.Generator().manual_seed(1))
+    segments = (items // 3).clamp(min=1)
+    lengths = random_segmentation(_keys(rows), 8, items, segments, 40)
+    assert torch.equal(lengths.sum(dim=1), items)
+    assert torch.equal((lengths > 0).sum(dim=1), segments)
+    cols = torch.arange(40).unsqueeze(0)
+    assert bool((lengths[cols >= segments.unsqueeze(1)] == 0).all())
+
+
+def test_segmentation_draws_every_composition_equally_often() -> None:
+    # 6 items in 3 parts: C(5, 2) = 10 compositions, each with probability 1/10
+    rows = 20_000
+    n = torch.full((rows,), 6)
+    k = torch.full((rows,), 3)
+    lengths = random_segmentation(_keys(rows, seed=7), 8, n, k, 6)[:, :3]
+    seen = Counter(tuple(r) for r in lengths.tolist())
+    cells: list[object] = [(a, b - a, 6 - b) for a, b in combinations(range(1, 6), 2)]
+    assert set(seen) == set(cells)
+    assert _chi2(seen, cells) < CHI2_1E6[9]
+
+
+def test_t5_counts_follow_the_formulas() -> None:
+    n = torch.arange(0, 600)
+    for density in (0.15, 0.5, 0.01, 0.95):
+        for mean in (1.0, 3.0, 8.0, 64.0):
+            noise, spans = t5_noise_counts(n, density, mean, max_spans=100)
+            want = [t5_counts(int(v), density, mean, 100) for v in n]
+            assert list(zip(noise.tolist(), spans.tolist(), strict=True)) == want
+    # the known figures: 512 tokens at 15% / mean 3 -> 77 noise tokens in 26 spans
+    noise, spans = t5_noise_counts(torch.tensor([512]), 0.15, 3.0)
+    assert (int(noise[0]), int(spans[0])) == (77, 26)
+
+
+def _noise_rows(rows: int, length: int, roll: bool, seed: int = 3) -> torch.Tensor:
+    cand = torch.ones(rows, length, dtype=torch.bool)
+    return random_spans_noise(
+        _keys(rows, seed), (8, 9), cand, 0.15, 3.0, roll_stream=10 if roll else None
+    )
+
+
+def test_unrolled_noise_starts_clean_and_ends_noisy() -> None:
+    noise = _noise_rows(2000, 30, roll=False)
+    assert not bool(noise[:, 0].any()) and bool(noise[:, -1].all())
+    assert bool((noise.sum(dim=1) == round(30 * 0.15)).all())
+
+
+def test_random_roll_spreads_the_noise_over_the_row() -> None:
+    # t5#905: a short row unrolled is always noised at its end; rolled, every position is
+    # noised equally often (4 noise tokens of 20: rate 0.2 at each position, 6-sigma bound)
+    rows = 20_000
+    noise = _noise_rows(rows, 20, roll=True)
+    assert bool((noise.sum(dim=1) == 3).all())
+    rate = noise.double().mean(dim=0)
+    sd = math.sqrt(0.15 * 0.85 / rows)
+    assert bool(((rate - 0.15).abs() < 6 * sd).all()), rate
+
+
+def test_noise_skips_excluded_positions() -> None:
+    cand = torch.ones(4, 12, dtype=torch.bool)
+    cand[:, 0] = cand[:, -1] = cand[:, 5] = False
+    noise = random_spans_noise(_keys(4), (8, 9), cand, 0.5, 2.0)
+    assert not bool(noise[~cand].any())
+    assert bool((noise.sum(dim=1) == round(9 * 0.5)).all())
+
+
+# --- MASS's fragment ----------------------------------------------------------------------------
+
+
+def test_fragment_is_one_run_of_its_size_at_a_uniform_start() -> None:
+    rows, length, size = 12_000, 14, 4
+    cand = torch.ones(rows, length, dtype=torch.bool)
+    cand[:, 0] = cand[:, -1] = False  # [CLS] ... [SEP]
+    sel = fragment(_keys(rows, 5), 5, cand, torch.full((rows,), size))
+    assert bool((sel.sum(dim=1) == size).all())
+    assert bool((run_starts(sel).sum(dim=1) == 1).all())
+    assert not bool(sel[~cand].any())
+    starts = Counter(int(p) for p in run_starts(sel).long().argmax(dim=1))
+    cells: list[object] = list(range(1, 1 + 12 - size + 1))  # 9 possible starts
+    assert set(starts) == set(cells)
+    assert _chi2(starts, cells) < CHI2_1E6[8]
+
+
+def test_fragment_larger_than_the_row_takes_the_row() -> None:
+    cand = torch.tensor([[0, 1, 1, 0], [0, 0, 0, 0]]).bool()
+    sel = fragment(_keys(2), 5, cand, torch.tensor([10, 3]))
+    assert torch.equal(sel, cand)
