@@ -135,6 +135,9 @@ def _selected(objective: ir.Objective, out: dict[str, torch.Tensor]) -> torch.Te
     labelled positions."""
     if not objective.output.seq2seq:
         return out["labels"] != IGNORE_INDEX
+    if objective.predict.target == "all":  # same-length input, every selected token masked
+        original = out["labels"].clamp(min=0)
+        return out["input_ids"] != original
     ids = out["input_ids"]
     valid = out["labels"] != IGNORE_INDEX
     rows = torch.arange(ids.shape[0]).unsqueeze(1).expand_as(valid)
@@ -396,6 +399,41 @@ def check_mix(objective: ir.Objective, compiled: Any, case: Case) -> None:
             raise _fail(f"share of {action!r} off: {detail}")
 
 
+# --- BART: the whole document as the target ------------------------------------------------
+
+
+def check_document_target(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    out = _collate(compiled, case)
+    ids, valid, _ = _inputs(case)
+    start = compiled.Collator(case.vocab).decoder_start_id
+    labels = out["labels"]
+    if labels.shape != ids.shape or not torch.equal(labels[valid], ids[valid]):
+        raise _fail("the target is not the original row")
+    if bool((labels[~valid] != IGNORE_INDEX).any()):
+        raise _fail("a padding position has a label")
+    shifted = torch.cat([torch.full_like(ids[:, :1], start), ids[:, :-1]], dim=1)
+    if not torch.equal(out["decoder_input_ids"][valid], shifted[valid]):
+        raise _fail("decoder inputs are not the target shifted right")
+
+
+def check_deletion(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    sel = objective.select
+    assert isinstance(sel, ir.Exact)
+    out = _collate(compiled, case)
+    excluded = _excluded(objective, case)
+    expected = _expected_budget(objective, sel.budget, case)
+    for row, ((inputs, _), example) in enumerate(zip(_rows(out), case.examples, strict=True)):
+        original = list(example["input_ids"])
+        kept = iter(original)
+        if not all(tok in kept for tok in inputs):  # consumes the original in order
+            raise _fail(f"row {row}: the input is not a subsequence of the original")
+        if len(original) - len(inputs) != int(expected[row]):
+            raise _fail(f"row {row}: {len(original) - len(inputs)} deleted, budget {expected[row]}")
+        must_stay = [t for t, ex in zip(original, excluded[row].tolist(), strict=False) if ex]
+        if [t for t in inputs if t in set(must_stay)][: len(must_stay)] != must_stay:
+            raise _fail(f"row {row}: an excluded token was deleted")
+
+
 # --- T5: sentinel-delimited spans -------------------------------------------------------------
 
 
@@ -518,6 +556,16 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check("mix", "the replacement mix matches the spec (6-sigma binomial bound)", check_mix, True),
     Check(
+        "document_target",
+        "the target is the original row, and decoder inputs are it shifted right",
+        check_document_target,
+    ),
+    Check(
+        "deletion",
+        "the input is the original with exactly the budget's tokens deleted, specials kept",
+        check_deletion,
+    ),
+    Check(
         "reconstruct",
         "inputs and targets interleave back to the original; sentinels distinct and in order",
         check_reconstruct,
@@ -547,11 +595,18 @@ def applicable(objective: ir.Objective) -> tuple[Check, ...]:
         skip.add("dynamic")
     if objective.predict.target != "sentinels":
         skip.add("reconstruct")
+    if objective.predict.target != "all":
+        skip.add("document_target")
+    else:
+        skip.add("labels")  # the labels are the whole row: document_target checks them
+    if objective.replace.share_of("delete") != 1.0 or not isinstance(objective.select, ir.Exact):
+        skip.add("deletion")
     if not isinstance(objective.select, ir.RandomSpans) or objective.predict.target != "sentinels":
         skip.add("t5_counts")
+    mask_only = objective.replace.share_of("mask") == 1.0
     same_length = not objective.output.seq2seq or (
         objective.output.kind == "encoder_decoder"
-        and objective.predict.target == "selected"
+        and (objective.predict.target == "selected" or mask_only)
         and objective.replace.share_of("delete") == 0
     )
     if not same_length:

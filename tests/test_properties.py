@@ -223,6 +223,11 @@ def _drop_the_last_target(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
+def _swap_first_two_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out["input_ids"][:, [0, 1]] = out["input_ids"][:, [1, 0]]  # [CLS] moves: order broken
+    return out
+
+
 def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out["decoder_input_ids"] = out["labels"].clamp(min=0)  # the target itself, not shifted
     return out
@@ -235,6 +240,9 @@ def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         ("t5_span", "t5_counts", _lose_a_noise_token),
         ("mass", "labels", _shift_decoder_inputs),
         ("mass", "budget", _drop_the_last_target),
+        ("bart_token_deletion", "deletion", _swap_first_two_inputs),
+        ("bart_token_masking", "document_target", _drop_the_last_target),
+        ("bart_token_masking", "untouched", _swap_first_two_inputs),
     ],
 )
 def test_a_broken_rewrite_fails_its_check(spec: str, check: str, damage: Any) -> None:
