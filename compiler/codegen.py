@@ -276,6 +276,8 @@ class Generator:
             w(f"self.const({cdf}, device),")
             if step.budget.basis == "units":
                 w("budget_in_units=True,")
+            if step.draw_factor > 1:
+                w(f"draw_factor={step.draw_factor!r},  # the law draws zero-length spans too")
         w(")")
         w("selected = spans.selected")
         self.span_start_expr = "spans.span_start"
@@ -369,26 +371,36 @@ class Generator:
             )
         self.returned = True
 
-    def emit_replace(self, step: L.Replace) -> None:
+    def _emit_replace_call(
+        self, target: str, streams: tuple[str, str], where: str, step: L.Replace, per_span: bool
+    ) -> None:
         w = self.body
         actions = self.consts.add("REPLACE_ACTIONS", step.actions)
         cdf = self.consts.add("REPLACE_CDF", step.cdf)
-        w("input_ids = rt.replace_selected(")
+        w(f"{target} = rt.replace_selected(")
         with w.indent():
             w("keys,")
-            w("STREAM_REPLACE,")
+            w(f"{streams[0]},")
             w("batch.input_ids,")
-            w("selected,")
+            w(f"{where},")
             w(f"{actions},")
             w(f"{cdf},")
             if "mask" in step.actions:
                 w("mask_id=self.mask_id,")
             if "random" in step.actions:
                 w("pool=self.random_pool(device),")
-                w("random_stream=STREAM_RANDOM_TOKEN,")
-            if step.per == "span":
+                w(f"random_stream={streams[1]},")
+            if per_span:
                 w(f"span_start={self.span_start_expr},  # one decision per span")
         w(")")
+
+    def emit_replace(self, step: L.Replace) -> None:
+        w = self.body
+        if step.collapse:
+            self._emit_collapse(step)
+            return
+        streams = ("STREAM_REPLACE", "STREAM_RANDOM_TOKEN")
+        self._emit_replace_call("input_ids", streams, "selected", step, step.per == "span")
         if not any(isinstance(s, L.Output) for s in self.plan.steps):
             return
         if "delete" in step.actions:
@@ -398,6 +410,34 @@ class Generator:
             w(")")
         else:
             w("input_valid = batch.valid")
+
+    def _emit_collapse(self, step: L.Replace) -> None:
+        """BART's replace_length=1: a span becomes its first token, replaced; zero-length spans
+        insert one token each."""
+        w = self.body
+        w("first = selected & (spans.span_start == rt.positions_like(selected))")
+        w("dropped = selected & ~first")
+        streams = ("STREAM_REPLACE", "STREAM_RANDOM_TOKEN")
+        self._emit_replace_call("input_ids", streams, "first", step, per_span=False)
+        w("# zero-length spans: one token inserted before each of as many chosen tokens")
+        w("inserts = rt.take_in_random_order(")
+        with w.indent():
+            w("keys,")
+            w("STREAM_INSERT_PLACE,")
+            w("candidates & ~dropped,")
+            w("candidates.long(),")
+            w("spans.insertions,")
+        w(")")
+        streams = ("STREAM_INSERT_TOKEN", "STREAM_INSERT_RANDOM_TOKEN")
+        self._emit_replace_call("inserted", streams, "inserts", step, per_span=False)
+        w("input_ids, input_valid = rt.rewrite(")
+        with w.indent():
+            w("input_ids,")
+            w("batch.valid & ~dropped,")
+            w("insert=inserts,")
+            w("inserted=inserted,")
+            w("fill=self.pad_id,")
+        w(")")
 
     def emit_labels(self, step: L.Labels) -> None:
         self.body("labels = rt.labels_at(batch.input_ids, selected)")

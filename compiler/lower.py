@@ -8,6 +8,7 @@ copied from the source) for the generated module's comments.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from itertools import accumulate
 
@@ -27,6 +28,9 @@ STREAMS = {
     "noise_lengths": 8,
     "nonnoise_lengths": 9,
     "roll": 10,
+    "insert_place": 11,
+    "insert_token": 12,
+    "insert_random_token": 13,
 }
 
 
@@ -91,6 +95,7 @@ class SelectSpans(Step):
     mean: float
     values: tuple[int, ...]
     cdf: tuple[int, ...]
+    draw_factor: int = 1  # length draws per budget unit: more when the law draws zeros
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ class Replace(Step):
     per: str  # 'token' | 'span'
     actions: tuple[str, ...]
     cdf: tuple[int, ...]
+    collapse: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,6 +257,7 @@ def _selection(sel: ir.Bernoulli | ir.Exact | ir.Spans | ir.RandomSpans | ir.Fra
         )
     table = sel.length.table
     law = sel.length.describe()
+    zero_share = table.prob_of(0)
     return SelectSpans(
         f"select spans length ~ {law}; {_budget_text(sel.budget)}",
         _budget(sel.budget),
@@ -258,17 +265,20 @@ def _selection(sel: ir.Bernoulli | ir.Exact | ir.Spans | ir.RandomSpans | ir.Fra
         table.mean,
         table.values,
         table.cdf_u32(),
+        1 if zero_share == 0 else math.ceil(2 / (1 - zero_share)),
     )
 
 
 def _replacement(rep: ir.Replacement) -> Replace:
     shares = tuple(s for s in rep.shares if s.share > 0)
     mix = ", ".join(f"{s.action} {_pct(s.share)}" for s in shares)
+    collapse = ", collapse" if rep.collapse else ""
     return Replace(
-        f"replace per {rep.per}: {mix}",
+        f"replace per {rep.per}{collapse}: {mix}",
         rep.per,
         tuple(s.action for s in shares),
         cumulative_thresholds(tuple(s.share for s in shares)),
+        rep.collapse,
     )
 
 
@@ -294,4 +304,7 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used.append("replace")
             if "random" in step.actions:
                 used.append("random_token")
+            if step.collapse:
+                used += ["insert_place", "insert_token"]
+                used += ["insert_random_token"] if "random" in step.actions else []
     return used

@@ -434,6 +434,43 @@ def check_deletion(objective: ir.Objective, compiled: Any, case: Case) -> None:
             raise _fail(f"row {row}: an excluded token was deleted")
 
 
+def _infills(
+    inputs: list[int], original: list[int], mask: int, random: bool, special: set[int]
+) -> bool:
+    """Whether ``inputs`` is ``original`` with disjoint runs of non-special tokens (possibly
+    empty) each replaced by one noise token: a dynamic program over (input, original) prefixes.
+    A noise token is ``mask``, or with ``random`` also any non-special token."""
+    n, m = len(inputs), len(original)
+    reach = [[False] * (m + 1) for _ in range(n + 1)]
+    reach[0][0] = True
+    for i in range(n):
+        tok = inputs[i]
+        is_noise = tok == mask or (random and tok not in special)
+        for j in range(m + 1):
+            if not reach[i][j]:
+                continue
+            if j < m and tok == original[j]:
+                reach[i + 1][j + 1] = True
+            if is_noise:  # this token stands for original[j:k], a run without specials
+                k = j
+                while True:
+                    reach[i + 1][k] = True
+                    if k == m or original[k] in special:
+                        break
+                    k += 1
+    return reach[n][m]
+
+
+def check_infilling(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    out = _collate(compiled, case)
+    special = set(case.vocab.special_ids)
+    random = objective.replace.share_of("random") > 0
+    mask = case.vocab.mask_id if case.vocab.mask_id is not None else MASK
+    for row, ((inputs, _), example) in enumerate(zip(_rows(out), case.examples, strict=True)):
+        if not _infills(inputs, list(example["input_ids"]), mask, random, special):
+            raise _fail(f"row {row}: the input is not the original with spans collapsed")
+
+
 # --- T5: sentinel-delimited spans -------------------------------------------------------------
 
 
@@ -566,6 +603,11 @@ CHECKS: tuple[Check, ...] = (
         check_deletion,
     ),
     Check(
+        "infilling",
+        "the input is the original with each span (or none) collapsed to one token",
+        check_infilling,
+    ),
+    Check(
         "reconstruct",
         "inputs and targets interleave back to the original; sentinels distinct and in order",
         check_reconstruct,
@@ -595,6 +637,8 @@ def applicable(objective: ir.Objective) -> tuple[Check, ...]:
         skip.add("dynamic")
     if objective.predict.target != "sentinels":
         skip.add("reconstruct")
+    if not objective.replace.collapse:
+        skip.add("infilling")
     if objective.predict.target != "all":
         skip.add("document_target")
     else:
@@ -608,6 +652,7 @@ def applicable(objective: ir.Objective) -> tuple[Check, ...]:
         objective.output.kind == "encoder_decoder"
         and (objective.predict.target == "selected" or mask_only)
         and objective.replace.share_of("delete") == 0
+        and not objective.replace.collapse
     )
     if not same_length:
         skip.update(SAME_LENGTH_CHECKS)

@@ -150,15 +150,6 @@ class Spans(Node):
     length: Law
     budget: Budget
 
-    @model_validator(mode="after")
-    def _positive_lengths(self) -> Spans:
-        if self.length.table.low < 1:
-            raise _fail(
-                f"span length law {self.length.describe()} allows length 0",
-                "zero-length spans (insertions) need the rewrite kernel; truncate the law to 1..N",
-            )
-        return self
-
 
 class RandomSpans(Node):
     """T5's random segmentation: ``round(density x n)`` noise tokens in ``round(noise / mean)``
@@ -196,6 +187,7 @@ class Replacement(Node):
 
     per: Literal["token", "span"]
     shares: tuple[Share, ...]
+    collapse: bool = False  # each span becomes one token (BART's replace_length=1)
 
     @model_validator(mode="after")
     def _a_distribution(self) -> Replacement:
@@ -314,12 +306,38 @@ class Objective(Node):
                 "use 'select spans ...', 'select random_spans ...' or 'replace per token'",
             )
         self._consistent_rewrite(names)
+        self._consistent_collapse()
         return self
+
+    def _consistent_collapse(self) -> None:
+        """Zero-length spans insert a token, which only a collapsing replacement can write."""
+        zero = isinstance(self.select, Spans) and self.select.length.table.low < 1
+        if zero and not self.replace.collapse:
+            law = self.select.length.describe()  # type: ignore[union-attr]
+            raise _fail(
+                f"span length law {law} allows length 0",
+                "a zero-length span inserts one token: write 'replace per span, collapse: ...' "
+                "(BART), or truncate the law to 1..N",
+            )
+        if not self.replace.collapse:
+            return
+        if self.replace.per != "span" or not isinstance(self.select, Spans):
+            raise _fail(
+                "'collapse' turns each span into one token, so it needs 'select spans'",
+                "write 'replace per span, collapse: mask 90%, random 10%'",
+            )
+        if any(s.action not in ("mask", "random") for s in self.replace.shares if s.share > 0):
+            raise _fail(
+                "a collapsed span becomes a mask or a random token",
+                "write 'replace per span, collapse: mask 90%, random 10%'",
+            )
 
     def _consistent_rewrite(self, heads: Sequence[str]) -> None:
         """Length-changing actions and sequence targets need an encoder-decoder batch form."""
         sentinel = self.replace.share_of("sentinel") > 0
-        changes_length = any(self.replace.share_of(a) > 0 for a in LENGTH_CHANGING)
+        changes_length = self.replace.collapse or any(
+            self.replace.share_of(a) > 0 for a in LENGTH_CHANGING
+        )
         if sentinel and (self.replace.per != "span" or len(self.replace.shares) != 1):
             raise _fail(
                 "a sentinel replaces a whole span, alone",
@@ -576,11 +594,12 @@ class _Reader:
         per = modes[0]
         self.choice(per, REPLACE_MODES, "replacement granularity", st["loc"])
         for extra in modes[1:]:
-            self.error(
-                f"unknown replacement option {extra!r}",
-                st["loc"],
-                "'collapse' arrives with the rewrite kernel",
-            )
+            if extra != "collapse":
+                self.error(
+                    f"unknown replacement option {extra!r}",
+                    st["loc"],
+                    "the one option is 'collapse': 'replace per span, collapse: mask 100%'",
+                )
         shares = []
         for sh in st["shares"]:
             if not self.choice(sh["action"], ACTIONS, "action", sh["loc"]):
@@ -592,7 +611,7 @@ class _Reader:
                     "loc": sh["loc"],
                 }
             )
-        return {"per": per, "shares": shares, "loc": st["loc"]}
+        return {"per": per, "shares": shares, "collapse": "collapse" in modes, "loc": st["loc"]}
 
     def head(self, st: dict[str, Any]) -> dict[str, Any]:
         call = st["call"]

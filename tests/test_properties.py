@@ -147,6 +147,36 @@ def test_any_t5_spec_keeps_its_promises(text: str, case: Case) -> None:
             check.run(objective, compiled, case)
 
 
+@st.composite
+def bart_specs(draw: st.DrawFn) -> str:
+    """Text infilling with drawn Poisson rates, budgets, units and collapse mixes."""
+    lam = draw(st.sampled_from(["0.5", "1", "3", "3.5"]))
+    rate = draw(st.integers(1, 60))
+    basis = draw(st.sampled_from(["tokens", "words"]))
+    unit = draw(st.sampled_from(["token", "word"]))
+    mask = draw(st.sampled_from([100, 90, 50]))
+    return (
+        "objective drawn\n"
+        f"  unit {unit}\n"
+        f"  select spans length ~ poisson(lambda={lam})\n"
+        f"  budget {rate}% of {basis}, ceil\n"
+        f"  replace per span, collapse: mask {mask}%, random {100 - mask}%\n"
+        "  predict original at all\n"
+        "  output encoder_decoder\n"
+        "  head seq2seq\n"
+    )
+
+
+@settings(max_examples=25)
+@given(text=bart_specs(), case=cases(max_batch=4, max_length=32))
+def test_any_infilling_spec_keeps_its_promises(text: str, case: Case) -> None:
+    objective = parse_spec(text)
+    compiled = compile_spec(text)
+    for check in applicable(objective):
+        if not check.statistical:
+            check.run(objective, compiled, case)
+
+
 # --- the checks themselves can fail ------------------------------------------------------------
 
 
@@ -243,6 +273,7 @@ def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         ("bart_token_deletion", "deletion", _swap_first_two_inputs),
         ("bart_token_masking", "document_target", _drop_the_last_target),
         ("bart_token_masking", "untouched", _swap_first_two_inputs),
+        ("bart_text_infilling", "infilling", _swap_first_two_inputs),
     ],
 )
 def test_a_broken_rewrite_fails_its_check(spec: str, check: str, damage: Any) -> None:

@@ -217,3 +217,41 @@ def test_fragment_larger_than_the_row_takes_the_row() -> None:
     cand = torch.tensor([[0, 1, 1, 0], [0, 0, 0, 0]]).bool()
     sel = fragment(_keys(2), 5, cand, torch.tensor([10, 3]))
     assert torch.equal(sel, cand)
+
+
+# --- zero-length spans (BART's Poisson) ----------------------------------------------------------
+
+
+def test_poisson_span_lengths_and_insertions_follow_the_table() -> None:
+    """Span lengths (zero-length spans counted as insertions) against the lowered Poisson(3)
+    table: every length's count within 6 sigma of its binomial expectation. Rows are long and
+    the budget large, so the one span per row cut by the budget barely weighs."""
+    from objspec.distributions import build_law
+    from objspec.runtime import place_spans
+
+    table = build_law("poisson", (3.0,))
+    rows, length = 24, 4000
+    valid = torch.ones(rows, length, dtype=torch.bool)
+    spans = place_spans(
+        _keys(rows, 11),
+        (3, 4, 5),
+        valid,
+        valid,
+        valid,
+        torch.full((rows,), 1200),
+        torch.tensor(table.values),
+        torch.tensor(table.cdf_u32()),
+        draw_factor=3,
+    )
+    assert bool((spans.selected.sum(dim=1) == 1200).all())
+    ids = spans.span_id[spans.selected]
+    rows_of = spans.selected.nonzero()[:, 0]
+    sizes = Counter(zip(rows_of.tolist(), ids.tolist(), strict=True))
+    counts = Counter(sizes.values())
+    assert spans.insertions is not None
+    counts[0] = int(spans.insertions.sum())
+    total = sum(counts.values())
+    for n in range(0, 9):
+        p = table.prob_of(n)
+        sd = math.sqrt(total * p * (1 - p))
+        assert abs(counts[n] - total * p) < 6 * sd + 1, (n, counts[n], total * p)

@@ -19,7 +19,7 @@ Sorting is the only super-linear step: O(B x L log L).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -42,6 +42,7 @@ class Spans:
     span_id: torch.Tensor
     span_start: torch.Tensor
     span_end: torch.Tensor
+    insertions: torch.Tensor | None = None
 
 
 def compact_units(candidate_starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,20 +76,27 @@ def place_spans(
     cdf: torch.Tensor,
     *,
     budget_in_units: bool = False,
+    draw_factor: int = 1,
 ) -> Spans:
     """Place spans covering exactly ``budget`` (B,) tokens per row (fewer only if the row has fewer
     candidate tokens), or ``budget`` units when ``budget_in_units``. ``selectable`` (B, L) bool
     marks the tokens a span may cover (a word's excluded pieces stay out). ``streams`` are the
     RNG streams for lengths, order and placement; ``values`` / ``cdf`` the lowered length table
-    (int64, on the batch's device)."""
+    (int64, on the batch's device).
+
+    A law with length 0 (BART's Poisson) draws zero-length spans too: they take no tokens, and
+    ``insertions`` (B,) counts those drawn before the budget was met (fairseq turns each into
+    one inserted mask). ``draw_factor`` sizes the draws for them: ``draw_factor x budget + 16 x
+    (draw_factor - 1)`` length draws per row, so zeros do not run the budget short."""
     b, length = candidate_starts.shape
     dev = candidate_starts.device
     unit_pos, n_units = compact_units(candidate_starts)
     target = torch.minimum(budget, n_units)
-    slots = max(int(target.max()) if b else 0, 1)
+    slots = max((int(target.max()) if b else 0) * draw_factor + 16 * (draw_factor - 1), 1)
 
     lengths = sample_lengths(keys.draw(streams[0], slots), values, cdf)
     before = lengths.cumsum(dim=1) - lengths
+    insertions = ((lengths == 0) & (before < target.unsqueeze(1))).sum(dim=1)
     kept = (target.unsqueeze(1) - before).clamp(min=0)
     lengths = torch.minimum(lengths, kept)  # (B, S): zero past the K-th span
     k = (lengths > 0).sum(dim=1)
@@ -132,7 +140,8 @@ def place_spans(
     token_span = torch.where(in_candidate, unit_span.gather(1, rank), torch.full_like(rank, -1))
 
     token_budget = torch.full_like(budget, length) if budget_in_units else budget
-    return _trim_to_budget(token_span, by_position, unit_pos, start_unit, token_budget)
+    spans = _trim_to_budget(token_span, by_position, unit_pos, start_unit, token_budget)
+    return replace(spans, insertions=insertions)
 
 
 def _trim_to_budget(
