@@ -122,6 +122,7 @@ class Generator:
         self.word_units = False
         self.span_start_expr = "rt.run_start_position(selected)"
         self.returned = False
+        self.original = "batch"  # the uncorrupted batch the targets read
 
     # --- the module ----------------------------------------------------------------------
     def generate(self) -> GeneratedModule:
@@ -298,9 +299,31 @@ class Generator:
             w("max_spans=self.sentinel_count or None,")
         w(")")
 
+    def emit_selectnone(self, step: L.SelectNone) -> None:
+        self.body("input_ids, input_valid = batch.input_ids, batch.valid")
+
     def emit_selectfragment(self, step: L.SelectFragment) -> None:
         self._emit_budget(step.budget)
         self.body("selected = rt.fragment(keys, STREAM_SPAN_PLACE, candidates, budget)")
+
+    def emit_permutesentences(self, step: L.PermuteSentences) -> None:
+        rate = self.consts.add("PERMUTE_SENTENCES_RATE", step.rate)
+        self.body("original = batch  # the target: the document before any noise")
+        self.body(f"batch = rt.permute_sentences(keys, STREAM_SENTENCE_ORDER, batch, {rate})")
+        self.original = "original"
+
+    def emit_rotate(self, step: L.Rotate) -> None:
+        rate = self.consts.add("ROTATE_RATE", step.rate)
+        w = self.body
+        w("input_ids = rt.rotate(")
+        with w.indent():
+            w("keys,")
+            w("STREAM_ROTATE,")
+            w("input_ids,")
+            w("input_valid,")
+            w("self.vocab.special_table(device)[input_ids],")
+            w(f"{rate},")
+        w(")")
 
     def emit_sentinels(self, step: L.Sentinels) -> None:
         w = self.body
@@ -328,7 +351,7 @@ class Generator:
                 w("append=self.end_id,")
             w(")")
         elif step.target == "all":
-            w("target_ids, target_valid = batch.input_ids, batch.valid")
+            w(f"target_ids, target_valid = {self.original}.input_ids, {self.original}.valid")
         else:
             w("target_ids, target_valid = rt.rewrite(batch.input_ids, selected, fill=self.pad_id)")
         if "decoder_input_ids" not in self.plan.outputs:

@@ -31,6 +31,8 @@ STREAMS = {
     "insert_place": 11,
     "insert_token": 12,
     "insert_random_token": 13,
+    "sentence_order": 14,
+    "rotate": 15,
 }
 
 
@@ -111,11 +113,30 @@ class SelectFragment(Step):
 
 
 @dataclass(frozen=True)
+class SelectNone(Step):
+    """Nothing selected, nothing replaced: the input is the (transformed) row itself."""
+
+
+@dataclass(frozen=True)
 class Replace(Step):
     per: str  # 'token' | 'span'
     actions: tuple[str, ...]
     cdf: tuple[int, ...]
     collapse: bool = False
+
+
+@dataclass(frozen=True)
+class PermuteSentences(Step):
+    """Before the selection: permute ``rate`` of each row's sentences (BART)."""
+
+    rate: float
+
+
+@dataclass(frozen=True)
+class Rotate(Step):
+    """After the replacement: rotate each row to a random start with probability ``rate``."""
+
+    rate: float
 
 
 @dataclass(frozen=True)
@@ -164,14 +185,25 @@ class Plan:
 
 def lower(objective: ir.Objective) -> Plan:
     """Lower a validated objective to its plan."""
-    steps: list[Step] = [_candidates(objective)]
-    if not isinstance(objective.select, ir.RandomSpans | ir.Fragment):  # these count tokens
+    transforms = {t.kind: t.rate for t in objective.transforms}
+    steps: list[Step] = []
+    if "permute_sentences" in transforms:
+        rate = transforms["permute_sentences"]
+        steps.append(PermuteSentences(f"transform permute sentences {_pct(rate)}", rate))
+    steps.append(_candidates(objective))
+    counts_tokens = ir.RandomSpans | ir.Fragment | ir.NoSelection
+    if not isinstance(objective.select, counts_tokens):
         steps.append(Units(f"unit {objective.unit.kind}", objective.unit.kind))
     steps.append(_selection(objective.select))
-    if objective.replace.share_of("sentinel") > 0:
+    if isinstance(objective.select, ir.NoSelection):
+        pass
+    elif objective.replace.share_of("sentinel") > 0:
         steps.append(Sentinels("replace per span: sentinel 100%"))
     else:
         steps.append(_replacement(objective.replace))
+    if "rotate" in transforms:
+        rate = transforms["rotate"]
+        steps.append(Rotate(f"transform rotate document {_pct(rate)}", rate))
     output = objective.output.kind
     if output == "encoder":
         steps.append(Labels("predict original at selected"))
@@ -240,7 +272,11 @@ def _budget_text(b: ir.Budget) -> str:
     return ", ".join(parts)
 
 
-def _selection(sel: ir.Bernoulli | ir.Exact | ir.Spans | ir.RandomSpans | ir.Fragment) -> Step:
+def _selection(
+    sel: ir.Bernoulli | ir.Exact | ir.Spans | ir.RandomSpans | ir.Fragment | ir.NoSelection,
+) -> Step:
+    if isinstance(sel, ir.NoSelection):
+        return SelectNone("select none")
     if isinstance(sel, ir.Bernoulli):
         return SelectBernoulli(f"select bernoulli {_pct(sel.rate)}", sel.rate)
     if isinstance(sel, ir.Exact):
@@ -298,6 +334,10 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used += ["span_length", "span_order", "span_place"]
         if isinstance(step, SelectFragment):
             used.append("span_place")
+        if isinstance(step, PermuteSentences):
+            used.append("sentence_order")
+        if isinstance(step, Rotate):
+            used.append("rotate")
         if isinstance(step, SelectRandomSpans):
             used += ["noise_lengths", "nonnoise_lengths"] + (["roll"] if step.random_roll else [])
         if isinstance(step, Replace):

@@ -97,11 +97,13 @@ class Example(TypedDict):
 
     ``input_ids`` and ``word_ids`` have the same length ``L <= max_length``; ``word_ids[t]`` is
     ``-1`` at ``[CLS]``/``[SEP]`` and otherwise the word index (from 0, within the example) of
-    token ``t``. ``index`` is the example's position in the returned list.
+    token ``t``; ``sentence_ids[t]`` is likewise ``-1`` or the sentence index (from 0).
+    ``index`` is the example's position in the returned list.
     """
 
     input_ids: list[int]
     word_ids: list[int]
+    sentence_ids: list[int]
     index: int
 
 
@@ -304,10 +306,11 @@ def encode_examples(
         max_length: the most tokens per example, ``[CLS]`` and ``[SEP]`` included (``>= 3``).
 
     Returns:
-        A list of :class:`Example` dicts ``{"input_ids", "word_ids", "index"}`` (lists of
-        ``int`` of equal length ``L``, ``3 <= L <= max_length``). ``word_ids`` are ``-1`` at the
-        specials and otherwise count words from 0 across the packed sentences, so two different
-        words never share an id and the sequence is non-decreasing.
+        A list of :class:`Example` dicts ``{"input_ids", "word_ids", "sentence_ids", "index"}``
+        (lists of ``int`` of equal length ``L``, ``3 <= L <= max_length``). ``word_ids`` are
+        ``-1`` at the specials and otherwise count words from 0 across the packed sentences, so
+        two different words never share an id and the sequence is non-decreasing;
+        ``sentence_ids`` likewise number the packed sentences from 0.
 
     Raises:
         ValueError: ``max_length < 3`` or the tokenizer lacks ``[CLS]``/``[SEP]``.
@@ -321,11 +324,12 @@ def encode_examples(
     room = max_length - 2
     examples: list[Example] = []
 
-    def flush(ids: list[int], words: list[int]) -> None:
+    def flush(ids: list[int], words: list[int], sentences: list[int]) -> None:
         examples.append(
             {
                 "input_ids": [cls_id, *ids, sep_id],
                 "word_ids": [-1, *words, -1],
+                "sentence_ids": [-1, *sentences, -1],
                 "index": len(examples),
             }
         )
@@ -334,14 +338,15 @@ def encode_examples(
         encodings = tokenizer.encode_batch(list(document), add_special_tokens=False)
         ids: list[int] = []
         words: list[int] = []
+        sentences: list[int] = []
         for encoding in encodings:
             sent_ids = list(encoding.ids)[:room]
             if not sent_ids:
                 continue
             raw_words = encoding.word_ids[: len(sent_ids)]
             if ids and len(ids) + len(sent_ids) > room:
-                flush(ids, words)
-                ids, words = [], []
+                flush(ids, words, sentences)
+                ids, words, sentences = [], [], []
             offset = words[-1] + 1 if words else 0
             # Word ids restart at 0 in each sentence; None (no word) does not occur without
             # specials, but is mapped onto the previous word to keep the sequence monotone.
@@ -349,9 +354,10 @@ def encode_examples(
             for w in raw_words:
                 last = last if w is None else w
                 words.append(offset + max(last, 0))
+            sentences.extend([sentences[-1] + 1 if sentences else 0] * len(sent_ids))
             ids.extend(sent_ids)
         if ids:
-            flush(ids, words)
+            flush(ids, words, sentences)
     return examples
 
 

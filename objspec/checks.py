@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import permutations
 from typing import Any
 
 import torch
@@ -96,7 +97,15 @@ def cases(draw: st.DrawFn, max_batch: int = 6, max_length: int = 48) -> Case:
     for row, length in enumerate(lengths):
         top = size - 1 - sentinel_count(size)
         body = draw(st.lists(st.integers(5, top), min_size=length, max_size=length))
-        examples.append({"input_ids": [CLS, *body, SEP], "index": first_index + row})
+        cuts = sorted(draw(st.sets(st.integers(1, max(length - 1, 1)), max_size=2)))
+        sentences = [sum(t >= c for c in cuts) for t in range(length)]
+        examples.append(
+            {
+                "input_ids": [CLS, *body, SEP],
+                "sentence_ids": [-1, *sentences, -1],
+                "index": first_index + row,
+            }
+        )
     seed = draw(st.integers(0, 2**31 - 1))
     epoch = draw(st.integers(0, 1000))
     return Case(vocab, examples, seed, epoch)
@@ -106,7 +115,12 @@ def big_case(seed: int = 1234, rows: int = 64, length: int = 256, size: int = 10
     """A large fixed case for the statistical checks (counts in the tens of thousands)."""
     g = torch.Generator().manual_seed(seed)
     body = torch.randint(5, size - sentinel_count(size), (rows, length), generator=g)
-    examples = [{"input_ids": [CLS, *row.tolist(), SEP], "index": i} for i, row in enumerate(body)]
+    third = length // 3
+    sentences = [-1, *(min(t // third, 2) for t in range(length)), -1]
+    examples = [
+        {"input_ids": [CLS, *row.tolist(), SEP], "sentence_ids": sentences, "index": i}
+        for i, row in enumerate(body)
+    ]
     return Case(synthetic_vocab(size), examples, seed, 0)
 
 
@@ -233,7 +247,7 @@ def _longest_word(objective: ir.Objective, case: Case) -> torch.Tensor:
 
 def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
     sel = objective.select
-    if isinstance(sel, ir.Bernoulli | ir.RandomSpans):
+    if isinstance(sel, ir.Bernoulli | ir.RandomSpans | ir.NoSelection):
         return
     budget = sel.budget
     out = _collate(compiled, case)
@@ -461,14 +475,56 @@ def _infills(
     return reach[n][m]
 
 
+def _sentence_orders(objective: ir.Objective, example: dict[str, Any]) -> list[list[int]]:
+    """The rows the noise may have started from: the original, or with sentence permutation
+    every order of its sentences (specials outside sentences kept in place)."""
+    ids = list(example["input_ids"])
+    if not any(t.kind == "permute_sentences" for t in objective.transforms):
+        return [ids]
+    sid = list(example["sentence_ids"])
+    members = [p for p, s in enumerate(sid) if s >= 0]
+    sentences: dict[int, list[int]] = {}
+    for p in members:
+        sentences.setdefault(sid[p], []).append(ids[p])
+    rows = []
+    for order in permutations(sorted(sentences)):
+        flat = [tok for s in order for tok in sentences[s]]
+        row = list(ids)
+        for p, tok in zip(members, flat, strict=True):
+            row[p] = tok
+        rows.append(row)
+    return rows
+
+
 def check_infilling(objective: ir.Objective, compiled: Any, case: Case) -> None:
     out = _collate(compiled, case)
     special = set(case.vocab.special_ids)
     random = objective.replace.share_of("random") > 0
     mask = case.vocab.mask_id if case.vocab.mask_id is not None else MASK
     for row, ((inputs, _), example) in enumerate(zip(_rows(out), case.examples, strict=True)):
-        if not _infills(inputs, list(example["input_ids"]), mask, random, special):
+        sources = _sentence_orders(objective, example)
+        if not any(_infills(inputs, src, mask, random, special) for src in sources):
             raise _fail(f"row {row}: the input is not the original with spans collapsed")
+
+
+def check_permutation(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    out = _collate(compiled, case)
+    for row, ((inputs, _), example) in enumerate(zip(_rows(out), case.examples, strict=True)):
+        if inputs not in _sentence_orders(objective, example):
+            raise _fail(f"row {row}: the input is not the row with its whole sentences reordered")
+
+
+def check_rotation(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    out = _collate(compiled, case)
+    special = set(case.vocab.special_ids)
+    for row, ((inputs, _), example) in enumerate(zip(_rows(out), case.examples, strict=True)):
+        ids = list(example["input_ids"])
+        lo = 1 if ids and ids[0] in special else 0
+        hi = len(ids) - 1 if len(ids) > lo and ids[-1] in special else len(ids)
+        inner = ids[lo:hi]
+        rotations = [inner[r:] + inner[:r] for r in range(max(len(inner), 1))]
+        if inputs[:lo] != ids[:lo] or inputs[hi:] != ids[hi:] or inputs[lo:hi] not in rotations:
+            raise _fail(f"row {row}: the input is not a rotation of the row between its ends")
 
 
 # --- T5: sentinel-delimited spans -------------------------------------------------------------
@@ -538,7 +594,8 @@ def check_t5_counts(objective: ir.Objective, compiled: Any, case: Case) -> None:
     sentinels = set(case.vocab.sentinel_ids)
     for row, (_, target) in enumerate(_rows(out)):
         marks, spans = _split_target(target, sentinels)
-        noise, k = t5_counts(int(cand[row].sum()), sel.density, sel.mean, len(sentinels))
+        cap = len(sentinels) - 1 if sel.random_roll and len(sentinels) > 1 else len(sentinels)
+        noise, k = t5_counts(int(cand[row].sum()), sel.density, sel.mean, cap)
         got = sum(len(span) for span in spans)
         allowed = (k, k + 1) if sel.random_roll else (k,)  # a rolled span can wrap around
         if got != noise or len(marks) not in allowed or not all(spans):
@@ -608,6 +665,16 @@ CHECKS: tuple[Check, ...] = (
         check_infilling,
     ),
     Check(
+        "permutation",
+        "the input is the row with its whole sentences reordered, specials in place",
+        check_permutation,
+    ),
+    Check(
+        "rotation",
+        "the input is the row rotated between its end tokens",
+        check_rotation,
+    ),
+    Check(
         "reconstruct",
         "inputs and targets interleave back to the original; sentinels distinct and in order",
         check_reconstruct,
@@ -639,6 +706,12 @@ def applicable(objective: ir.Objective) -> tuple[Check, ...]:
         skip.add("reconstruct")
     if not objective.replace.collapse:
         skip.add("infilling")
+    transforms = {t.kind for t in objective.transforms}
+    nothing = isinstance(objective.select, ir.NoSelection)
+    if not (nothing and transforms == {"permute_sentences"}):
+        skip.add("permutation")
+    if not (nothing and transforms == {"rotate"}):
+        skip.add("rotation")
     if objective.predict.target != "all":
         skip.add("document_target")
     else:
@@ -647,7 +720,7 @@ def applicable(objective: ir.Objective) -> tuple[Check, ...]:
         skip.add("deletion")
     if not isinstance(objective.select, ir.RandomSpans) or objective.predict.target != "sentinels":
         skip.add("t5_counts")
-    mask_only = objective.replace.share_of("mask") == 1.0
+    mask_only = objective.replace.share_of("mask") == 1.0 and not objective.transforms
     same_length = not objective.output.seq2seq or (
         objective.output.kind == "encoder_decoder"
         and (objective.predict.target == "selected" or mask_only)

@@ -168,8 +168,14 @@ class Fragment(Node):
     budget: Budget
 
 
+class NoSelection(Node):
+    """Nothing is selected: the objective's noise is a document transform alone."""
+
+    kind: Literal["none"] = "none"
+
+
 Selection = Annotated[
-    Bernoulli | Exact | Spans | RandomSpans | Fragment, Field(discriminator="kind")
+    Bernoulli | Exact | Spans | RandomSpans | Fragment | NoSelection, Field(discriminator="kind")
 ]
 RUN_SELECTIONS = (Spans, RandomSpans, Fragment)  # selections made of contiguous spans
 
@@ -214,6 +220,14 @@ class Predict(Node):
     whole original sequence (BART), or the noise spans delimited by their sentinels (T5)."""
 
     target: Literal["selected", "all", "sentinels"] = "selected"
+
+
+class Transform(Node):
+    """A document-level noise (BART): permute ``rate`` of the sentences before the selection,
+    or rotate the row to a random start, with probability ``rate``, after the replacement."""
+
+    kind: Literal["permute_sentences", "rotate"]
+    rate: float = Field(default=1.0, gt=0.0, le=1.0)
 
 
 class Output(Node):
@@ -282,6 +296,7 @@ class Objective(Node):
     select: Selection
     replace: Replacement
     predict: Predict
+    transforms: tuple[Transform, ...] = ()
     output: Output = Output()
     loss: Loss = Loss()
     heads: tuple[Head, ...]
@@ -307,6 +322,14 @@ class Objective(Node):
             )
         self._consistent_rewrite(names)
         self._consistent_collapse()
+        kinds = [t.kind for t in self.transforms]
+        if len(set(kinds)) != len(kinds):
+            raise _fail("a transform is given twice")
+        if self.transforms and self.predict.target != "all":
+            raise _fail(
+                "a document transform needs the original document as the target",
+                "write 'predict original at all' with 'output encoder_decoder'",
+            )
         return self
 
     def _consistent_collapse(self) -> None:
@@ -381,14 +404,14 @@ class Objective(Node):
 
 # Statements the grammar knows, reserved for the families that later issues add.
 RESERVED_STATEMENTS = {
-    "transform": "document and order transforms (sentence permutation, rotation, shuffling)",
     "pair": "pair construction (NSP, SOP, sentence order)",
     "attention": "attention structures (causal, prefix, permutation)",
     "task": "composition of objectives",
     "mixture": "mixtures of denoisers",
 }
 
-SELECT_KINDS = ("bernoulli", "exact", "spans", "random_spans", "fragment")
+SELECT_KINDS = ("bernoulli", "exact", "spans", "random_spans", "fragment", "none")
+KEEP_ALL = {"per": "token", "shares": [{"action": "keep", "share": 1.0}]}  # with 'select none'
 BUDGET_FLAGS = ("round", "ceil", "floor", "stochastic")
 BUDGET_OPTIONS = ("min", "max")
 BUDGET_OF = ("tokens", "units")
@@ -556,7 +579,10 @@ class _Reader:
                 self.error(
                     f"unexpected clause for 'select {kind}'", clause["loc"], SELECT_USAGE[kind]
                 )
-        if kind == "random_spans":
+        if kind == "none":
+            if budget is not None:
+                self.error("'select none' takes no budget", budget["loc"])
+        elif kind == "random_spans":
             for key in ("density", "mean"):
                 if key not in out:
                     self.error(
@@ -612,6 +638,31 @@ class _Reader:
                 }
             )
         return {"per": per, "shares": shares, "collapse": "collapse" in modes, "loc": st["loc"]}
+
+    def transform(self, st: dict[str, Any]) -> dict[str, Any] | None:
+        """``transform permute sentences [RATE]`` or ``transform rotate [document] [RATE]``."""
+        verb = st["kind"]
+        if not self.choice(verb, tuple(TRANSFORMS), "transform", st["loc"]):
+            return None
+        obj = TRANSFORMS[verb]
+        out: dict[str, Any] = {"kind": f"{verb}_{obj}" if verb == "permute" else verb}
+        named = verb == "rotate"  # 'document' is optional after rotate
+        for clause in st["clauses"]:
+            word = clause.get("flag", clause.get("option"))
+            if word == obj:
+                named = True
+            if "amount" in clause and clause["of"] is None:
+                out["rate"] = self.rate(clause["amount"], f"{verb} rate", clause["loc"])
+            elif word == obj and "value" in clause:
+                out["rate"] = self.rate(clause["value"], f"{verb} rate", clause["loc"])
+            elif word != obj:
+                self.error(
+                    f"unexpected clause for 'transform {verb}'", clause["loc"], TRANSFORM_USAGE
+                )
+        if not named:
+            self.error(f"'transform {verb}' needs what it permutes", st["loc"], TRANSFORM_USAGE)
+        out["loc"] = st["loc"]
+        return out
 
     def head(self, st: dict[str, Any]) -> dict[str, Any]:
         call = st["call"]
@@ -669,12 +720,16 @@ class _Reader:
         return tuple(dict.fromkeys(words))
 
 
+TRANSFORMS = {"permute": "sentences", "rotate": "document"}
+TRANSFORM_USAGE = "e.g. 'transform permute sentences 100%' or 'transform rotate document 50%'"
+
 SELECT_USAGE = {
     "bernoulli": "e.g. 'select bernoulli 15%'",
     "exact": "e.g. 'select exact' with 'budget 15% of tokens, round, max 20'",
     "spans": "e.g. 'select spans length ~ geometric(p=0.2) truncated 1..10' with a 'budget'",
     "random_spans": "e.g. 'select random_spans density 15%, mean 3' (add 'random_roll' to roll)",
     "fragment": "e.g. 'select fragment' with 'budget 50% of tokens, round'",
+    "none": "'select none' (a transform is the only noise)",
 }
 HEAD_USAGE = {"span_boundary": "head span_boundary(max_span=10, position_dim=200)"}
 
@@ -698,6 +753,7 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
     """Fold the statement list into Objective fields, reporting duplicates and reserved ones."""
     by_kind: dict[str, dict[str, Any]] = {}
     heads: list[dict[str, Any]] = []
+    transforms: list[dict[str, Any] | None] = []
     for st in tree["statements"]:
         kind = st["statement"]
         if kind in RESERVED_STATEMENTS:
@@ -708,6 +764,8 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
             )
         elif kind == "head":
             heads.append(reader.head(st))
+        elif kind == "transform":
+            transforms.append(reader.transform(st))
         elif kind in by_kind:
             reader.error(
                 f"duplicate '{kind}' statement",
@@ -718,6 +776,7 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
             by_kind[kind] = st
 
     fields: dict[str, Any] = {"name": tree["name"], "loc": tree["loc"], "heads": heads}
+    fields["transforms"] = [t for t in transforms if t is not None]
     readers: dict[str, Callable[[dict[str, Any]], Any]] = {
         "input": lambda st: {
             "kind": reader.bare_call(st["call"], "input", ("single",)),
@@ -742,8 +801,17 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
         fields["select"] = reader.select(by_kind["select"], budget)
     elif budget is not None:
         reader.error("a 'budget' without a 'select' statement", budget["loc"])
+    selects_nothing = "select" in by_kind and by_kind["select"]["kind"] == "none"
+    if selects_nothing:
+        if "replace" in by_kind:
+            reader.error(
+                "'select none' leaves nothing to replace",
+                by_kind["replace"]["loc"],
+                "remove the 'replace' statement",
+            )
+        fields["replace"] = dict(KEEP_ALL, loc=by_kind["select"]["loc"])
     for required in ("select", "replace", "predict"):
-        if required not in by_kind:
+        if required not in by_kind and not (required == "replace" and selects_nothing):
             reader.error(
                 f"the objective has no '{required}' statement",
                 tree["name_loc"],

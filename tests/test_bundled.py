@@ -195,8 +195,21 @@ def test_encode_examples_packs_within_documents(
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     assert examples
     for i, example in enumerate(examples):
-        assert set(example) == {"input_ids", "word_ids", "index"}
+        assert set(example) == {"input_ids", "word_ids", "sentence_ids", "index"}
         ids, words = example["input_ids"], example["word_ids"]
+        sentences = example["sentence_ids"]
+        assert [s == -1 for s in sentences] == [t in (cls_id, sep_id) for t in ids]
+        inner_sentences = sentences[1:-1]
+        assert inner_sentences[0] == 0
+        assert all(
+            b - a in (0, 1) for a, b in zip(inner_sentences, inner_sentences[1:], strict=False)
+        )
+        # a new sentence starts a new word
+        assert all(
+            words[t] != words[t - 1]
+            for t in range(2, len(ids) - 1)
+            if sentences[t] != sentences[t - 1]
+        )
         assert example["index"] == i
         assert 3 <= len(ids) <= max_length
         assert len(words) == len(ids)

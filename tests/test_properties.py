@@ -258,6 +258,14 @@ def _swap_first_two_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return out
 
 
+def _reverse_the_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    width = out["attention_mask"].sum(dim=1)
+    pos = torch.arange(out["input_ids"].shape[1]).unsqueeze(0)
+    back = (width.unsqueeze(1) - 1 - pos).clamp(min=0)
+    out["input_ids"] = torch.where(pos < width.unsqueeze(1), out["input_ids"].gather(1, back), 0)
+    return out
+
+
 def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out["decoder_input_ids"] = out["labels"].clamp(min=0)  # the target itself, not shifted
     return out
@@ -274,6 +282,9 @@ def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         ("bart_token_masking", "document_target", _drop_the_last_target),
         ("bart_token_masking", "untouched", _swap_first_two_inputs),
         ("bart_text_infilling", "infilling", _swap_first_two_inputs),
+        ("bart", "infilling", _swap_first_two_inputs),
+        ("bart_sentence_permutation", "permutation", _reverse_the_inputs),
+        ("bart_document_rotation", "rotation", _reverse_the_inputs),
     ],
 )
 def test_a_broken_rewrite_fails_its_check(spec: str, check: str, damage: Any) -> None:

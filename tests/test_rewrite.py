@@ -255,3 +255,43 @@ def test_poisson_span_lengths_and_insertions_follow_the_table() -> None:
         p = table.prob_of(n)
         sd = math.sqrt(total * p * (1 - p))
         assert abs(counts[n] - total * p) < 6 * sd + 1, (n, counts[n], total * p)
+
+
+# --- document transforms ------------------------------------------------------------------------
+
+
+def test_sentence_orders_are_uniform_and_partial_rates_move_ceil_of_the_share() -> None:
+    from objspec.runtime import sentence_order
+
+    rows = 12_000
+    n = torch.full((rows,), 3)
+    order = sentence_order(_keys(rows, 21), 14, n, 1.0, 3)
+    seen = Counter(tuple(r) for r in order.tolist())
+    cells: list[object] = [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]
+    assert set(seen) == set(cells)
+    assert _chi2(seen, cells) < 35.9  # 5 degrees of freedom, p = 1e-6
+    # rate 40% of 5 sentences: ceil(2) move among their own slots, 3 stay
+    order = sentence_order(_keys(2000, 22), 14, torch.full((2000,), 5), 0.4, 5)
+    stay = (order == torch.arange(5)).sum(dim=1)
+    assert bool((stay >= 3).all())
+    assert bool((torch.sort(order, dim=1).values == torch.arange(5)).all())
+
+
+def test_rotation_keeps_the_ends_and_starts_anywhere() -> None:
+    from objspec.runtime import rotate
+
+    rows, length = 9000, 11
+    ids = torch.arange(length).repeat(rows, 1) + 10
+    ids[:, 0], ids[:, -1] = 2, 3
+    special = (ids == 2) | (ids == 3)
+    valid = torch.ones_like(special)
+    out = rotate(_keys(rows, 4), 15, ids, valid, special, 1.0)
+    assert bool((out[:, 0] == 2).all()) and bool((out[:, -1] == 3).all())
+    starts = Counter(out[:, 1].tolist())
+    cells: list[object] = list(range(11, 20))
+    assert set(starts) == set(cells)
+    assert _chi2(starts, cells) < CHI2_1E6[8]
+    inner = out[:, 1:-1] - 11
+    assert bool((torch.remainder(inner[:, 1:] - inner[:, :-1], 9) == 1).all())  # a rotation
+    never = rotate(_keys(rows, 4), 15, ids, valid, special, 0.0)
+    assert torch.equal(never, ids)

@@ -5,6 +5,7 @@ Everything here is vectorized over the batch: no Python loop over examples or to
 
 from objspec.runtime.batch import Batch, BatchError, content_index, read_batch
 from objspec.runtime.collator import Collator
+from objspec.runtime.document import move_within, permute_sentences, rotate, sentence_order
 from objspec.runtime.heads import MLMHead, Seq2SeqHead, SpanBoundaryHead, TiedDecoder
 from objspec.runtime.models import TinyEncoder, TinySeq2Seq
 from objspec.runtime.replace import DELETED, IGNORE_INDEX, labels_at, replace_selected
@@ -71,6 +72,10 @@ __all__ = [
     "token_unit_starts",
     "unit_lengths",
     "word_unit_starts",
+    "move_within",
+    "permute_sentences",
+    "rotate",
+    "sentence_order",
     "decoder_only_outputs",
     "encoder_decoder_outputs",
     "fragment",

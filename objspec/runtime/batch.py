@@ -26,7 +26,8 @@ class Batch:
     input_ids: (B, L) int64; valid: (B, L) bool, True on real tokens (False on padding);
     index: (B,) int64, each example's identity for the counter RNG;
     word_ids: (B, L) int64 word index per token (-1 where none) or None;
-    special: (B, L) bool or None, a caller-provided special_tokens_mask.
+    special: (B, L) bool or None, a caller-provided special_tokens_mask;
+    sentence_ids: (B, L) int64 sentence index per token (-1 outside sentences) or None.
     """
 
     input_ids: torch.Tensor
@@ -34,6 +35,7 @@ class Batch:
     index: torch.Tensor
     word_ids: torch.Tensor | None = None
     special: torch.Tensor | None = None
+    sentence_ids: torch.Tensor | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -78,12 +80,14 @@ def _from_padded(batch: Mapping[str, Any], pad_id: int, device: torch.device | s
         raise BatchError("'index' must hold one entry per row")
     word_ids = batch.get("word_ids")
     special = batch.get("special_tokens_mask")
+    sentence_ids = batch.get("sentence_ids")
     return Batch(
         input_ids=ids,
         valid=valid,
         index=idx,
         word_ids=_as_long(word_ids, ids.device) if word_ids is not None else None,
         special=_as_long(special, ids.device).bool() if special is not None else None,
+        sentence_ids=_as_long(sentence_ids, ids.device) if sentence_ids is not None else None,
     )
 
 
@@ -97,9 +101,8 @@ def _from_examples(
     width = int(lengths.max()) if len(rows) else 0
     valid = torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)
     ids = _pad_flat(rows, valid, pad_id)
-    word_ids = None
-    if all("word_ids" in e for e in examples) and examples:
-        word_ids = _pad_flat([_no_none(e["word_ids"]) for e in examples], valid, -1)
+    word_ids = _per_token(examples, "word_ids", valid)
+    sentence_ids = _per_token(examples, "sentence_ids", valid)
     special = None
     if all("special_tokens_mask" in e for e in examples) and examples:
         special = _pad_flat([e["special_tokens_mask"] for e in examples], valid, 1).bool()
@@ -107,8 +110,18 @@ def _from_examples(
         index = torch.tensor([int(e["index"]) for e in examples], dtype=torch.int64)
     else:
         index = content_index(ids, valid)
-    batch = Batch(ids, valid, index, word_ids, special)
+    batch = Batch(ids, valid, index, word_ids, special, sentence_ids)
     return _to(batch, device) if device is not None else batch
+
+
+def _per_token(
+    examples: Sequence[Mapping[str, Any]], key: str, valid: torch.Tensor
+) -> torch.Tensor | None:
+    """(B, L) int64 of a per-token id field (None entries and padding -1), if every example
+    has it."""
+    if not examples or not all(key in e for e in examples):
+        return None
+    return _pad_flat([_no_none(e[key]) for e in examples], valid, -1)
 
 
 def _no_none(word_ids: Sequence[int | None]) -> list[int]:
@@ -133,12 +146,16 @@ def _pad_flat(rows: Sequence[Any], valid: torch.Tensor, fill: int) -> torch.Tens
 
 
 def _to(batch: Batch, device: torch.device | str) -> Batch:
+    def move(x: torch.Tensor | None) -> torch.Tensor | None:
+        return x.to(device) if x is not None else None
+
     return Batch(
         batch.input_ids.to(device),
         batch.valid.to(device),
         batch.index.to(device),
-        batch.word_ids.to(device) if batch.word_ids is not None else None,
-        batch.special.to(device) if batch.special is not None else None,
+        move(batch.word_ids),
+        move(batch.special),
+        move(batch.sentence_ids),
     )
 
 

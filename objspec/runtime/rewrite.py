@@ -103,12 +103,18 @@ def random_spans_noise(
     non-noise / noise spans, starting with non-noise and ending with noise, with the noise and
     non-noise lengths each a uniform random composition (:func:`random_segmentation`). With a
     ``roll_stream`` the pattern is rotated by a uniform offset in [0, n) (T5's ``random_roll``,
-    t5#905), so short rows are not always noised at their end. ``streams``: the noise and the
+    t5#905), so short rows are not always noised at their end; it may split the last span in
+    two, so a rolled row keeps one of its ``max_spans`` spare. ``streams``: the noise and the
     non-noise lengths.
     """
     b, length = candidates.shape
     dev = candidates.device
     n = candidates.sum(dim=1)
+    if roll_stream is not None and max_spans is not None:
+        # a roll can split the last span in two: keep one sentinel spare (with a single
+        # sentinel there is none to spare, so such a vocabulary is not rolled)
+        roll_stream = roll_stream if max_spans >= 2 else None
+        max_spans = max(max_spans - 1, 1)
     noise, spans = t5_noise_counts(n, density, mean_span, max_spans)
     noise_len = random_segmentation(keys, streams[0], noise, spans, length)
     keep_len = random_segmentation(keys, streams[1], n - noise, spans, length)

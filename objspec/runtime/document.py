@@ -1,0 +1,113 @@
+"""Document-level noise: sentence permutation and document rotation (BART), as gathers and
+scatters from a computed order, vectorized over the batch."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from objspec.runtime.batch import Batch
+from objspec.runtime.rewrite import FAR, positions_like, rank_among
+from objspec.runtime.rng import Keys, below, threshold
+
+SECOND_DRAW = 1 << 30  # counter offset of a step's second draw per slot (no batch dependence)
+
+
+def move_within(
+    values: torch.Tensor, members: torch.Tensor, new_rank: torch.Tensor
+) -> torch.Tensor:
+    """(B, L): ``values`` with the member positions refilled, the member of rank r among its
+    row's members moving to the position of the member of rank ``new_rank`` (a permutation of
+    the ranks); other positions keep their values."""
+    b, length = values.shape
+    rank = rank_among(members)
+    slots = torch.full((b, length + 1), length, dtype=torch.int64, device=values.device)
+    slots.scatter_(1, torch.where(members, rank, length), positions_like(values))
+    target = slots.gather(1, torch.where(members, new_rank, length))
+    out = torch.cat([values, values[:, :1]], dim=1)  # column L: discarded
+    out.scatter_(1, torch.where(members, target, length), values)
+    return out[:, :length]
+
+
+def sentence_order(
+    keys: Keys, stream: int, sentences: torch.Tensor, rate: float, count: int
+) -> torch.Tensor:
+    """(B, S) int64: which original sentence sits in each sentence slot after permuting
+    ``ceil(rate x n)`` of a row's n ``sentences`` (B,) among their own slots (fairseq's
+    permute_sentences; rate 1 shuffles them all). ``count`` is S, the widest row's sentences."""
+    dev = sentences.device
+    slot = torch.arange(count, device=dev).unsqueeze(0)
+    real = slot < sentences.unsqueeze(1)
+    n_moved = torch.ceil(sentences.double() * rate - 1e-9).long()
+    u_choose = keys.draw(stream, count)
+    u_order = keys.draw(stream, slot[0] + SECOND_DRAW)  # counters apart from the first draw
+    by_choice = torch.where(real, u_choose * count + slot, FAR).argsort(dim=1)
+    chosen = torch.zeros_like(real).scatter_(1, by_choice, slot < n_moved.unsqueeze(1))
+    # The chosen sentences, in index order (their slots) and in a random order (their owners).
+    slots_of_chosen = torch.where(chosen, slot, FAR).argsort(dim=1)
+    owners = torch.where(chosen, u_order * count + slot, FAR).argsort(dim=1)
+    moved = slot < n_moved.unsqueeze(1)
+    order = slot.expand(sentences.shape[0], count).clone()
+    dump = torch.where(moved, slots_of_chosen, count)
+    order = torch.cat([order, order[:, :1]], dim=1).scatter_(1, dump, owners)[:, :count]
+    return order
+
+
+def permute_sentences(keys: Keys, stream: int, batch: Batch, rate: float) -> Batch:
+    """The batch with its sentences (``batch.sentence_ids`` (B, L), -1 outside sentences)
+    permuted by :func:`sentence_order`: the tokens of the sentences refill the sentence
+    positions in the new order; tokens outside sentences ([CLS], [SEP], padding) stay put.
+    Word ids and sentence ids move with their tokens."""
+    if batch.sentence_ids is None:
+        raise ValueError(
+            "sentence permutation needs per-token 'sentence_ids' in the examples "
+            "(objspec.bundled.encode_examples writes them)"
+        )
+    sid = batch.sentence_ids
+    members = (sid >= 0) & batch.valid
+    width = max(int(sid.max()) + 1, 1) if sid.numel() else 1
+    safe = sid.clamp(min=0, max=width - 1)
+    sentences = torch.where(members, sid + 1, torch.zeros_like(sid)).max(dim=1).values
+    order = sentence_order(keys, stream, sentences, rate, width)  # slot -> sentence
+    slot_of = torch.empty_like(order).scatter_(1, order, positions_like(order))
+    lengths = torch.zeros_like(order).scatter_add_(1, safe, members.long())
+    new_lengths = lengths.gather(1, order)
+    new_start = new_lengths.cumsum(dim=1) - new_lengths  # by slot
+    old_start = lengths.cumsum(dim=1) - lengths  # by sentence
+    offset = rank_among(members) - old_start.gather(1, safe)
+    new_rank = new_start.gather(1, slot_of.gather(1, safe)) + offset
+
+    def move(x: torch.Tensor | None) -> torch.Tensor | None:
+        return None if x is None else move_within(x, members, new_rank)
+
+    return replace(
+        batch,
+        input_ids=move_within(batch.input_ids, members, new_rank),
+        word_ids=move(batch.word_ids),
+        special=move(batch.special),
+        sentence_ids=move(batch.sentence_ids),
+    )
+
+
+def rotate(
+    keys: Keys,
+    stream: int,
+    ids: torch.Tensor,
+    valid: torch.Tensor,
+    special: torch.Tensor,
+    rate: float,
+) -> torch.Tensor:
+    """(B, L) int64: each row, with probability ``rate``, rotated to begin at a uniformly chosen
+    token (BART's document rotation). A special token at either end of the row ([CLS]/<s>,
+    [SEP]/</s>) stays in place; everything between rotates."""
+    pos = positions_like(ids)
+    n_valid = valid.sum(dim=1, keepdim=True)
+    ends = special & ((pos == 0) | (pos == n_valid - 1))
+    members = valid & ~ends
+    n = members.sum(dim=1, keepdim=True)
+    u = keys.draw(stream, 2)
+    rotated = u[:, :1] < threshold(rate)
+    start = torch.where(rotated, below(u[:, 1:], n), torch.zeros_like(n))
+    new_rank = torch.remainder(rank_among(members) - start, n.clamp(min=1))
+    return move_within(ids, members, new_rank)
