@@ -41,19 +41,25 @@ def _prefix(name: str) -> str:
     return class_prefix(name)
 
 
-def compile_spec(text: str, path: str | Path | None = None) -> CompiledObjective:
-    """Parse, validate, lower, generate and load a spec given as text."""
+def compile_spec(
+    text: str, path: str | Path | None = None, *, output: str | None = None
+) -> CompiledObjective:
+    """Parse, validate, lower, generate and load a spec given as text. ``output`` overrides
+    the spec's batch form (e.g. ``"decoder_only"`` for the prefix-LM form of a seq2seq spec)."""
+    return _compiled(parse_spec(text, path), output)
+
+
+def compile_file(path: str | Path, *, output: str | None = None) -> CompiledObjective:
+    """Compile a ``.objspec`` file (``output`` as in :func:`compile_spec`)."""
+    return _compiled(parse_file(path), output)
+
+
+def _compiled(objective: Any, output: str | None) -> CompiledObjective:
     from compiler import compile_objective, load
 
-    generated = compile_objective(parse_spec(text, path))
-    return CompiledObjective(generated.name, generated.source, load(generated))
-
-
-def compile_file(path: str | Path) -> CompiledObjective:
-    """Compile a ``.objspec`` file."""
-    from compiler import compile_objective, load
-
-    generated = compile_objective(parse_file(path))
+    if output is not None:
+        objective = objective.with_output(output)
+    generated = compile_objective(objective)
     return CompiledObjective(generated.name, generated.source, load(generated))
 
 

@@ -24,12 +24,14 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _compile(path: Path) -> tuple[Any, Any]:
-    """(objective IR, generated module) of one spec file."""
+def _compile(path: Path, form: str | None = None) -> tuple[Any, Any]:
+    """(objective IR, generated module) of one spec file, in batch form ``form`` if given."""
     from compiler import compile_objective
     from objspec.parser import parse_file
 
     objective = parse_file(path)
+    if form is not None:
+        objective = objective.with_output(form)
     return objective, compile_objective(objective)
 
 
@@ -46,7 +48,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
     for spec in args.specs:
-        _, generated = _compile(Path(spec))
+        _, generated = _compile(Path(spec), args.form)
         target = outdir / generated.filename
         target.write_text(generated.source, encoding="utf-8")
         out.print(f"[green]compiled[/] {spec} -> {target}")
@@ -187,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="compile specs to Python modules")
     p.add_argument("specs", nargs="+", help=".objspec files")
     p.add_argument("-o", "--output", default="build", help="output folder (default: build)")
+    p.add_argument(
+        "--form",
+        choices=("encoder", "encoder_decoder", "decoder_only"),
+        help="override the spec's 'output' batch form (e.g. decoder_only for a prefix LM)",
+    )
     p.set_defaults(run=cmd_compile)
 
     p = sub.add_parser("check", help="property-test the compiled collator of each spec")

@@ -397,6 +397,30 @@ class Objective(Node):
     def sha256(self) -> str:
         return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
 
+    def with_output(self, kind: str) -> Objective:
+        """The same objective in another batch form (``encoder_decoder`` / ``decoder_only``),
+        validated again: an objective that changes the sequence has no ``encoder`` form."""
+        if kind not in OUTPUTS:
+            raise SpecError(
+                [
+                    Diagnostic(
+                        f"unknown output form {kind!r}", self.loc, did_you_mean(kind, OUTPUTS)
+                    )
+                ],
+                source=self.source,
+                path=self.path,
+            )
+        fields = dict(self)
+        fields["output"] = Output(kind=kind, loc=self.output.loc)  # type: ignore[arg-type]
+        try:
+            return Objective.model_validate(fields)
+        except ValidationError as exc:
+            diags = [
+                Diagnostic(e["msg"], self.loc, (e.get("ctx") or {}).get("hint"))
+                for e in exc.errors()
+            ]
+            raise SpecError(_dedup(diags), source=self.source, path=self.path) from None
+
 
 # ------------------------------------------------------------------------------------------
 # Reading the parser's located dict form into model input.

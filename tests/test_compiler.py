@@ -121,3 +121,20 @@ def test_zero_share_actions_are_dropped() -> None:
     generated = compile_objective(parse_spec(text))
     assert "pool=" not in generated.source and "STREAM_RANDOM_TOKEN" not in generated.source
     assert load(generated).EvilNameCollator.needs == ("mask",)
+
+
+def test_output_form_can_be_chosen_at_compile_time() -> None:
+    from objspec import SpecError, compile_file, parse_file
+    from objspec.checks import applicable, run_check
+
+    spec = SPEC_FILES[0].parent / "t5_span.objspec"
+    objective = parse_file(spec).with_output("decoder_only")
+    compiled = compile_file(spec, output="decoder_only")
+    assert compiled.Collator.outputs == ("input_ids", "attention_mask", "labels", "prefix_mask")
+    for check in applicable(objective):
+        if not check.statistical:
+            assert run_check(check, objective, compiled, max_examples=10).passed, check.name
+    with pytest.raises(SpecError, match="sequence-to-sequence form"):
+        compile_file(spec, output="encoder")
+    with pytest.raises(SpecError, match="unknown output form"):
+        compile_file(spec, output="decoder")
