@@ -92,3 +92,173 @@ def spanbert_collate(
         inputs[row, : len(ids)] = x
         labels[row, : len(ids)] = y
     return {"input_ids": torch.from_numpy(inputs), "labels": torch.from_numpy(labels)}
+
+
+def t5_noise_mask(length: int, rng: np.random.Generator, density: float, mean: float) -> np.ndarray:
+    """T5's ``random_spans_noise_mask`` for one row, as its numpy ports run it (HF Flax's
+    ``FlaxDataCollatorForT5MLM.random_spans_noise_mask``): exact counts, uniform compositions,
+    non-noise first, noise last."""
+    num_noise = min(max(int(np.round(length * density)), 1), length - 1)
+    num_spans = max(int(np.round(num_noise / mean)), 1)
+    num_spans = min(num_spans, length - num_noise)  # transformers#22246
+
+    def segmentation(items: int, segments: int) -> np.ndarray:
+        marks = np.arange(items - 1) < (segments - 1)
+        rng.shuffle(marks)
+        first = np.pad(marks, [[1, 0]])
+        ids = np.cumsum(first)
+        _, lengths = np.unique(ids, return_counts=True)
+        return lengths
+
+    noise_lengths = segmentation(num_noise, num_spans)
+    keep_lengths = segmentation(length - num_noise, num_spans)
+    interleaved = np.reshape(np.stack([keep_lengths, noise_lengths], axis=1), [num_spans * 2])
+    starts = np.cumsum(interleaved)[:-1]
+    start_mark = np.zeros((length,), dtype=np.int8)
+    start_mark[starts] = True
+    span_num = np.cumsum(start_mark)
+    return np.asarray(span_num % 2 == 1)
+
+
+def t5_span_collate(
+    examples: list[list[int]],
+    special: set[int],
+    *,
+    vocab_size: int,
+    eos_id: int,
+    pad_id: int,
+    seed: int = 0,
+    density: float = 0.15,
+    mean: float = 3.0,
+) -> dict[str, torch.Tensor]:
+    """A per-example T5 span-corruption collator: a noise mask per row (over its non-special
+    tokens), sentinels ``vocab_size - 1 - k`` per span, inputs and targets, padded."""
+    rng = np.random.default_rng(seed)
+    inputs: list[list[int]] = []
+    targets: list[list[int]] = []
+    for ids in examples:
+        body = [i for i, t in enumerate(ids) if t not in special]
+        noise = np.zeros(len(ids), dtype=bool)
+        if len(body) >= 2:
+            noise[body] = t5_noise_mask(len(body), rng, density, mean)
+        x: list[int] = []
+        y: list[int] = []
+        k = 0
+        for i, tok in enumerate(ids):
+            if noise[i]:
+                if i == 0 or not noise[i - 1]:
+                    x.append(vocab_size - 1 - k)
+                    y.append(vocab_size - 1 - k)
+                    k += 1
+                y.append(tok)
+            else:
+                x.append(tok)
+        inputs.append(x)
+        targets.append(y + [eos_id])
+    return {
+        "input_ids": _pad(inputs, pad_id),
+        "labels": _pad(targets, -100),
+    }
+
+
+def _pad(rows: list[list[int]], fill: int) -> torch.Tensor:
+    width = max((len(r) for r in rows), default=0)
+    out = np.full((len(rows), width), fill, dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return torch.from_numpy(out)
+
+
+def bart_noise(
+    ids: torch.Tensor,
+    word_start: torch.Tensor,
+    sentence_end: torch.Tensor,
+    *,
+    mask_id: int,
+    vocab_size: int,
+    ratio: float = 0.3,
+    random_ratio: float = 0.1,
+    lam: float = 3.0,
+) -> torch.Tensor:
+    """fairseq ``DenoisingDataset``'s noise for one example, in its order: permute all
+    sentences, then whole-word span-Poisson masking with replace_length=1 (each span to one
+    mask, zero-length spans as insertions). ``ids`` (L,) starts with BOS and ends with EOS."""
+    # permute_sentences(p=1.0): sentences end at full stops
+    ends = (sentence_end[1:-1].nonzero().flatten() + 2).tolist()
+    bounds = [1, *[e for e in ends if e < len(ids) - 1], len(ids) - 1]
+    pieces = [ids[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    order = torch.randperm(len(pieces))
+    body = torch.cat([pieces[i] for i in order.tolist()]) if pieces else ids[1:-1]
+    source = torch.cat([ids[:1], body, ids[-1:]])
+    is_word_start = word_start[source].clone()
+    is_word_start[0] = is_word_start[-1] = False
+
+    # add_whole_word_mask(source, ratio) with span-poisson lengths
+    num_to_mask = math.ceil(int(is_word_start.sum()) * ratio)
+    if num_to_mask == 0:
+        return source
+    k = torch.arange(0, 128)
+    poisson = torch.exp(k * math.log(lam) - lam - torch.lgamma(k + 1.0))
+    dist = torch.distributions.Categorical(poisson[poisson > 1e-7])
+    lengths = dist.sample(sample_shape=(num_to_mask,))
+    cum = torch.cumsum(lengths, 0)
+    while cum[-1] < num_to_mask:
+        lengths = torch.cat([lengths, dist.sample(sample_shape=(num_to_mask,))])
+        cum = torch.cumsum(lengths, 0)
+    i = 0
+    while cum[i] < num_to_mask:
+        i += 1
+    lengths[i] = num_to_mask - (0 if i == 0 else cum[i - 1])
+    lengths = lengths[: i + 1]
+    num_inserts = int((lengths == 0).sum())
+    lengths = lengths[lengths > 0]
+    starts_pool = is_word_start.nonzero()
+    indices = starts_pool[torch.randperm(starts_pool.size(0))[: lengths.size(0)]].squeeze(1)
+    mask_random = torch.rand(lengths.size(0)) < random_ratio
+    to_keep = torch.ones(source.size(0), dtype=torch.bool)
+    is_word_start = is_word_start.long()
+    is_word_start[-1] = 255  # stops span extension at EOS (fairseq's sentinel value)
+    source = source.clone()
+    source[indices] = mask_id
+    rand_ids = torch.randint(1, vocab_size, (int(mask_random.sum()),))
+    source[indices[mask_random]] = rand_ids
+    lengths = lengths - 1
+    while indices.size(0) > 0:
+        lengths = lengths - is_word_start[indices + 1]
+        uncompleted = lengths >= 0
+        indices = indices[uncompleted] + 1
+        lengths = lengths[uncompleted]
+        to_keep[indices] = False  # replace_length = 1: the rest of the span is dropped
+    source = source[to_keep]
+    if num_inserts:  # add_insertion_noise
+        n = source.size(0)
+        positions = torch.randperm(n + num_inserts - 2)[:num_inserts] + 1
+        noise_mask = torch.zeros(n + num_inserts, dtype=torch.bool)
+        noise_mask[positions] = True
+        out = torch.full((n + num_inserts,), -1, dtype=torch.long)
+        out[positions] = mask_id
+        out[~noise_mask] = source
+        source = out
+    return source
+
+
+def bart_collate(
+    examples: list[list[int]],
+    word_start_table: torch.Tensor,
+    full_stop: int,
+    *,
+    mask_id: int,
+    pad_id: int,
+    vocab_size: int,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
+    """A per-example BART (text infilling + sentence permutation) collator, padded."""
+    torch.manual_seed(seed)
+    sources = []
+    for row in examples:
+        ids = torch.tensor(row)
+        noisy = bart_noise(
+            ids, word_start_table, ids == full_stop, mask_id=mask_id, vocab_size=vocab_size
+        )
+        sources.append(noisy.tolist())
+    return {"input_ids": _pad(sources, pad_id), "labels": _pad(examples, -100)}
