@@ -438,7 +438,7 @@ SELECT_KINDS = ("bernoulli", "exact", "spans", "random_spans", "fragment", "none
 KEEP_ALL = {"per": "token", "shares": [{"action": "keep", "share": 1.0}]}  # with 'select none'
 BUDGET_FLAGS = ("round", "ceil", "floor", "stochastic")
 BUDGET_OPTIONS = ("min", "max")
-BUDGET_OF = ("tokens", "units")
+BUDGET_OF = ("tokens", "units", "words")
 UNITS = ("token", "word")
 EXCLUSIONS = ("special", "padding", "first", "last")
 ACTIONS = ("mask", "random", "keep", "delete", "sentinel")
@@ -589,6 +589,14 @@ class _Reader:
             return None
         out: dict[str, Any] = {"kind": kind, "loc": st["loc"]}
         for clause in st["clauses"]:
+            word = (
+                clause.get("option")
+                or clause.get("flag")
+                or ("rate" if "amount" in clause else None)
+            )
+            if word in out:
+                self.error(f"'{word}' is given twice", clause["loc"], SELECT_USAGE[kind])
+                continue
             if kind == "bernoulli" and "amount" in clause and clause["of"] is None:
                 out["rate"] = self.rate(clause["amount"], "selection rate", clause["loc"])
             elif kind == "spans" and clause.get("option") == "length" and "law" in clause:
@@ -666,6 +674,13 @@ class _Reader:
     def transform(self, st: dict[str, Any]) -> dict[str, Any] | None:
         """``transform permute sentences [RATE]`` or ``transform rotate [document] [RATE]``."""
         verb = st["kind"]
+        if verb == "shuffle":
+            self.error(
+                "'transform shuffle' is not supported by this version of objspec",
+                st["loc"],
+                "reserved for shuffling inside n-grams (StructBERT's word objective)",
+            )
+            return None
         if not self.choice(verb, tuple(TRANSFORMS), "transform", st["loc"]):
             return None
         obj = TRANSFORMS[verb]
