@@ -114,15 +114,26 @@ def _source_block(source: str) -> str:
 class Generator:
     """Emit the module of one plan: ``emit_<step>`` per plan step (sqlglot-style dispatch)."""
 
-    def __init__(self, plan: L.Plan) -> None:
+    def __init__(
+        self,
+        plan: L.Plan,
+        consts: _Constants | None = None,
+        body: _Writer | None = None,
+        const_prefix: str = "",
+    ) -> None:
         self.plan = plan
         self.prefix = class_prefix(plan.name)
-        self.consts = _Constants()
-        self.body = _Writer()
+        self.consts = consts if consts is not None else _Constants()
+        self.body = body if body is not None else _Writer()
+        self.const_prefix = const_prefix
         self.word_units = False
         self.span_start_expr = "rt.run_start_position(selected)"
         self.returned = False
         self.original = "batch"  # the uncorrupted batch the targets read
+
+    def cname(self, name: str) -> str:
+        """A module constant's name (prefixed by the mixture member that owns it)."""
+        return self.const_prefix + name
 
     # --- the module ----------------------------------------------------------------------
     def generate(self) -> GeneratedModule:
@@ -171,6 +182,9 @@ class Generator:
 
     # --- the collator --------------------------------------------------------------------
     def _collator(self) -> None:
+        if self.plan.members:
+            self._mixture_collator()
+            return
         w = self.body
         w(f"class {self.prefix}Collator(rt.Collator):")
         with w.indent():
@@ -196,6 +210,83 @@ class Generator:
                         for key in self.plan.outputs:
                             w(f"{key!r}: {OUTPUT_EXPRESSIONS[key]},")
                     w("}")
+
+    def _mixture_collator(self) -> None:
+        w = self.body
+        plan = self.plan
+        modes = tuple(m.mode for m in plan.members if m.mode is not None)
+        cdf = self.consts.add("MIXTURE_CDF", plan.mixture_cdf)
+        self.consts.add("MIXTURE_MEMBERS", tuple(m.name for m in plan.members))
+        w(f"class {self.prefix}Collator(rt.Collator):")
+        with w.indent():
+            w(f'"""The `{plan.name}` mixture: each example is corrupted by one member, drawn')
+            w("with the member rates from the example's own key; outputs use Hugging Face names.")
+            w('"""')
+            w()
+            w(f"needs = {_literal(plan.needs)}")
+            w(f"mask_copies = {_literal(plan.mask_copies)}")
+            w(f"outputs = {_literal(plan.outputs)}")
+            w(f"modes = {_literal(modes)}")
+            w()
+            w("def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:")
+            with w.indent():
+                w("device = batch.device")
+                shares = ", ".join(
+                    f"{m.name} {m.rate * 100:.4g}%" + (f" {m.mode}" if m.mode else "")
+                    for m in plan.members
+                )
+                w(f"# mixture per example: {shares}")
+                w(f"choice = rt.choose_member(keys, STREAM_MIXTURE, self.const({cdf}, device))")
+                w("parts = (")
+                with w.indent():
+                    for m in plan.members:
+                        w(f"self.denoise_{checked_identifier(m.name)}(batch, keys),")
+                w(")")
+                w("input_ids, input_valid, target_ids, target_valid = rt.merge_members(")
+                with w.indent():
+                    w("choice, parts, self.pad_id")
+                w(")")
+                if modes:
+                    w("# each input starts with its member's mode token")
+                    w(
+                        "input_ids, input_valid = rt.prepend("
+                        "input_ids, input_valid, self.mode_ids(device)[choice])"
+                    )
+                if plan.output == "decoder_only":
+                    w(
+                        "return rt.decoder_only_outputs("
+                        "input_ids, input_valid, target_ids, target_valid, self.pad_id)"
+                    )
+                else:
+                    w(
+                        "decoder_input_ids = rt.shift_right("
+                        "target_ids, target_valid, self.decoder_start_id, self.pad_id)"
+                    )
+                    w(
+                        "return rt.encoder_decoder_outputs("
+                        "input_ids, input_valid, target_ids, target_valid, decoder_input_ids)"
+                    )
+            for m in plan.members:
+                w()
+                self._member_method(m)
+
+    def _member_method(self, member: L.MemberPlan) -> None:
+        w = self.body
+        name = checked_identifier(member.name)
+        w(
+            f"def denoise_{name}(self, batch: rt.Batch, keys: rt.Keys) -> "
+            "tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:"
+        )
+        with w.indent():
+            w(f'"""Member `{name}`: (input ids, input valid, target ids, target valid)."""')
+            w("device = batch.device")
+            sub = Generator(member.plan, self.consts, self.body, f"{name.upper()}_")
+            for step in member.plan.steps:
+                if isinstance(step, L.Output):
+                    continue
+                w(f"# {step.text}")
+                sub._dispatch(step)
+            w("return input_ids, input_valid, target_ids, target_valid")
 
     def _dispatch(self, step: L.Step) -> None:
         handler: Callable[[Any], None] | None = getattr(
@@ -224,7 +315,7 @@ class Generator:
 
     def _emit_budget(self, budget: L.BudgetPlan) -> None:
         w = self.body
-        rate = self.consts.add("BUDGET_RATE", budget.rate)
+        rate = self.consts.add(self.cname("BUDGET_RATE"), budget.rate)
         if budget.basis == "tokens":
             w("counted = candidates.sum(dim=1)")
         else:
@@ -245,7 +336,7 @@ class Generator:
             self.body("selected = starts  # token units: a unit is its start")
 
     def emit_selectbernoulli(self, step: L.SelectBernoulli) -> None:
-        rate = self.consts.add("SELECT_RATE", step.rate)
+        rate = self.consts.add(self.cname("SELECT_RATE"), step.rate)
         self.body(f"starts = rt.bernoulli_select(keys, STREAM_SELECT, candidate_starts, {rate})")
         self._emit_expand()
 
@@ -262,9 +353,9 @@ class Generator:
     def emit_selectspans(self, step: L.SelectSpans) -> None:
         w = self.body
         self._emit_budget(step.budget)
-        self.consts.add("SPAN_LENGTH_LAW", step.law, f"mean {step.mean:.4f} units")
-        values = self.consts.add("SPAN_LENGTH_VALUES", step.values)
-        cdf = self.consts.add("SPAN_LENGTH_CDF", step.cdf)
+        self.consts.add(self.cname("SPAN_LENGTH_LAW"), step.law, f"mean {step.mean:.4f} units")
+        values = self.consts.add(self.cname("SPAN_LENGTH_VALUES"), step.values)
+        cdf = self.consts.add(self.cname("SPAN_LENGTH_CDF"), step.cdf)
         w("spans = rt.place_spans(")
         with w.indent():
             w("keys,")
@@ -284,8 +375,8 @@ class Generator:
         self.span_start_expr = "spans.span_start"
 
     def emit_selectrandomspans(self, step: L.SelectRandomSpans) -> None:
-        density = self.consts.add("NOISE_DENSITY", step.density)
-        mean = self.consts.add("MEAN_NOISE_SPAN_LENGTH", step.mean)
+        density = self.consts.add(self.cname("NOISE_DENSITY"), step.density)
+        mean = self.consts.add(self.cname("MEAN_NOISE_SPAN_LENGTH"), step.mean)
         w = self.body
         w("selected = rt.random_spans_noise(")
         with w.indent():
@@ -299,6 +390,10 @@ class Generator:
             w("max_spans=self.sentinel_count or None,")
         w(")")
 
+    def emit_selectsuffix(self, step: L.SelectSuffix) -> None:
+        rate = self.consts.add(self.cname("SUFFIX_RATE"), step.rate)
+        self.body(f"selected = rt.suffix(keys, STREAM_SUFFIX, candidates, {rate})")
+
     def emit_selectnone(self, step: L.SelectNone) -> None:
         self.body("input_ids, input_valid = batch.input_ids, batch.valid")
 
@@ -307,13 +402,13 @@ class Generator:
         self.body("selected = rt.fragment(keys, STREAM_SPAN_PLACE, candidates, budget)")
 
     def emit_permutesentences(self, step: L.PermuteSentences) -> None:
-        rate = self.consts.add("PERMUTE_SENTENCES_RATE", step.rate)
+        rate = self.consts.add(self.cname("PERMUTE_SENTENCES_RATE"), step.rate)
         self.body("original = batch  # the target: the document before any noise")
         self.body(f"batch = rt.permute_sentences(keys, STREAM_SENTENCE_ORDER, batch, {rate})")
         self.original = "original"
 
     def emit_rotate(self, step: L.Rotate) -> None:
-        rate = self.consts.add("ROTATE_RATE", step.rate)
+        rate = self.consts.add(self.cname("ROTATE_RATE"), step.rate)
         w = self.body
         w("input_ids = rt.rotate(")
         with w.indent():
@@ -356,7 +451,7 @@ class Generator:
             w("target_ids, target_valid = rt.rewrite(batch.input_ids, selected, fill=self.pad_id)")
         if "decoder_input_ids" not in self.plan.outputs:
             return
-        if step.target == "selected":
+        if "decoder_position_ids" in self.plan.outputs:
             w("# the decoder reads the token before each target, at the target's own position")
             w(
                 "previous = rt.shift_right(batch.input_ids, batch.valid, "
@@ -398,8 +493,8 @@ class Generator:
         self, target: str, streams: tuple[str, str], where: str, step: L.Replace, per_span: bool
     ) -> None:
         w = self.body
-        actions = self.consts.add("REPLACE_ACTIONS", step.actions)
-        cdf = self.consts.add("REPLACE_CDF", step.cdf)
+        actions = self.consts.add(self.cname("REPLACE_ACTIONS"), step.actions)
+        cdf = self.consts.add(self.cname("REPLACE_CDF"), step.cdf)
         w(f"{target} = rt.replace_selected(")
         with w.indent():
             w("keys,")

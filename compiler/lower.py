@@ -9,7 +9,7 @@ copied from the source) for the generated module's comments.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 
 from objspec import ir
@@ -33,6 +33,8 @@ STREAMS = {
     "insert_random_token": 13,
     "sentence_order": 14,
     "rotate": 15,
+    "mixture": 16,
+    "suffix": 17,
 }
 
 
@@ -113,6 +115,11 @@ class SelectFragment(Step):
 
 
 @dataclass(frozen=True)
+class SelectSuffix(Step):
+    rate: float
+
+
+@dataclass(frozen=True)
 class SelectNone(Step):
     """Nothing selected, nothing replaced: the input is the (transformed) row itself."""
 
@@ -169,8 +176,20 @@ class HeadPlan:
 
 
 @dataclass(frozen=True)
+class MemberPlan:
+    """A mixture member: its name, rate, mode token and the plan of its corruption."""
+
+    name: str
+    rate: float
+    mode: str | None
+    plan: Plan
+
+
+@dataclass(frozen=True)
 class Plan:
-    """Everything codegen needs, and nothing it would have to compute."""
+    """Everything codegen needs, and nothing it would have to compute. A mixture's plan has
+    no steps of its own: its ``members`` each have theirs, chosen per example by
+    ``mixture_cdf``."""
 
     name: str
     source: str
@@ -181,9 +200,49 @@ class Plan:
     needs: tuple[str, ...]
     outputs: tuple[str, ...]
     streams: dict[str, int] = field(default_factory=dict)
+    members: tuple[MemberPlan, ...] = ()
+    mixture_cdf: tuple[int, ...] = ()
+    output: str = "encoder"
 
 
-def lower(objective: ir.Objective) -> Plan:
+MEMBER_OUTPUTS = ("input_ids", "attention_mask", "labels")  # no decoder keys: the mixture adds them
+
+
+def lower(spec: ir.Spec) -> Plan:
+    """Lower a validated objective (or mixture of objectives) to its plan."""
+    if isinstance(spec, ir.Mixture):
+        return _lower_mixture(spec)
+    return _lower_objective(spec)
+
+
+def _lower_mixture(mixture: ir.Mixture) -> Plan:
+    members = []
+    for m in mixture.members:
+        plan = _lower_objective(m.objective)
+        plan = replace(plan, name=m.name, outputs=MEMBER_OUTPUTS)
+        members.append(MemberPlan(m.name, m.rate, m.mode, plan))
+    first = members[0].plan
+    streams = {"mixture": STREAMS["mixture"]}
+    for member in members:
+        streams.update(member.plan.streams)
+    needs = tuple(dict.fromkeys(n for member in members for n in member.plan.needs))
+    return Plan(
+        name=mixture.name,
+        source=mixture.source,
+        sha256=mixture.sha256,
+        steps=(),
+        heads=first.heads,
+        mask_copies=first.mask_copies,
+        needs=needs,
+        outputs=_outputs(mixture.members[0].objective, mixture=True),
+        streams=dict(sorted(streams.items(), key=lambda kv: kv[1])),
+        members=tuple(members),
+        mixture_cdf=cumulative_thresholds(tuple(m.rate for m in members)),
+        output=mixture.output.kind,
+    )
+
+
+def _lower_objective(objective: ir.Objective) -> Plan:
     """Lower a validated objective to its plan."""
     transforms = {t.kind: t.rate for t in objective.transforms}
     steps: list[Step] = []
@@ -191,7 +250,7 @@ def lower(objective: ir.Objective) -> Plan:
         rate = transforms["permute_sentences"]
         steps.append(PermuteSentences(f"transform permute sentences {_pct(rate)}", rate))
     steps.append(_candidates(objective))
-    counts_tokens = ir.RandomSpans | ir.Fragment | ir.NoSelection
+    counts_tokens = ir.RandomSpans | ir.Fragment | ir.Suffix | ir.NoSelection
     if not isinstance(objective.select, counts_tokens):
         steps.append(Units(f"unit {objective.unit.kind}", objective.unit.kind))
     steps.append(_selection(objective.select))
@@ -225,6 +284,7 @@ def lower(objective: ir.Objective) -> Plan:
         needs=needs,
         outputs=outputs,
         streams={name: STREAMS[name] for name in used},
+        output=output,
     )
 
 
@@ -235,7 +295,7 @@ PREDICT_TEXT = {
 }
 
 
-def _outputs(objective: ir.Objective) -> tuple[str, ...]:
+def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
     kind = objective.output.kind
     if kind == "encoder":
         spans = isinstance(objective.select, ir.Spans)
@@ -246,7 +306,7 @@ def _outputs(objective: ir.Objective) -> tuple[str, ...]:
         return ("input_ids", "attention_mask", "labels", "prefix_mask")
     outputs: tuple[str, ...] = ("input_ids", "attention_mask", "labels", "decoder_input_ids")
     outputs += ("decoder_attention_mask",)
-    if objective.predict.target == "selected":
+    if isinstance(objective.select, ir.Fragment) and not mixture:  # MASS keeps positions
         outputs += ("decoder_position_ids",)
     return outputs
 
@@ -273,10 +333,18 @@ def _budget_text(b: ir.Budget) -> str:
 
 
 def _selection(
-    sel: ir.Bernoulli | ir.Exact | ir.Spans | ir.RandomSpans | ir.Fragment | ir.NoSelection,
+    sel: ir.Bernoulli
+    | ir.Exact
+    | ir.Spans
+    | ir.RandomSpans
+    | ir.Fragment
+    | ir.Suffix
+    | ir.NoSelection,
 ) -> Step:
     if isinstance(sel, ir.NoSelection):
         return SelectNone("select none")
+    if isinstance(sel, ir.Suffix):
+        return SelectSuffix(f"select suffix {_pct(sel.rate)}", sel.rate)
     if isinstance(sel, ir.Bernoulli):
         return SelectBernoulli(f"select bernoulli {_pct(sel.rate)}", sel.rate)
     if isinstance(sel, ir.Exact):
@@ -334,6 +402,8 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used += ["span_length", "span_order", "span_place"]
         if isinstance(step, SelectFragment):
             used.append("span_place")
+        if isinstance(step, SelectSuffix):
+            used.append("suffix")
         if isinstance(step, PermuteSentences):
             used.append("sentence_order")
         if isinstance(step, Rotate):

@@ -28,6 +28,8 @@ from objspec.runtime.selection import candidate_mask, word_unit_starts
 Z_BOUND = 6.0
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
+MODE_TOKENS = (("[NLU]", 5), ("[NLG]", 6), ("[S2S]", 7))  # UL2's paradigm tokens
+FIRST_WORD = 8  # ids below are special
 
 
 class CheckFailure(AssertionError):
@@ -48,7 +50,7 @@ class Case:
 class Check:
     name: str
     promise: str
-    run: Callable[[ir.Objective, Any, Case], None]
+    run: Callable[[Any, Any, Case], None]  # (objective or mixture, compiled, case)
     statistical: bool = False
 
 
@@ -65,16 +67,19 @@ class CheckResult:
 
 def sentinel_count(size: int) -> int:
     """How many T5 sentinels a synthetic vocabulary of ``size`` ids has (at its top)."""
-    return max(1, min(16, (size - 6) // 4))
+    return max(1, min(16, (size - FIRST_WORD - 1) // 4))
 
 
 def synthetic_vocab(size: int, word_start_every: int = 3) -> Vocab:
-    """A vocabulary of ``size`` ids: 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK], the top
+    """A vocabulary of ``size`` ids: 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK], 5..7 UL2's mode
+    tokens [NLU] [NLG] [S2S], the top
     :func:`sentinel_count` ids are sentinels (<extra_id_0> = size - 1, descending); every
     ``word_start_every``-th other id continues a word (like '##' pieces), the rest start one."""
-    starts = tuple(i < 5 or i % word_start_every != 0 for i in range(size))
+    starts = tuple(i < FIRST_WORD or i % word_start_every != 0 for i in range(size))
     return Vocab(
         sentinel_ids=tuple(range(size - 1, size - 1 - sentinel_count(size), -1)),
+        special_ids=tuple(i for _, i in MODE_TOKENS),
+        special_tokens=MODE_TOKENS,
         size=size,
         pad_id=PAD,
         unk_id=UNK,
@@ -88,7 +93,7 @@ def synthetic_vocab(size: int, word_start_every: int = 3) -> Vocab:
 @st.composite
 def cases(draw: st.DrawFn, max_batch: int = 6, max_length: int = 48) -> Case:
     """Batches of [CLS] tokens [SEP] rows of ragged lengths (including empty and tiny rows)."""
-    size = draw(st.integers(min_value=8, max_value=400))
+    size = draw(st.integers(min_value=FIRST_WORD + 4, max_value=400))
     vocab = synthetic_vocab(size)
     n = draw(st.integers(min_value=1, max_value=max_batch))
     lengths = draw(st.lists(st.integers(0, max_length), min_size=n, max_size=n))
@@ -96,7 +101,7 @@ def cases(draw: st.DrawFn, max_batch: int = 6, max_length: int = 48) -> Case:
     examples = []
     for row, length in enumerate(lengths):
         top = size - 1 - sentinel_count(size)
-        body = draw(st.lists(st.integers(5, top), min_size=length, max_size=length))
+        body = draw(st.lists(st.integers(FIRST_WORD, top), min_size=length, max_size=length))
         cuts = sorted(draw(st.sets(st.integers(1, max(length - 1, 1)), max_size=2)))
         sentences = [sum(t >= c for c in cuts) for t in range(length)]
         examples.append(
@@ -114,7 +119,7 @@ def cases(draw: st.DrawFn, max_batch: int = 6, max_length: int = 48) -> Case:
 def big_case(seed: int = 1234, rows: int = 64, length: int = 256, size: int = 1000) -> Case:
     """A large fixed case for the statistical checks (counts in the tens of thousands)."""
     g = torch.Generator().manual_seed(seed)
-    body = torch.randint(5, size - sentinel_count(size), (rows, length), generator=g)
+    body = torch.randint(FIRST_WORD, size - sentinel_count(size), (rows, length), generator=g)
     third = length // 3
     sentences = [-1, *(min(t // third, 2) for t in range(length)), -1]
     examples = [
@@ -247,7 +252,7 @@ def _longest_word(objective: ir.Objective, case: Case) -> torch.Tensor:
 
 def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
     sel = objective.select
-    if isinstance(sel, ir.Bernoulli | ir.RandomSpans | ir.NoSelection):
+    if isinstance(sel, ir.Bernoulli | ir.RandomSpans | ir.Suffix | ir.NoSelection):
         return
     budget = sel.budget
     out = _collate(compiled, case)
@@ -689,8 +694,75 @@ CHECKS: tuple[Check, ...] = (
 SAME_LENGTH_CHECKS = ("labels", "untouched", "budget", "whole_words", "span_support", "mix", "rate")
 
 
-def applicable(objective: ir.Objective) -> tuple[Check, ...]:
-    """The checks whose promise the spec makes."""
+# --- mixtures ------------------------------------------------------------------------------------
+
+_MEMBERS: dict[tuple[str, str], Any] = {}
+
+
+def member_compiled(mixture: ir.Mixture, member: ir.Member) -> Any:
+    """A mixture member compiled as an objective of its own (cached)."""
+    from compiler import compile_objective, load
+    from objspec import CompiledObjective
+
+    key = (mixture.sha256, member.name)
+    if key not in _MEMBERS:
+        generated = compile_objective(member.objective)
+        _MEMBERS[key] = CompiledObjective(generated.name, generated.source, load(generated))
+    return _MEMBERS[key]
+
+
+def check_mixture_members(mixture: ir.Mixture, compiled: Any, case: Case) -> None:
+    out = _collate(compiled, case)
+    alone = [_rows(_collate(member_compiled(mixture, m), case)) for m in mixture.members]
+    modes = [case.vocab.id_of(m.mode) if m.mode else None for m in mixture.members]
+    for row, (inputs, target) in enumerate(_rows(out)):
+        candidates = [
+            rows[row]
+            for rows, mode in zip(alone, modes, strict=True)
+            if mode is None or (inputs and inputs[0] == mode)
+        ]
+        body = inputs[1:] if modes[0] is not None else inputs
+        if (body, target) not in candidates:
+            raise _fail(f"row {row} is not its mode's member's corruption of the example")
+
+
+def check_mixture_rates(mixture: ir.Mixture, compiled: Any, case: Case) -> None:
+    if mixture.members[0].mode is None:
+        return
+    big = big_case()
+    first = _collate(compiled, big)["input_ids"][:, 0]
+    n = int(first.numel())
+    rates: dict[str, float] = {}
+    for m in mixture.members:
+        assert m.mode is not None
+        rates[m.mode] = rates.get(m.mode, 0.0) + m.rate
+    for mode, p in rates.items():
+        ok, detail = _binomial_ok(int((first == big.vocab.id_of(mode)).sum()), n, p)
+        if not ok:
+            raise _fail(f"share of mode {mode}: {detail}")
+
+
+MIXTURE_CHECKS: tuple[Check, ...] = (
+    Check(
+        "members",
+        "each row is its member's own corruption of the example, after its mode token",
+        check_mixture_members,
+    ),
+    Check(
+        "mixture_rates",
+        "members are drawn with their rates (6-sigma binomial bound per mode token)",
+        check_mixture_rates,
+        True,
+    ),
+)
+
+
+def applicable(objective: ir.Spec) -> tuple[Check, ...]:
+    """The checks whose promise the spec makes (a mixture's own; see :func:`run_checks` for
+    its members')."""
+    if isinstance(objective, ir.Mixture):
+        generic = ("batch_invariance", "epochs", "dynamic")
+        return (*MIXTURE_CHECKS, *(c for c in CHECKS if c.name in generic))
     skip = set()
     if not isinstance(objective.select, ir.Bernoulli):
         skip.add("rate")
@@ -721,9 +793,10 @@ def applicable(objective: ir.Objective) -> tuple[Check, ...]:
     if not isinstance(objective.select, ir.RandomSpans) or objective.predict.target != "sentinels":
         skip.add("t5_counts")
     mask_only = objective.replace.share_of("mask") == 1.0 and not objective.transforms
+    mass = objective.predict.target == "selected" and isinstance(objective.select, ir.Fragment)
     same_length = not objective.output.seq2seq or (
         objective.output.kind == "encoder_decoder"
-        and (objective.predict.target == "selected" or mask_only)
+        and (mass or mask_only)
         and objective.replace.share_of("delete") == 0
         and not objective.replace.collapse
     )
@@ -732,9 +805,7 @@ def applicable(objective: ir.Objective) -> tuple[Check, ...]:
     return tuple(c for c in CHECKS if c.name not in skip)
 
 
-def run_check(
-    check: Check, objective: ir.Objective, compiled: Any, max_examples: int
-) -> CheckResult:
+def run_check(check: Check, objective: ir.Spec, compiled: Any, max_examples: int) -> CheckResult:
     """Run one check: once on the fixed big case if statistical, else under Hypothesis."""
     try:
         if check.statistical:
@@ -748,7 +819,7 @@ def run_check(
     return CheckResult(check.name, check.promise, True)
 
 
-def _hypothesis(check: Check, objective: ir.Objective, compiled: Any, max_examples: int) -> None:
+def _hypothesis(check: Check, objective: ir.Spec, compiled: Any, max_examples: int) -> None:
     @settings(
         max_examples=max_examples,
         derandomize=True,
@@ -764,6 +835,14 @@ def _hypothesis(check: Check, objective: ir.Objective, compiled: Any, max_exampl
     property_holds()
 
 
-def run_checks(objective: ir.Objective, compiled: Any, max_examples: int = 40) -> list[CheckResult]:
-    """Every applicable check of a compiled objective."""
-    return [run_check(c, objective, compiled, max_examples) for c in applicable(objective)]
+def run_checks(objective: ir.Spec, compiled: Any, max_examples: int = 40) -> list[CheckResult]:
+    """Every applicable check of a compiled objective; for a mixture, also every member's own
+    checks on the member compiled alone (reported as ``member:check``)."""
+    results = [run_check(c, objective, compiled, max_examples) for c in applicable(objective)]
+    if isinstance(objective, ir.Mixture):
+        for m in objective.members:
+            sub = member_compiled(objective, m)
+            for c in applicable(m.objective):
+                r = run_check(c, m.objective, sub, max_examples)
+                results.append(CheckResult(f"{m.name}:{r.name}", r.promise, r.passed, r.detail))
+    return results

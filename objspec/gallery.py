@@ -38,7 +38,23 @@ def _pct(x: float) -> str:
     return f"{x * 100:g}%"
 
 
-def _parameters(objective: ir.Objective, plan: L.Plan) -> list[str]:
+def _mixture_parameters(mixture: ir.Mixture, plan: L.Plan) -> list[str]:
+    lines = ["| member | rate | mode token | corruption |", "|---|---:|---|---|"]
+    for m in plan.members:
+        steps = "; ".join(
+            s.text for s in m.plan.steps if not isinstance(s, L.Candidates | L.Units | L.Output)
+        )
+        lines.append(f"| {m.name} | {m.rate * 100:.4g}% | {m.mode or ''} | {steps} |")
+    lines += [
+        "",
+        f"Batch form: {plan.output}; outputs: " + ", ".join(f"`{o}`" for o in plan.outputs),
+    ]
+    return lines
+
+
+def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
+    if isinstance(objective, ir.Mixture):
+        return _mixture_parameters(objective, plan)
     rows = [
         ("unit", objective.unit.kind),
         ("never selected", ", ".join([*objective.exclude, "padding"])),
@@ -66,6 +82,8 @@ def _parameters(objective: ir.Objective, plan: L.Plan) -> list[str]:
                     f"mean span {step.mean:g}{roll}",
                 )
             )
+        if isinstance(step, L.SelectSuffix):
+            rows.append(("selection", f"a suffix of about {_pct(step.rate)} (prefix LM)"))
         if isinstance(step, L.Sentinels):
             rows.append(("replacement", "each span becomes one unique sentinel"))
         if isinstance(step, L.Targets):

@@ -168,6 +168,15 @@ class Fragment(Node):
     budget: Budget
 
 
+class Suffix(Node):
+    """A suffix of each row's candidates, ``round(1 + u x (n - 1))`` tokens with u uniform on
+    [0, 2 x rate) (UL2's S-denoiser as llm-foundry draws it; mean about ``rate`` of the row),
+    at least one token left before it."""
+
+    kind: Literal["suffix"] = "suffix"
+    rate: float = Field(gt=0.0, le=0.5)
+
+
 class NoSelection(Node):
     """Nothing is selected: the objective's noise is a document transform alone."""
 
@@ -175,9 +184,10 @@ class NoSelection(Node):
 
 
 Selection = Annotated[
-    Bernoulli | Exact | Spans | RandomSpans | Fragment | NoSelection, Field(discriminator="kind")
+    Bernoulli | Exact | Spans | RandomSpans | Fragment | Suffix | NoSelection,
+    Field(discriminator="kind"),
 ]
-RUN_SELECTIONS = (Spans, RandomSpans, Fragment)  # selections made of contiguous spans
+RUN_SELECTIONS = (Spans, RandomSpans, Fragment, Suffix)  # selections made of contiguous spans
 
 Action = Literal["mask", "random", "keep", "delete", "sentinel"]
 LENGTH_CHANGING = ("delete", "sentinel")
@@ -387,7 +397,7 @@ class Objective(Node):
                     f"'output {self.output.kind}' is trained by the seq2seq head alone",
                     "write 'head seq2seq'",
                 )
-        if isinstance(self.select, RandomSpans | Fragment) and self.unit.kind != "token":
+        if isinstance(self.select, RandomSpans | Fragment | Suffix) and self.unit.kind != "token":
             raise _fail(
                 f"'select {self.select.kind}' counts tokens",
                 "remove 'unit word' (T5 and MASS have no word units)",
@@ -422,6 +432,69 @@ class Objective(Node):
             raise SpecError(_dedup(diags), source=self.source, path=self.path) from None
 
 
+class Member(Node):
+    """One denoiser of a mixture: its rate, its mode token and its complete objective."""
+
+    name: Identifier
+    rate: float = Field(gt=0.0, le=1.0)
+    mode: str | None = None
+    objective: Objective
+
+
+class Mixture(Node):
+    """Several objectives, one chosen per example with the given rates (UL2's denoisers)."""
+
+    name: Identifier
+    per: Literal["example"] = "example"
+    members: tuple[Member, ...]
+    source: str = Field(default="", repr=False)
+    path: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _a_distribution(self) -> Mixture:
+        total = sum(m.rate for m in self.members)
+        if abs(total - 1.0) > RATE_TOLERANCE:
+            raise _fail(
+                f"mixture rates sum to {_pct(total)}, expected 100%",
+                " + ".join(f"{m.name} {_pct(m.rate)}" for m in self.members),
+            )
+        names = [m.name for m in self.members]
+        if len(set(names)) != len(names):
+            raise _fail("two mixture members share a name")
+        modes = [m.mode is None for m in self.members]
+        if any(modes) and not all(modes):
+            raise _fail("either every member has a mode token or none has", "add 'mode \"[NLU]\"'")
+        forms = {m.objective.output.kind for m in self.members}
+        if forms != {"encoder_decoder"} and forms != {"decoder_only"}:
+            raise _fail(
+                "a mixture's members are sequence-to-sequence objectives of one output form",
+                "put 'output encoder_decoder' (or decoder_only) above the mixture",
+            )
+        return self
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
+
+    @property
+    def output(self) -> Output:
+        return self.members[0].objective.output
+
+    @property
+    def masks(self) -> Masks:
+        return self.members[0].objective.masks
+
+    def with_output(self, kind: str) -> Mixture:
+        """The same mixture with every member in another batch form."""
+        members = [
+            m.model_copy(update={"objective": m.objective.with_output(kind)}) for m in self.members
+        ]
+        return self.model_copy(update={"members": tuple(members)})
+
+
+Spec = Objective | Mixture
+
+
 # ------------------------------------------------------------------------------------------
 # Reading the parser's located dict form into model input.
 # ------------------------------------------------------------------------------------------
@@ -431,10 +504,9 @@ RESERVED_STATEMENTS = {
     "pair": "pair construction (NSP, SOP, sentence order)",
     "attention": "attention structures (causal, prefix, permutation)",
     "task": "composition of objectives",
-    "mixture": "mixtures of denoisers",
 }
 
-SELECT_KINDS = ("bernoulli", "exact", "spans", "random_spans", "fragment", "none")
+SELECT_KINDS = ("bernoulli", "exact", "spans", "random_spans", "fragment", "suffix", "none")
 KEEP_ALL = {"per": "token", "shares": [{"action": "keep", "share": 1.0}]}  # with 'select none'
 BUDGET_FLAGS = ("round", "ceil", "floor", "stochastic")
 BUDGET_OPTIONS = ("min", "max")
@@ -597,7 +669,7 @@ class _Reader:
             if word in out:
                 self.error(f"'{word}' is given twice", clause["loc"], SELECT_USAGE[kind])
                 continue
-            if kind == "bernoulli" and "amount" in clause and clause["of"] is None:
+            if kind in ("bernoulli", "suffix") and "amount" in clause and clause["of"] is None:
                 out["rate"] = self.rate(clause["amount"], "selection rate", clause["loc"])
             elif kind == "spans" and clause.get("option") == "length" and "law" in clause:
                 out["length"] = self.law(clause["law"])
@@ -611,9 +683,11 @@ class _Reader:
                 self.error(
                     f"unexpected clause for 'select {kind}'", clause["loc"], SELECT_USAGE[kind]
                 )
-        if kind == "none":
+        if kind in ("none", "suffix"):
+            if kind == "suffix" and "rate" not in out:
+                self.error("'select suffix' needs a rate", st["loc"], SELECT_USAGE[kind])
             if budget is not None:
-                self.error("'select none' takes no budget", budget["loc"])
+                self.error(f"'select {kind}' takes no budget", budget["loc"])
         elif kind == "random_spans":
             for key in ("density", "mean"):
                 if key not in out:
@@ -769,6 +843,7 @@ SELECT_USAGE = {
     "random_spans": "e.g. 'select random_spans density 15%, mean 3' (add 'random_roll' to roll)",
     "fragment": "e.g. 'select fragment' with 'budget 50% of tokens, round'",
     "none": "'select none' (a transform is the only noise)",
+    "suffix": "e.g. 'select suffix 25%' (UL2's S-denoiser: a prefix-LM split)",
 }
 HEAD_USAGE = {"span_boundary": "head span_boundary(max_span=10, position_dim=200)"}
 
@@ -868,19 +943,100 @@ REQUIRED_USAGE = {
 }
 
 
-def build_objective(tree: dict[str, Any], source: str = "", path: str | None = None) -> Objective:
-    """Validate the parser's dict form into an :class:`Objective`. Raises SpecError."""
+def build_objective(tree: dict[str, Any], source: str = "", path: str | None = None) -> Spec:
+    """Validate the parser's dict form into an :class:`Objective` (or a :class:`Mixture` of
+    them). Raises SpecError."""
+    mixtures = [st for st in tree["statements"] if st["statement"] == "mixture"]
+    if mixtures:
+        return _build_mixture(tree, mixtures, source, path)
     reader = _Reader()
     fields = _read_statements(tree, reader)
     if reader.diagnostics:
         raise SpecError(reader.diagnostics, source=source, path=path)
     fields["source"] = source
     fields["path"] = path
+    return _validated(Objective, fields, source, path)
+
+
+def _validated(model: Any, fields: dict[str, Any], source: str, path: str | None) -> Any:
     try:
-        return Objective.model_validate(fields)
+        return model.model_validate(fields)
     except ValidationError as exc:
         diags = [_diagnostic_from_pydantic(err, fields) for err in exc.errors()]
         raise SpecError(_dedup(diags), source=source, path=path) from None
+
+
+MEMBER_FORBIDS = ("head", "output", "loss", "masks", "input", "mixture", "task")
+
+
+def _build_mixture(
+    tree: dict[str, Any], mixtures: list[dict[str, Any]], source: str, path: str | None
+) -> Mixture:
+    """Each member is an objective: the statements above the mixture, then its own (which
+    replace those of the same kind)."""
+    reader = _Reader()
+    if len(mixtures) > 1:
+        reader.error("an objective has one mixture", mixtures[1]["loc"])
+    mixture = mixtures[0]
+    if mixture["per"] != "example":
+        reader.error(
+            f"a mixture is chosen per example, not per {mixture['per']!r}",
+            mixture["loc"],
+            "write 'mixture per example:'",
+        )
+    shared = [st for st in tree["statements"] if st["statement"] != "mixture"]
+    for st in shared:
+        if st["statement"] in ("select", "budget", "replace", "predict", "transform"):
+            reader.error(
+                f"'{st['statement']}' belongs inside each mixture member",
+                st["loc"],
+                "the statements above a mixture are shared: input, unit, exclude, output, "
+                "loss, head, masks",
+            )
+    members: list[dict[str, Any]] = []
+    for m in mixture["members"]:
+        for st in m["body"]:
+            if st["statement"] in MEMBER_FORBIDS:
+                reader.error(
+                    f"'{st['statement']}' is shared by the whole mixture",
+                    st["loc"],
+                    "give it once, above 'mixture'",
+                )
+        mode = None
+        for clause in m["clauses"]:
+            if clause.get("option") == "mode" and isinstance(clause.get("value"), str):
+                mode = clause["value"]
+            else:
+                reader.error(
+                    "unexpected clause for a mixture member",
+                    clause["loc"],
+                    "e.g. 'r_short 1/7, mode \"[NLU]\":'",
+                )
+        own = {st["statement"] for st in m["body"]}
+        body = [st for st in shared if st["statement"] not in own or st["statement"] == "head"]
+        sub = {**tree, "name": f"{tree['name']}_{m['name']}", "statements": body + m["body"]}
+        member_reader = _Reader()
+        fields = _read_statements(sub, member_reader)
+        reader.diagnostics += member_reader.diagnostics
+        fields["source"], fields["path"] = source, path
+        loc = _loc(m["rate"], mixture["loc"])
+        rate = reader.rate(m["rate"], f"the rate of {m['name']!r}", loc)
+        members.append(
+            {"name": m["name"], "rate": rate, "mode": mode, "objective": fields, "loc": loc}
+        )
+    if reader.diagnostics:
+        raise SpecError(_dedup(reader.diagnostics), source=source, path=path)
+    built = [
+        dict(m, objective=_validated(Objective, m["objective"], source, path)) for m in members
+    ]
+    fields = {
+        "name": tree["name"],
+        "members": built,
+        "source": source,
+        "path": path,
+        "loc": mixture["loc"],
+    }
+    return _validated(Mixture, fields, source, path)
 
 
 def _dedup(diags: list[Diagnostic]) -> list[Diagnostic]:

@@ -292,14 +292,17 @@ def parse_tree(text: str, path: str | None = None) -> dict[str, Any]:
         raise SpecError([Diagnostic(f"cannot parse: {exc}")], source=text, path=path) from None
 
 
-def parse_spec(text: str, path: str | Path | None = None) -> ir.Objective:
-    """Parse and validate spec text into an :class:`objspec.ir.Objective`. Raises SpecError."""
+def parse_spec(text: str, path: str | Path | None = None) -> ir.Spec:
+    """Parse and validate spec text into an :class:`objspec.ir.Objective` (or a Mixture).
+
+    Raises SpecError.
+    """
     where = str(path) if path is not None else None
     tree = parse_tree(text, where)
     return ir.build_objective(tree, source=text, path=where)
 
 
-def parse_file(path: str | Path) -> ir.Objective:
+def parse_file(path: str | Path) -> ir.Spec:
     """Read a ``.objspec`` file and parse it."""
     p = Path(path)
     try:

@@ -13,6 +13,7 @@ from lark import Lark
 
 from objspec import compile_spec, parse_spec
 from objspec.errors import SpecError
+from objspec.ir import Mixture
 from objspec.parser import grammar_text
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.objspec"))
@@ -151,6 +152,9 @@ def test_empty_and_headless_specs(text: str) -> None:
 
 def test_bundled_specs_parse_with_locations() -> None:
     for text in TEXTS:
-        objective = parse_spec(text)
-        assert objective.select.loc is not None
-        assert text.splitlines()[objective.select.loc.line - 1].lstrip().startswith("select")
+        spec = parse_spec(text)
+        objectives = [m.objective for m in spec.members] if isinstance(spec, Mixture) else [spec]
+        for objective in objectives:
+            assert objective.select.loc is not None
+            line = text.splitlines()[objective.select.loc.line - 1]
+            assert line.lstrip().startswith("select")

@@ -17,13 +17,16 @@ from hypothesis import strategies as st
 from objspec import compile_file, compile_spec, parse_file, parse_spec
 from objspec.checks import (
     CHECKS,
+    MIXTURE_CHECKS,
     Case,
     CheckFailure,
     applicable,
     big_case,
     cases,
+    member_compiled,
     run_check,
 )
+from objspec.ir import Mixture
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.objspec"))
 BUNDLED = {p.stem: (parse_file(p), compile_file(p)) for p in SPECS}
@@ -38,6 +41,27 @@ def test_bundled_spec_keeps_its_promises(spec: str, check: Any) -> None:
     objective, compiled = BUNDLED[spec]
     result = run_check(check, objective, compiled, max_examples=25)
     assert result.passed, result.detail
+
+
+MEMBERS = [
+    (name, member)
+    for name, (obj, _) in BUNDLED.items()
+    if isinstance(obj, Mixture)
+    for member in obj.members
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "member"), MEMBERS, ids=lambda x: x if isinstance(x, str) else x.name
+)
+def test_mixture_members_keep_their_promises(spec: str, member: Any) -> None:
+    """Each member of a bundled mixture, compiled alone, passes its own checks (T5 counts and
+    reconstruction for UL2's span denoisers, the prefix split for its S-denoiser)."""
+    mixture, _ = BUNDLED[spec]
+    compiled = member_compiled(mixture, member)
+    for check in applicable(member.objective):
+        result = run_check(check, member.objective, compiled, max_examples=15)
+        assert result.passed, (check.name, result.detail)
 
 
 # --- spec parameters ---------------------------------------------------------------------------
@@ -290,6 +314,22 @@ def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
 def test_a_broken_rewrite_fails_its_check(spec: str, check: str, damage: Any) -> None:
     objective, compiled = BUNDLED[spec]
     chosen = next(c for c in CHECKS if c.name == check)
+    result = run_check(chosen, objective, _Broken(compiled, damage), max_examples=25)
+    assert not result.passed, result
+
+
+def _all_first_mode(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out["input_ids"][:, 0] = out["input_ids"][0, 0]  # every row claims row 0's mode
+    return out
+
+
+@pytest.mark.parametrize(
+    ("check", "damage"),
+    [("members", _swap_first_two_inputs), ("mixture_rates", _all_first_mode)],
+)
+def test_a_broken_mixture_fails_its_check(check: str, damage: Any) -> None:
+    objective, compiled = BUNDLED["ul2"]
+    chosen = next(c for c in MIXTURE_CHECKS if c.name == check)
     result = run_check(chosen, objective, _Broken(compiled, damage), max_examples=25)
     assert not result.passed, result
 

@@ -151,8 +151,8 @@ def test_bad_batches_raise_batch_error(bad: object) -> None:
 
 
 def test_word_starts_from_table_and_from_word_ids_agree() -> None:
-    vocab = synthetic_vocab(30)  # ids divisible by 3 (>= 5) continue a word
-    ids = [2, 7, 9, 10, 12, 13, 3]
+    vocab = synthetic_vocab(30)  # ids divisible by 3 (>= 8) continue a word
+    ids = [2, 8, 9, 10, 12, 13, 3]
     table = read_batch([{"input_ids": ids}], pad_id=0)
     starts = word_unit_starts(table, vocab)[0].tolist()
     assert starts == [True, True, False, True, False, True, True]

@@ -10,10 +10,14 @@ from objspec.runtime.heads import MLMHead, Seq2SeqHead, SpanBoundaryHead, TiedDe
 from objspec.runtime.models import TinyEncoder, TinySeq2Seq
 from objspec.runtime.replace import DELETED, IGNORE_INDEX, labels_at, replace_selected
 from objspec.runtime.rewrite import (
+    choose_member,
     decoder_only_outputs,
     encoder_decoder_outputs,
     fragment,
+    merge_members,
+    merge_rows,
     positions_like,
+    prepend,
     random_segmentation,
     random_spans_noise,
     rank_among,
@@ -22,6 +26,7 @@ from objspec.runtime.rewrite import (
     run_starts,
     sentinels_at,
     shift_right,
+    suffix,
     t5_noise_counts,
 )
 from objspec.runtime.rng import Keys, below, hash32, threshold
@@ -76,7 +81,12 @@ __all__ = [
     "permute_sentences",
     "rotate",
     "sentence_order",
+    "choose_member",
     "decoder_only_outputs",
+    "merge_members",
+    "merge_rows",
+    "prepend",
+    "suffix",
     "encoder_decoder_outputs",
     "fragment",
     "positions_like",

@@ -25,6 +25,7 @@ class Collator:
     """
 
     needs: ClassVar[tuple[str, ...]] = ()
+    modes: ClassVar[tuple[str, ...]] = ()  # mixture members' mode tokens, by text
     mask_copies: ClassVar[int | None] = None
     outputs: ClassVar[tuple[str, ...]] = ("input_ids", "attention_mask", "labels")
 
@@ -52,6 +53,7 @@ class Collator:
             else:
                 self.vocab.require(what)
         self.decoder_start_id = self.pad_id if decoder_start_id is None else decoder_start_id
+        self.mode_token_ids = tuple(self.vocab.id_of(m) for m in self.modes)
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.seed = seed
@@ -99,6 +101,10 @@ class Collator:
         if key not in self._consts:
             self._consts[key] = torch.tensor(values, dtype=torch.int64, device=device)
         return self._consts[key]
+
+    def mode_ids(self, device: torch.device) -> torch.Tensor:
+        """(M,) int64 ids of the mixture members' mode tokens, on ``device`` (cached)."""
+        return self.const(self.mode_token_ids, device)
 
     def random_pool(self, device: torch.device) -> torch.Tensor:
         """(N,) int64 ids random replacements draw from, on ``device`` (cached)."""

@@ -241,3 +241,55 @@ def decoder_only_outputs(
         "labels": torch.where(target, ids, torch.full_like(ids, IGNORE_INDEX)),
         "prefix_mask": prefix.long(),
     }
+
+
+def suffix(keys: Keys, stream: int, candidates: torch.Tensor, rate: float) -> torch.Tensor:
+    """(B, L) bool: the last ``round(1 + u x (n - 1))`` of a row's n candidates, u uniform on
+    [0, 2 x rate) (UL2's S-denoiser as llm-foundry draws it), at most n - 1 of them so a prefix
+    remains; nothing in rows of fewer than 2 candidates."""
+    n = candidates.sum(dim=1)
+    u = keys.draw(stream, 1)[:, 0].double() / 2**32
+    size = torch.round(1 + u * (2 * rate) * (n - 1).clamp(min=0)).long()
+    size = torch.minimum(size, n - 1).clamp(min=0)
+    return candidates & (rank_among(candidates) >= (n - size).unsqueeze(1))
+
+
+def choose_member(keys: Keys, stream: int, cdf: torch.Tensor) -> torch.Tensor:
+    """(B,) int64: each example's mixture member, the first i with ``u < cdf[i]`` (cdf (M,)
+    int64, its last entry 2**32)."""
+    u = keys.draw(stream, 1)[:, 0]
+    return torch.searchsorted(cdf, u, right=True).clamp(max=cdf.numel() - 1)
+
+
+def merge_members(
+    choice: torch.Tensor, parts: tuple[tuple[torch.Tensor, ...], ...], fill: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each row from its chosen member: ``parts[m]`` is member m's (input ids, input valid,
+    target ids, target valid) for the whole batch. Returns the same four, merged."""
+    inputs = merge_rows(choice, [(p[0], p[1]) for p in parts], fill)
+    targets = merge_rows(choice, [(p[2], p[3]) for p in parts], fill)
+    return (*inputs, *targets)
+
+
+def merge_rows(
+    choice: torch.Tensor, parts: list[tuple[torch.Tensor, torch.Tensor]], fill: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row b of the result is row b of ``parts[choice[b]]`` (each part (B, W_i) ids and valid,
+    padded to the widest part with ``fill``). Returns (ids (B, W), valid (B, W))."""
+    width = max(ids.shape[1] for ids, _ in parts)
+
+    def padded(x: torch.Tensor, value: int | bool) -> torch.Tensor:
+        return torch.nn.functional.pad(x, (0, width - x.shape[1]), value=value)
+
+    ids = torch.stack([padded(i, fill) for i, _ in parts])  # (M, B, W)
+    valid = torch.stack([padded(v.long(), 0) for _, v in parts]).bool()
+    pick = choice.view(1, -1, 1).expand(1, -1, width)
+    return ids.gather(0, pick)[0], valid.gather(0, pick)[0]
+
+
+def prepend(
+    ids: torch.Tensor, valid: torch.Tensor, first: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-packed rows with ``first`` (B,) int64 put in front of each (UL2's mode token)."""
+    ones = torch.ones_like(valid[:, :1])
+    return torch.cat([first.unsqueeze(1), ids], dim=1), torch.cat([ones, valid], dim=1)

@@ -35,6 +35,7 @@ class Vocab:
     unk_id: int | None = None
     special_ids: tuple[int, ...] = ()
     sentinel_ids: tuple[int, ...] = ()
+    special_tokens: tuple[tuple[str, int], ...] = ()  # (text, id) of special / added tokens
     word_start: tuple[bool, ...] | None = field(default=None, repr=False)
     _tables: dict[tuple[str, str], torch.Tensor] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -92,6 +93,16 @@ class Vocab:
         if pool.numel() == 0:
             raise VocabError("the vocabulary has no non-special token to draw random tokens from")
         return pool.to(device)
+
+    def id_of(self, text: str) -> int:
+        """The id of a special (added) token by its text, e.g. UL2's ``"[NLU]"``."""
+        for token, i in self.special_tokens:
+            if token == text:
+                return i
+        raise VocabError(
+            f"the vocabulary has no special token {text!r}; add it to the tokenizer "
+            "(tokenizer.add_special_tokens) before building the collator"
+        )
 
     def require(self, what: str) -> int:
         """The id of ``what`` ('mask', 'pad', ...), or a VocabError saying it is missing."""
@@ -154,6 +165,7 @@ def _from_transformers(tok: Any) -> Vocab:
         unk_id=tok.unk_token_id,
         special_ids=tuple(tok.all_special_ids),
         sentinel_ids=_sentinels(vocab),
+        special_tokens=tuple(zip(tok.all_special_tokens, tok.all_special_ids, strict=False)),
         word_start=word_start_flags(_tokens_by_id(vocab, size)),
     )
 
@@ -179,6 +191,7 @@ def _from_tokenizers(tok: Any) -> Vocab:
         size=size,
         special_ids=specials,
         sentinel_ids=_sentinels(vocab),
+        special_tokens=tuple((str(t.content), i) for i, t in added.items()),
         word_start=word_start_flags(_tokens_by_id(vocab, size)),
         **ids,
     )
