@@ -420,6 +420,25 @@ class Generator:
             w(f"{rate},")
         w(")")
 
+    def emit_shufflengrams(self, step: L.ShuffleNgrams) -> None:
+        w = self.body
+        rate = self.consts.add(self.cname("SHUFFLE_BLOCK_RATE"), step.block_rate)
+        flat = tuple(i for perm in step.permutations for i in perm)
+        perms = self.consts.add(self.cname("SHUFFLE_ORDERS"), flat, "every order of a block")
+        w("unselected = candidates & ~selected")
+        w(f"blocks = rt.budget_counts(unselected.sum(dim=1), {rate}, 'round')")
+        w("input_ids, shuffled = rt.shuffle_ngrams(")
+        with w.indent():
+            w("keys,")
+            w("(STREAM_SHUFFLE_PLACE, STREAM_SHUFFLE_ORDER),")
+            w("input_ids,")
+            w("unselected,")
+            w(f"{step.n!r},")
+            w("blocks,")
+            w(f"self.const({perms}, device).view(-1, {step.n!r}),")
+        w(")")
+        w("selected = selected | shuffled  # the original order is predicted too")
+
     def emit_sentinels(self, step: L.Sentinels) -> None:
         w = self.body
         w("first = rt.run_starts(selected)")
@@ -602,6 +621,7 @@ OUTPUT_EXPRESSIONS = {
     "labels": "labels",
     "span_start": "spans.span_start",
     "span_end": "spans.span_end",
+    "shuffled_mask": "shuffled.long()",
 }
 
 HEAD_INPUTS = {

@@ -8,6 +8,7 @@ copied from the source) for the generated module's comments.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field, replace
 from itertools import accumulate
@@ -35,6 +36,8 @@ STREAMS = {
     "rotate": 15,
     "mixture": 16,
     "suffix": 17,
+    "shuffle_place": 18,
+    "shuffle_order": 19,
 }
 
 
@@ -144,6 +147,16 @@ class Rotate(Step):
     """After the replacement: rotate each row to a random start with probability ``rate``."""
 
     rate: float
+
+
+@dataclass(frozen=True)
+class ShuffleNgrams(Step):
+    """After the replacement: shuffle inside ``round(block_rate x n)`` blocks of ``n`` unselected
+    tokens, every order of a block equally likely; the shuffled tokens are predicted too."""
+
+    n: int
+    block_rate: float
+    permutations: tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -260,6 +273,16 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         steps.append(Sentinels("replace per span: sentinel 100%"))
     else:
         steps.append(_replacement(objective.replace))
+    if "shuffle_trigrams" in transforms:
+        rate = transforms["shuffle_trigrams"]
+        steps.append(
+            ShuffleNgrams(
+                f"transform shuffle trigrams {_pct(rate)}",
+                3,
+                rate / 3,
+                tuple(itertools.permutations(range(3))),
+            )
+        )
     if "rotate" in transforms:
         rate = transforms["rotate"]
         steps.append(Rotate(f"transform rotate document {_pct(rate)}", rate))
@@ -299,8 +322,11 @@ def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
     kind = objective.output.kind
     if kind == "encoder":
         spans = isinstance(objective.select, ir.Spans)
-        return ("input_ids", "attention_mask", "labels") + (
-            ("span_start", "span_end") if spans else ()
+        shuffles = any(t.kind == "shuffle_trigrams" for t in objective.transforms)
+        return (
+            ("input_ids", "attention_mask", "labels")
+            + (("span_start", "span_end") if spans else ())
+            + (("shuffled_mask",) if shuffles else ())
         )
     if kind == "decoder_only":
         return ("input_ids", "attention_mask", "labels", "prefix_mask")
@@ -404,6 +430,8 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used.append("span_place")
         if isinstance(step, SelectSuffix):
             used.append("suffix")
+        if isinstance(step, ShuffleNgrams):
+            used += ["shuffle_place", "shuffle_order"]
         if isinstance(step, PermuteSentences):
             used.append("sentence_order")
         if isinstance(step, Rotate):

@@ -153,7 +153,10 @@ def _selected(objective: ir.Objective, out: dict[str, torch.Tensor]) -> torch.Te
     they are the labelled positions; for a fragment predicted by a decoder (MASS), the decoder's
     labelled positions."""
     if not objective.output.seq2seq:
-        return out["labels"] != IGNORE_INDEX
+        labelled = out["labels"] != IGNORE_INDEX
+        if "shuffled_mask" in out:  # StructBERT: the shuffled trigrams are not the selection
+            labelled &= ~out["shuffled_mask"].bool()
+        return labelled
     if objective.predict.target == "all":  # same-length input, every selected token masked
         original = out["labels"].clamp(min=0)
         return out["input_ids"] != original
@@ -184,8 +187,9 @@ def _excluded(objective: ir.Objective, case: Case) -> torch.Tensor:
 def check_labels(objective: ir.Objective, compiled: Any, case: Case) -> None:
     out = _collate(compiled, case)
     ids, _, _ = _inputs(case)
-    target = _selected(objective, out)
     labels = out["labels"]
+    # the positions the labels belong to: themselves, or the decoder's positions (MASS)
+    target = _selected(objective, out) if objective.output.seq2seq else labels != IGNORE_INDEX
     if not torch.equal(labels[labels != IGNORE_INDEX], ids[target]):
         raise _fail("a label differs from the original token at its position")
     if not torch.equal(out["input_ids"][~target], ids[~target]):
@@ -532,6 +536,46 @@ def check_rotation(objective: ir.Objective, compiled: Any, case: Case) -> None:
             raise _fail(f"row {row}: the input is not a rotation of the row between its ends")
 
 
+# --- StructBERT: shuffled trigrams -------------------------------------------------------------
+
+
+def _blocks_available(unselected: list[bool], n: int) -> int:
+    """Disjoint blocks of n consecutive unselected positions, cut from each run's left."""
+    total = run = 0
+    for free in [*unselected, False]:
+        if free:
+            run += 1
+        else:
+            total += run // n
+            run = 0
+    return total
+
+
+def check_shuffle(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    out = _collate(compiled, case)
+    ids, _, cand = _inputs(case)
+    rate = next(t.rate for t in objective.transforms if t.kind == "shuffle_trigrams")
+    shuffled = out["shuffled_mask"].bool()
+    labels, inputs = out["labels"], out["input_ids"]
+    for row in range(ids.shape[0]):
+        where = shuffled[row].nonzero().flatten().tolist()
+        if len(where) % 3:
+            raise _fail(f"row {row}: {len(where)} shuffled positions, not whole trigrams")
+        blocks = [where[i : i + 3] for i in range(0, len(where), 3)]
+        for block in blocks:
+            if block != list(range(block[0], block[0] + 3)):
+                raise _fail(f"row {row}: a shuffled block is not 3 consecutive positions")
+            if sorted(inputs[row, block].tolist()) != sorted(ids[row, block].tolist()):
+                raise _fail(f"row {row}: a trigram's tokens are not its original tokens")
+            if labels[row, block].tolist() != ids[row, block].tolist():
+                raise _fail(f"row {row}: a shuffled position is not labelled with its token")
+        unselected = (cand[row] & (labels[row] == IGNORE_INDEX) | shuffled[row]).tolist()
+        u = sum(unselected)
+        expected = min(round(rate / 3 * u), _blocks_available(unselected, 3))
+        if len(blocks) != expected:
+            raise _fail(f"row {row}: {len(blocks)} trigrams shuffled, expected {expected}")
+
+
 # --- T5: sentinel-delimited spans -------------------------------------------------------------
 
 
@@ -680,6 +724,11 @@ CHECKS: tuple[Check, ...] = (
         check_rotation,
     ),
     Check(
+        "shuffle",
+        "round(rate x unselected / 3) trigrams, each a reordering of its own tokens, labelled",
+        check_shuffle,
+    ),
+    Check(
         "reconstruct",
         "inputs and targets interleave back to the original; sentinels distinct and in order",
         check_reconstruct,
@@ -778,7 +827,9 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         skip.add("reconstruct")
     if not objective.replace.collapse:
         skip.add("infilling")
-    transforms = {t.kind for t in objective.transforms}
+    if not any(t.kind == "shuffle_trigrams" for t in objective.transforms):
+        skip.add("shuffle")
+    transforms = {t.kind for t in objective.transforms} - {"shuffle_trigrams"}
     nothing = isinstance(objective.select, ir.NoSelection)
     if not (nothing and transforms == {"permute_sentences"}):
         skip.add("permutation")

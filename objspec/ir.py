@@ -233,10 +233,12 @@ class Predict(Node):
 
 
 class Transform(Node):
-    """A document-level noise (BART): permute ``rate`` of the sentences before the selection,
-    or rotate the row to a random start, with probability ``rate``, after the replacement."""
+    """A document or word-order noise: permute ``rate`` of the sentences before the selection
+    (BART); rotate the row to a random start, with probability ``rate``, after the replacement
+    (BART); shuffle the tokens of ``rate`` of the row's trigrams, outside the selection, and
+    predict them too (StructBERT's word objective)."""
 
-    kind: Literal["permute_sentences", "rotate"]
+    kind: Literal["permute_sentences", "rotate", "shuffle_trigrams"]
     rate: float = Field(default=1.0, gt=0.0, le=1.0)
 
 
@@ -335,10 +337,18 @@ class Objective(Node):
         kinds = [t.kind for t in self.transforms]
         if len(set(kinds)) != len(kinds):
             raise _fail("a transform is given twice")
-        if self.transforms and self.predict.target != "all":
+        documents = [t for t in self.transforms if t.kind != "shuffle_trigrams"]
+        if documents and self.predict.target != "all":
             raise _fail(
                 "a document transform needs the original document as the target",
                 "write 'predict original at all' with 'output encoder_decoder'",
+            )
+        if "shuffle_trigrams" in kinds and (
+            self.output.seq2seq or isinstance(self.select, NoSelection)
+        ):
+            raise _fail(
+                "'transform shuffle trigrams' goes with a masked-LM selection",
+                "StructBERT: 'select exact' with a budget, 'predict original at selected'",
             )
         return self
 
@@ -746,19 +756,13 @@ class _Reader:
         return {"per": per, "shares": shares, "collapse": "collapse" in modes, "loc": st["loc"]}
 
     def transform(self, st: dict[str, Any]) -> dict[str, Any] | None:
-        """``transform permute sentences [RATE]`` or ``transform rotate [document] [RATE]``."""
+        """``transform permute sentences [RATE]``, ``transform rotate [document] [RATE]`` or
+        ``transform shuffle trigrams RATE``."""
         verb = st["kind"]
-        if verb == "shuffle":
-            self.error(
-                "'transform shuffle' is not supported by this version of objspec",
-                st["loc"],
-                "reserved for shuffling inside n-grams (StructBERT's word objective)",
-            )
-            return None
         if not self.choice(verb, tuple(TRANSFORMS), "transform", st["loc"]):
             return None
         obj = TRANSFORMS[verb]
-        out: dict[str, Any] = {"kind": f"{verb}_{obj}" if verb == "permute" else verb}
+        out: dict[str, Any] = {"kind": verb if verb == "rotate" else f"{verb}_{obj}"}
         named = verb == "rotate"  # 'document' is optional after rotate
         for clause in st["clauses"]:
             word = clause.get("flag", clause.get("option"))
@@ -833,8 +837,11 @@ class _Reader:
         return tuple(dict.fromkeys(words))
 
 
-TRANSFORMS = {"permute": "sentences", "rotate": "document"}
-TRANSFORM_USAGE = "e.g. 'transform permute sentences 100%' or 'transform rotate document 50%'"
+TRANSFORMS = {"permute": "sentences", "rotate": "document", "shuffle": "trigrams"}
+TRANSFORM_USAGE = (
+    "e.g. 'transform permute sentences 100%', 'transform rotate document 50%' or "
+    "'transform shuffle trigrams 5%'"
+)
 
 SELECT_USAGE = {
     "bernoulli": "e.g. 'select bernoulli 15%'",

@@ -282,6 +282,14 @@ def _swap_first_two_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return out
 
 
+def _unshuffle_everything(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    shuffled = out["shuffled_mask"].bool()
+    out["input_ids"] = torch.where(shuffled, out["labels"], out["input_ids"])
+    out["labels"][shuffled] = -100
+    out["shuffled_mask"][:] = 0  # no trigram shuffled: the count is off wherever one was due
+    return out
+
+
 def _reverse_the_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     width = out["attention_mask"].sum(dim=1)
     pos = torch.arange(out["input_ids"].shape[1]).unsqueeze(0)
@@ -307,6 +315,7 @@ def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         ("bart_token_masking", "untouched", _swap_first_two_inputs),
         ("bart_text_infilling", "infilling", _swap_first_two_inputs),
         ("bart", "infilling", _swap_first_two_inputs),
+        ("structbert_word", "shuffle", _unshuffle_everything),
         ("bart_sentence_permutation", "permutation", _reverse_the_inputs),
         ("bart_document_rotation", "rotation", _reverse_the_inputs),
     ],

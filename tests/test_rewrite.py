@@ -295,3 +295,30 @@ def test_rotation_keeps_the_ends_and_starts_anywhere() -> None:
     assert bool((torch.remainder(inner[:, 1:] - inner[:, :-1], 9) == 1).all())  # a rotation
     never = rotate(_keys(rows, 4), 15, ids, valid, special, 0.0)
     assert torch.equal(never, ids)
+
+
+def test_ngram_blocks_are_cut_from_each_run() -> None:
+    from objspec.runtime import ngram_blocks
+
+    eligible = torch.tensor([[0, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1]]).bool()
+    starts = ngram_blocks(eligible, 3)
+    assert starts.nonzero()[:, 1].tolist() == [1, 4, 12]
+
+
+def test_shuffled_trigrams_take_every_order_equally_often() -> None:
+    import itertools
+
+    from objspec.runtime import shuffle_ngrams
+
+    rows = 12_000
+    ids = torch.tensor([[2, 10, 11, 12, 3]]).repeat(rows, 1)
+    eligible = torch.tensor([[0, 1, 1, 1, 0]]).bool().repeat(rows, 1)
+    orders = torch.tensor(list(itertools.permutations(range(3))))
+    out, shuffled = shuffle_ngrams(
+        _keys(rows, 9), (18, 19), ids, eligible, 3, torch.ones(rows, dtype=torch.long), orders
+    )
+    assert bool(shuffled[:, 1:4].all()) and not bool(shuffled[:, [0, 4]].any())
+    seen = Counter(tuple(r) for r in out[:, 1:4].tolist())
+    cells: list[object] = [tuple(10 + i for i in p) for p in itertools.permutations(range(3))]
+    assert set(seen) == set(cells)
+    assert _chi2(seen, cells) < 35.9  # 5 degrees of freedom, p = 1e-6

@@ -5,7 +5,14 @@ Everything here is vectorized over the batch: no Python loop over examples or to
 
 from objspec.runtime.batch import Batch, BatchError, content_index, read_batch
 from objspec.runtime.collator import Collator
-from objspec.runtime.document import move_within, permute_sentences, rotate, sentence_order
+from objspec.runtime.document import (
+    move_within,
+    ngram_blocks,
+    permute_sentences,
+    rotate,
+    sentence_order,
+    shuffle_ngrams,
+)
 from objspec.runtime.heads import MLMHead, Seq2SeqHead, SpanBoundaryHead, TiedDecoder
 from objspec.runtime.models import TinyEncoder, TinySeq2Seq
 from objspec.runtime.replace import DELETED, IGNORE_INDEX, labels_at, replace_selected
@@ -78,6 +85,8 @@ __all__ = [
     "unit_lengths",
     "word_unit_starts",
     "move_within",
+    "ngram_blocks",
+    "shuffle_ngrams",
     "permute_sentences",
     "rotate",
     "sentence_order",

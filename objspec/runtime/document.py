@@ -111,3 +111,53 @@ def rotate(
     start = torch.where(rotated, below(u[:, 1:], n), torch.zeros_like(n))
     new_rank = torch.remainder(rank_among(members) - start, n.clamp(min=1))
     return move_within(ids, members, new_rank)
+
+
+def ngram_blocks(eligible: torch.Tensor, n: int) -> torch.Tensor:
+    """(B, L) bool: starts of disjoint blocks of n consecutive eligible positions, cut from
+    each run of eligible positions from its left end."""
+    length = eligible.shape[1]
+    pos = positions_like(eligible)
+    run_first = (
+        torch.where(
+            eligible & ~torch.cat([torch.zeros_like(eligible[:, :1]), eligible[:, :-1]], 1),
+            pos,
+            torch.zeros_like(pos),
+        )
+        .cummax(dim=1)
+        .values
+    )
+    offset = pos - run_first
+    last = (pos + n - 1).clamp(max=length - 1)
+    whole = (
+        (pos + n - 1 < length) & eligible.gather(1, last) & (run_first.gather(1, last) == run_first)
+    )
+    return eligible & (offset % n == 0) & whole
+
+
+def shuffle_ngrams(
+    keys: Keys,
+    streams: tuple[int, int],
+    ids: torch.Tensor,
+    eligible: torch.Tensor,
+    n: int,
+    count: torch.Tensor,
+    permutations: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shuffle the tokens inside ``count`` (B,) blocks of n consecutive ``eligible`` positions
+    per row (StructBERT's word objective), blocks taken in a random order, each block's order a
+    uniform draw from ``permutations`` (P, n) int64 (every order of 0..n-1). Returns the new ids
+    (B, L) and the shuffled positions (B, L) bool."""
+    from objspec.runtime.selection import take_in_random_order
+
+    starts = ngram_blocks(eligible, n)
+    chosen = take_in_random_order(keys, streams[0], starts, starts.long(), count)
+    pos = positions_like(ids)
+    first = torch.where(chosen, pos, torch.full_like(pos, -1)).cummax(dim=1).values
+    inside = (first >= 0) & (pos - first < n)
+    perm = below(keys.draw(streams[1], ids.shape[1]), permutations.shape[0])  # per position
+    block_perm = perm.gather(1, first.clamp(min=0))  # one draw per block, at its start
+    offset = (pos - first).clamp(min=0, max=n - 1)
+    source = first.clamp(min=0) + permutations[block_perm, offset]
+    shuffled = torch.where(inside, ids.gather(1, source.clamp(max=ids.shape[1] - 1)), ids)
+    return shuffled, inside
