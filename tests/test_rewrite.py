@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from itertools import combinations
+from pathlib import Path
 
 import torch
 from hypothesis import given, settings
@@ -322,3 +323,24 @@ def test_shuffled_trigrams_take_every_order_equally_often() -> None:
     cells: list[object] = [tuple(10 + i for i in p) for p in itertools.permutations(range(3))]
     assert set(seen) == set(cells)
     assert _chi2(seen, cells) < 35.9  # 5 degrees of freedom, p = 1e-6
+
+
+def test_t5_lengths_fill_the_inputs_exactly() -> None:
+    """T5's random_spans_helper figures, and the compiled T5 collator meeting them: rows of
+    568 tokens (then the end token) become inputs of exactly 512 and targets of 114."""
+    from objspec import bundled_vocab, compile_file
+    from objspec.runtime import t5_lengths
+
+    assert t5_lengths(512, 0.15, 3.0) == (568, 114)
+    tokens, targets = t5_lengths(256, 0.5, 8.0)
+    assert tokens - round(tokens * 0.5) + round(round(tokens * 0.5) / 8) + 1 <= 256
+    vocab = bundled_vocab()
+    end = vocab.require("sep")
+    g = torch.Generator().manual_seed(0)
+    rows = [[*torch.randint(200, 1500, (568,), generator=g).tolist(), end] for _ in range(4)]
+    spec = Path(__file__).resolve().parent.parent / "specs" / "t5_span.objspec"
+    out = compile_file(spec).Collator(vocab)(
+        [{"input_ids": r, "index": i} for i, r in enumerate(rows)]
+    )
+    assert out["attention_mask"].sum(dim=1).tolist() == [512] * 4
+    assert out["decoder_attention_mask"].sum(dim=1).tolist() == [114] * 4

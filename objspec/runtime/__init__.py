@@ -34,6 +34,7 @@ from objspec.runtime.rewrite import (
     sentinels_at,
     shift_right,
     suffix,
+    t5_lengths,
     t5_noise_counts,
 )
 from objspec.runtime.rng import Keys, below, hash32, threshold
@@ -96,6 +97,7 @@ __all__ = [
     "merge_rows",
     "prepend",
     "suffix",
+    "t5_lengths",
     "encoder_decoder_outputs",
     "fragment",
     "positions_like",

@@ -293,3 +293,22 @@ def prepend(
     """Left-packed rows with ``first`` (B,) int64 put in front of each (UL2's mode token)."""
     ones = torch.ones_like(valid[:, :1])
     return torch.cat([first.unsqueeze(1), ids], dim=1), torch.cat([ones, valid], dim=1)
+
+
+def t5_lengths(inputs_length: int, density: float, mean_span: float) -> tuple[int, int]:
+    """T5's ``random_spans_helper``: the most tokens a row may have before corruption so that
+    its corrupted input (non-noise tokens, one sentinel per span, one end token) fits in
+    ``inputs_length``, and the target length that gives (noise tokens, sentinels, end token).
+    ``(568, 114)`` for 512 at 15% / 3, as T5's span_corruption sizes its chunks."""
+
+    def lengths(tokens: int) -> tuple[int, int]:
+        noise = round(tokens * density)
+        spans = round(noise / mean_span)
+        return tokens - noise + spans + 1, noise + spans + 1
+
+    if inputs_length < 2:
+        raise ValueError(f"inputs_length must be at least 2, got {inputs_length}")
+    tokens = inputs_length
+    while lengths(tokens + 1)[0] <= inputs_length:
+        tokens += 1
+    return tokens, lengths(tokens)[1]
