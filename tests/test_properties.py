@@ -67,6 +67,15 @@ def test_mixture_members_keep_their_promises(spec: str, member: Any) -> None:
 # --- spec parameters ---------------------------------------------------------------------------
 
 
+def _keeps_its_promises(text: str, case: Case) -> None:
+    """Every non-statistical check of a drawn spec, on a drawn batch."""
+    objective = parse_spec(text)
+    compiled = compile_spec(text)
+    for check in applicable(objective):
+        if not check.statistical:
+            check.run(objective, compiled, case)
+
+
 @st.composite
 def mixes(draw: st.DrawFn) -> str:
     """A replacement mix in whole percent that sums to 100."""
@@ -126,11 +135,7 @@ def specs(draw: st.DrawFn) -> str:
 @settings(max_examples=30)
 @given(text=specs(), case=cases(max_batch=4, max_length=32))
 def test_any_valid_spec_keeps_its_promises(text: str, case: Case) -> None:
-    objective = parse_spec(text)
-    compiled = compile_spec(text)
-    for check in applicable(objective):
-        if not check.statistical:
-            check.run(objective, compiled, case)
+    _keeps_its_promises(text, case)
 
 
 @settings(max_examples=8)
@@ -164,11 +169,7 @@ def t5_specs(draw: st.DrawFn) -> str:
 def test_any_t5_spec_keeps_its_promises(text: str, case: Case) -> None:
     """High densities (spans outnumbering non-noise tokens, transformers#22246), means of 1,
     rolls and both output forms: the rows always interleave back and the counts hold."""
-    objective = parse_spec(text)
-    compiled = compile_spec(text)
-    for check in applicable(objective):
-        if not check.statistical:
-            check.run(objective, compiled, case)
+    _keeps_its_promises(text, case)
 
 
 @st.composite
@@ -194,11 +195,7 @@ def bart_specs(draw: st.DrawFn) -> str:
 @settings(max_examples=25)
 @given(text=bart_specs(), case=cases(max_batch=4, max_length=32))
 def test_any_infilling_spec_keeps_its_promises(text: str, case: Case) -> None:
-    objective = parse_spec(text)
-    compiled = compile_spec(text)
-    for check in applicable(objective):
-        if not check.statistical:
-            check.run(objective, compiled, case)
+    _keeps_its_promises(text, case)
 
 
 # --- the checks themselves can fail ------------------------------------------------------------

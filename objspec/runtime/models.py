@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -24,16 +26,18 @@ class TinyEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.hidden_size = hidden_size
+        self.layers = layers
+        self.layer_sizes: dict[str, Any] = {
+            "d_model": hidden_size,
+            "nhead": heads,
+            "dim_feedforward": 4 * hidden_size,
+            "dropout": dropout,
+            "batch_first": True,
+            "norm_first": True,
+        }
         self.embeddings = nn.Embedding(vocab_size, hidden_size)
         self.positions = nn.Embedding(max_length, hidden_size)
-        layer = nn.TransformerEncoderLayer(
-            hidden_size,
-            heads,
-            dim_feedforward=4 * hidden_size,
-            dropout=dropout,
-            batch_first=True,
-            norm_first=True,
-        )
+        layer = nn.TransformerEncoderLayer(**self.layer_sizes)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden_size)
         for table in (self.embeddings, self.positions):
@@ -54,26 +58,11 @@ class TinySeq2Seq(TinyEncoder):
     decoder_attention_mask (B, T), decoder_position_ids (B, T) or None) -> decoder hidden (B, T, H).
     """
 
-    def __init__(
-        self,
-        vocab_size: int,
-        hidden_size: int = 64,
-        layers: int = 2,
-        heads: int = 4,
-        max_length: int = 512,
-        dropout: float = 0.0,
-    ) -> None:
-        super().__init__(vocab_size, hidden_size, layers, heads, max_length, dropout)
-        layer = nn.TransformerDecoderLayer(
-            hidden_size,
-            heads,
-            dim_feedforward=4 * hidden_size,
-            dropout=dropout,
-            batch_first=True,
-            norm_first=True,
-        )
-        self.decoder = nn.TransformerDecoder(layer, layers)
-        self.decoder_norm = nn.LayerNorm(hidden_size)
+    def __init__(self, vocab_size: int, **sizes: Any) -> None:
+        super().__init__(vocab_size, **sizes)
+        layer = nn.TransformerDecoderLayer(**self.layer_sizes)
+        self.decoder = nn.TransformerDecoder(layer, self.layers)
+        self.decoder_norm = nn.LayerNorm(self.hidden_size)
 
     def forward(  # type: ignore[override]
         self,
