@@ -1066,5 +1066,31 @@ def _diagnostic_from_pydantic(err: Any, fields: dict[str, Any]) -> Diagnostic:
     message = err["msg"]
     if err["type"] != "objspec":
         field = ".".join(str(k) for k in err["loc"] if not isinstance(k, int))
-        message = f"{field}: {message}" if field else message
+        what = FIELD_NAMES.get(field, field)
+        bound = BOUND_WORDS.get(err["type"])
+        if bound is not None:
+            limit = next(ctx[k] for k in ("gt", "ge", "lt", "le") if k in ctx)
+            message = f"{what} must be {bound} {limit:g}, got {_show(err['input'])}"
+        elif err["type"] in ("int_type", "int_parsing", "int_from_float"):
+            message = f"{what} must be a whole number, got {_show(err['input'])}"
+        else:
+            message = f"{what}: {message}" if field else message
     return Diagnostic(message, loc, hint)
+
+
+BOUND_WORDS = {
+    "greater_than": "greater than",
+    "greater_than_equal": "at least",
+    "less_than": "less than",
+    "less_than_equal": "at most",
+}
+FIELD_NAMES = {
+    "select.random_spans.density": "the noise density",
+    "select.random_spans.mean": "the mean span length",
+    "select.suffix.rate": "the suffix rate",
+    "heads.weight": "a head weight",
+    "heads.params": "a head parameter",
+    "masks.copies": "the number of static mask copies",
+    "transforms.rate": "a transform rate",
+    "members.rate": "a member rate",
+}

@@ -158,3 +158,24 @@ def test_bundled_specs_parse_with_locations() -> None:
             assert objective.select.loc is not None
             line = text.splitlines()[objective.select.loc.line - 1]
             assert line.lstrip().startswith("select")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("  select random_spans density 0%, mean 3\n", "the noise density must be greater than 0"),
+        (
+            "  select random_spans density 15%, mean 0.5\n",
+            "the mean span length must be at least 1",
+        ),
+    ],
+)
+def test_bounds_read_as_sentences(body: str, message: str) -> None:
+    text = (
+        "objective a\n" + body + "  replace per span: sentinel 100%\n"
+        "  predict spans as sentinels\n  output encoder_decoder\n  head seq2seq\n"
+    )
+    with pytest.raises(SpecError, match=message) as info:
+        parse_spec(text)
+    assert info.value.diagnostics[0].loc is not None
+    assert info.value.diagnostics[0].loc.line == 2
