@@ -344,3 +344,46 @@ def test_t5_lengths_fill_the_inputs_exactly() -> None:
     )
     assert out["attention_mask"].sum(dim=1).tolist() == [512] * 4
     assert out["decoder_attention_mask"].sum(dim=1).tolist() == [114] * 4
+
+
+def test_t5_lengths_fit_and_are_the_longest_that_fit() -> None:
+    from objspec.runtime import t5_lengths
+
+    def corrupted(tokens: int, density: float, mean: float) -> tuple[int, int]:
+        noise = round(tokens * density)
+        spans = round(noise / mean)
+        return tokens - noise + spans + 1, noise + spans + 1
+
+    assert t5_lengths(512, 0.5, 3.0) == (766, 512)  # T5's nudge at 50%: targets of 512
+    for length in range(2, 300, 7):
+        for density in (0.05, 0.15, 0.3, 0.5):
+            for mean in (1.0, 3.0, 8.0):
+                tokens, targets = t5_lengths(length, density, mean)
+                assert corrupted(tokens, density, mean)[0] <= length
+                if density != 0.5:
+                    assert corrupted(tokens + 1, density, mean)[0] > length
+                    assert targets == corrupted(tokens, density, mean)[1]
+
+
+def test_sentinels_never_run_out_when_specials_split_spans() -> None:
+    cand = torch.zeros(1, 21, dtype=torch.bool)
+    cand[0, 1::2] = True  # every other token excluded: each noise span splits at them
+    noise = random_spans_noise(_keys(1), (3, 4), cand, 0.5, 3.0, max_spans=2)
+    assert int(run_starts(noise).sum()) <= 2
+    assert not bool(noise[~cand].any())
+
+
+def test_packed_documents_permute_their_own_sentences() -> None:
+    from objspec.runtime import Batch, permute_sentences
+
+    ids = torch.tensor([[1, 10, 11, 20, 2, 30, 40, 2]])
+    sid = torch.tensor([[-1, 0, 0, 1, -1, 0, 1, -1]])  # two documents, each counting from 0
+    batch = Batch(ids, torch.ones_like(ids).bool(), torch.arange(1), None, None, sid)
+    seen = set()
+    for seed in range(40):
+        out = permute_sentences(Keys(seed, 0, torch.arange(1)), 14, batch, 1.0).input_ids
+        seen.add(tuple(out[0].tolist()))
+    # each document's sentences move among that document's own positions, nothing else moves
+    first = {(1, 10, 11, 20), (1, 20, 10, 11)}
+    second = {(2, 30, 40, 2), (2, 40, 30, 2)}
+    assert {(row[:4], row[4:]) for row in seen} == {(a, b) for a in first for b in second}

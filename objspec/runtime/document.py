@@ -31,11 +31,18 @@ def move_within(
 
 
 def sentence_order(
-    keys: Keys, stream: int, sentences: torch.Tensor, rate: float, count: int
+    keys: Keys,
+    stream: int,
+    sentences: torch.Tensor,
+    rate: float,
+    count: int,
+    document: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, S) int64: which original sentence sits in each sentence slot after permuting
     ``ceil(rate x n)`` of a row's n ``sentences`` (B,) among their own slots (fairseq's
-    permute_sentences; rate 1 shuffles them all). ``count`` is S, the widest row's sentences."""
+    permute_sentences; rate 1 shuffles them all). ``count`` is S, the widest row's sentences.
+    ``document`` (B, S) int64, non-decreasing along a row, keeps each sentence among the slots
+    of its own document (a row packing several)."""
     dev = sentences.device
     slot = torch.arange(count, device=dev).unsqueeze(0)
     real = slot < sentences.unsqueeze(1)
@@ -46,12 +53,24 @@ def sentence_order(
     chosen = torch.zeros_like(real).scatter_(1, by_choice, slot < n_moved.unsqueeze(1))
     # The chosen sentences, in index order (their slots) and in a random order (their owners).
     slots_of_chosen = torch.where(chosen, slot, FAR).argsort(dim=1)
-    owners = torch.where(chosen, u_order * count + slot, FAR).argsort(dim=1)
+    group = document if document is not None else torch.zeros_like(slot)
+    owners = torch.where(chosen, (group << 32 | u_order) * count + slot, FAR).argsort(dim=1)
     moved = slot < n_moved.unsqueeze(1)
     order = slot.expand(sentences.shape[0], count).clone()
     dump = torch.where(moved, slots_of_chosen, count)
     order = torch.cat([order, order[:, :1]], dim=1).scatter_(1, dump, owners)[:, :count]
     return order
+
+
+def sentence_runs(sentence_ids: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+    """(B, L) int64: sentences renumbered 0, 1, ... left to right, a new one wherever the id
+    changes or a non-sentence token intervenes (so packed documents that each count from 0,
+    or ids that do not start at 0, are read as the sentences they are); -1 outside."""
+    before = torch.cat([torch.full_like(sentence_ids[:, :1], -1), sentence_ids[:, :-1]], dim=1)
+    was_member = torch.cat([torch.zeros_like(members[:, :1]), members[:, :-1]], dim=1)
+    start = members & (~was_member | (sentence_ids != before))
+    runs = start.long().cumsum(dim=1) - 1
+    return torch.where(members, runs, torch.full_like(runs, -1))
 
 
 def permute_sentences(keys: Keys, stream: int, batch: Batch, rate: float) -> Batch:
@@ -64,12 +83,17 @@ def permute_sentences(keys: Keys, stream: int, batch: Batch, rate: float) -> Bat
             "sentence permutation needs per-token 'sentence_ids' in the examples "
             "(objspec.bundled.encode_examples writes them)"
         )
-    sid = batch.sentence_ids
-    members = (sid >= 0) & batch.valid
+    members = (batch.sentence_ids >= 0) & batch.valid
+    sid = sentence_runs(batch.sentence_ids, members)
     width = max(int(sid.max()) + 1, 1) if sid.numel() else 1
     safe = sid.clamp(min=0, max=width - 1)
     sentences = torch.where(members, sid + 1, torch.zeros_like(sid)).max(dim=1).values
-    order = sentence_order(keys, stream, sentences, rate, width)  # slot -> sentence
+    # a document: a run of sentence tokens between non-sentence ones ([SEP] between packed docs)
+    was_member = torch.cat([torch.zeros_like(members[:, :1]), members[:, :-1]], dim=1)
+    doc = (members & ~was_member).long().cumsum(dim=1)
+    document = torch.zeros((sid.shape[0], width), dtype=torch.int64, device=sid.device)
+    document.scatter_reduce_(1, safe, torch.where(members, doc, 0), "amax")
+    order = sentence_order(keys, stream, sentences, rate, width, document)  # slot -> sentence
     slot_of = torch.empty_like(order).scatter_(1, order, positions_like(order))
     lengths = torch.zeros_like(order).scatter_add_(1, safe, members.long())
     new_lengths = lengths.gather(1, order)

@@ -110,6 +110,7 @@ def random_spans_noise(
     b, length = candidates.shape
     dev = candidates.device
     n = candidates.sum(dim=1)
+    sentinels = max_spans
     if roll_stream is not None and max_spans is not None:
         # a roll can split the last span in two: keep one sentinel spare (with a single
         # sentinel there is none to spare, so such a vocabulary is not rolled)
@@ -129,7 +130,12 @@ def random_spans_noise(
     if roll_stream is not None:
         offset = below(keys.draw(roll_stream, 1), n.unsqueeze(1))  # (B, 1)
         rank = torch.remainder(rank - offset, n.clamp(min=1).unsqueeze(1))
-    return candidates & noise_compact.gather(1, rank)
+    noise = candidates & noise_compact.gather(1, rank)
+    if sentinels is not None:
+        # an excluded token inside a span splits it in two runs, each with its own sentinel:
+        # runs past the last sentinel stay text rather than share one
+        noise &= rank_among(run_starts(noise)) < sentinels
+    return noise
 
 
 def fragment(keys: Keys, stream: int, candidates: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
@@ -247,6 +253,8 @@ def suffix(keys: Keys, stream: int, candidates: torch.Tensor, rate: float) -> to
     """(B, L) bool: the last ``round(1 + u x (n - 1))`` of a row's n candidates, u uniform on
     [0, 2 x rate) (UL2's S-denoiser as llm-foundry draws it), at most n - 1 of them so a prefix
     remains; nothing in rows of fewer than 2 candidates."""
+    if not 0.0 < rate <= 0.5:
+        raise ValueError(f"the suffix rate must be in (0, 0.5], got {rate}")
     n = candidates.sum(dim=1)
     u = keys.draw(stream, 1)[:, 0].double() / 2**32
     size = torch.round(1 + u * (2 * rate) * (n - 1).clamp(min=0)).long()
@@ -299,7 +307,8 @@ def t5_lengths(inputs_length: int, density: float, mean_span: float) -> tuple[in
     """T5's ``random_spans_helper``: the most tokens a row may have before corruption so that
     its corrupted input (non-noise tokens, one sentinel per span, one end token) fits in
     ``inputs_length``, and the target length that gives (noise tokens, sentinels, end token).
-    ``(568, 114)`` for 512 at 15% / 3, as T5's span_corruption sizes its chunks."""
+    ``(568, 114)`` for 512 at 15% / 3, as T5's span_corruption sizes its chunks. The search
+    starts at ``inputs_length - 1``, with T5's nudge at 50% density, as T5 computes it."""
 
     def lengths(tokens: int) -> tuple[int, int]:
         noise = round(tokens * density)
@@ -308,7 +317,10 @@ def t5_lengths(inputs_length: int, density: float, mean_span: float) -> tuple[in
 
     if inputs_length < 2:
         raise ValueError(f"inputs_length must be at least 2, got {inputs_length}")
-    tokens = inputs_length
+    tokens = inputs_length - 1
     while lengths(tokens + 1)[0] <= inputs_length:
         tokens += 1
-    return tokens, lengths(tokens)[1]
+    targets = lengths(tokens)[1]
+    if density == 0.5 and targets > inputs_length:  # T5's nudge to a round targets length
+        tokens, targets = tokens - 1, targets - 1
+    return tokens, targets
