@@ -11,6 +11,7 @@ from collections import Counter
 from itertools import combinations
 from pathlib import Path
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -387,3 +388,57 @@ def test_packed_documents_permute_their_own_sentences() -> None:
     first = {(1, 10, 11, 20), (1, 20, 10, 11)}
     second = {(2, 30, 40, 2), (2, 40, 30, 2)}
     assert {(row[:4], row[4:]) for row in seen} == {(a, b) for a in first for b in second}
+
+
+def test_max_lengths_are_respected() -> None:
+    from objspec import bundled_vocab, compile_file
+
+    specs = Path(__file__).resolve().parent.parent / "specs"
+    vocab = bundled_vocab()
+    rows = [{"input_ids": [2, *range(200, 200 + n), 3], "index": n} for n in (5, 40, 90)]
+    for name in ("t5_span", "bart_text_infilling", "ul2", "bert_mlm"):
+        collator = compile_file(specs / f"{name}.objspec").Collator(
+            vocab, max_length=32, max_target_length=8
+        )
+        out = collator(rows)
+        seq2seq = "decoder_attention_mask" in out
+        for key, value in out.items():
+            target = seq2seq and key in ("labels", "decoder_input_ids", "decoder_attention_mask")
+            assert value.shape[1] <= (8 if target else 32), (name, key)
+        full = compile_file(specs / f"{name}.objspec").Collator(vocab)(rows)
+        assert torch.equal(out["input_ids"], full["input_ids"][:, : out["input_ids"].shape[1]])
+    with pytest.raises(ValueError, match="max_length"):
+        compile_file(specs / "t5_span.objspec").Collator(vocab, max_length=0)
+
+
+def test_poisson_word_spans_cover_exactly_the_word_budget() -> None:
+    """BART's budget: ceil(30% x words) whole words masked per row (zero-length spans aside)."""
+    import math
+
+    from objspec.distributions import build_law
+    from objspec.runtime import place_spans
+
+    table = build_law("poisson", (3.0,))
+    g = torch.Generator().manual_seed(3)
+    rows, length = 200, 120
+    unit_start = torch.rand(rows, length, generator=g) < 0.6
+    unit_start[:, 0] = True
+    valid = torch.ones(rows, length, dtype=torch.bool)
+    words = unit_start.sum(dim=1)
+    budget = torch.tensor([math.ceil(0.3 * int(w)) for w in words])
+    spans = place_spans(
+        _keys(rows, 2),
+        (3, 4, 5),
+        unit_start,
+        unit_start,
+        valid,
+        budget,
+        torch.tensor(table.values),
+        torch.tensor(table.cdf_u32()),
+        budget_in_units=True,
+        draw_factor=3,
+    )
+    assert torch.equal((spans.selected & unit_start).sum(dim=1), budget)
+    # whole words: a selected token's word start is selected
+    word_start_pos = torch.where(unit_start, torch.arange(length), 0).cummax(dim=1).values
+    assert bool(spans.selected.gather(1, word_start_pos)[spans.selected].all())

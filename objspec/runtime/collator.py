@@ -10,6 +10,8 @@ from objspec.runtime.batch import Batch, Examples, read_batch
 from objspec.runtime.rng import Keys
 from objspec.runtime.vocab import Vocab, VocabError
 
+TARGET_KEYS = ("labels", "decoder_input_ids", "decoder_attention_mask", "decoder_position_ids")
+
 
 class Collator:
     """Batch in, corrupted batch and targets out (``collator(examples) -> dict of tensors``).
@@ -21,7 +23,8 @@ class Collator:
     Subclasses (the generated code) set ``needs`` (the tokens they write, e.g. ``('mask',)``),
     ``mask_copies`` (None for dynamic masks, k for k static copies) and implement :meth:`corrupt`.
     ``decoder_start_id`` starts encoder-decoder decoder inputs (default: pad, as T5; BART's
-    models start with eos).
+    models start with eos). ``max_length`` / ``max_target_length`` cap the output widths
+    (see :meth:`cut`; to size rows so that nothing is cut, see ``rewrite.t5_lengths``).
     """
 
     needs: ClassVar[tuple[str, ...]] = ()
@@ -37,6 +40,8 @@ class Collator:
         epoch: int = 0,
         device: torch.device | str | None = None,
         decoder_start_id: int | None = None,
+        max_length: int | None = None,
+        max_target_length: int | None = None,
     ) -> None:
         self.vocab = vocab if isinstance(vocab, Vocab) else Vocab.from_tokenizer(vocab)
         for what in self.needs:
@@ -53,6 +58,11 @@ class Collator:
             else:
                 self.vocab.require(what)
         self.decoder_start_id = self.pad_id if decoder_start_id is None else decoder_start_id
+        for name, limit in (("max_length", max_length), ("max_target_length", max_target_length)):
+            if limit is not None and (not isinstance(limit, int) or limit < 1):
+                raise ValueError(f"{name} must be a positive int, got {limit!r}")
+        self.max_length = max_length
+        self.max_target_length = max_target_length
         self.mode_token_ids = tuple(self.vocab.id_of(m) for m in self.modes)
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -118,7 +128,18 @@ class Collator:
         if batch.input_ids.numel() == 0:
             return self.empty(batch)
         keys = Keys(self.seed, self.mask_epoch(), batch.index)
-        return self.corrupt(batch, keys)
+        return self.cut(self.corrupt(batch, keys))
+
+    def cut(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Outputs no wider than ``max_length`` (inputs; every output of a one-sequence form)
+        and ``max_target_length`` (decoder targets): longer rows are truncated, what lies past
+        the cut is dropped, as a tokenizer's truncation does."""
+        decoder = "decoder_attention_mask" in out
+        for key, value in out.items():
+            limit = self.max_target_length if decoder and key in TARGET_KEYS else self.max_length
+            if limit is not None and value.dim() == 2 and value.shape[1] > limit:
+                out[key] = value[:, :limit]
+        return out
 
     def empty(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The outputs of an empty batch: every key present, every tensor empty."""
