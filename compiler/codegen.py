@@ -509,11 +509,23 @@ class Generator:
         self.returned = True
 
     def _emit_replace_call(
-        self, target: str, streams: tuple[str, str], where: str, step: L.Replace, per_span: bool
+        self,
+        target: str,
+        streams: tuple[str, str],
+        where: str,
+        step: L.Replace,
+        per_span: bool,
+        insertion: bool = False,
     ) -> None:
         w = self.body
-        actions = self.consts.add(self.cname("REPLACE_ACTIONS"), step.actions)
-        cdf = self.consts.add(self.cname("REPLACE_CDF"), step.cdf)
+        if insertion:
+            actions = self.consts.add(self.cname("INSERT_ACTIONS"), step.insert_actions)
+            cdf = self.consts.add(self.cname("INSERT_CDF"), step.insert_cdf)
+            names = step.insert_actions
+        else:
+            actions = self.consts.add(self.cname("REPLACE_ACTIONS"), step.actions)
+            cdf = self.consts.add(self.cname("REPLACE_CDF"), step.cdf)
+            names = step.actions
         w(f"{target} = rt.replace_selected(")
         with w.indent():
             w("keys,")
@@ -522,9 +534,9 @@ class Generator:
             w(f"{where},")
             w(f"{actions},")
             w(f"{cdf},")
-            if "mask" in step.actions:
+            if "mask" in names:
                 w("mask_id=self.mask_id,")
-            if "random" in step.actions:
+            if "random" in names:
                 w("pool=self.random_pool(device),")
                 w(f"random_stream={streams[1]},")
             if per_span:
@@ -540,7 +552,13 @@ class Generator:
         self._emit_replace_call("input_ids", streams, "selected", step, step.per == "span")
         if not any(isinstance(s, L.Output) for s in self.plan.steps):
             return
-        if "delete" in step.actions:
+        if step.insert_actions:
+            if "delete" in step.actions:
+                w("dropped = selected & (input_ids == rt.DELETED)")
+            else:
+                w("dropped = torch.zeros_like(selected)  # every token stays, masked or not")
+            self._emit_insertions(step)
+        elif "delete" in step.actions:
             w("input_ids, input_valid = rt.rewrite(")
             with w.indent():
                 w("input_ids, batch.valid & (input_ids != rt.DELETED), fill=self.pad_id")
@@ -556,6 +574,12 @@ class Generator:
         w("dropped = selected & ~first")
         streams = ("STREAM_REPLACE", "STREAM_RANDOM_TOKEN")
         self._emit_replace_call("input_ids", streams, "first", step, per_span=False)
+        self._emit_insertions(step)
+
+    def _emit_insertions(self, step: L.Replace) -> None:
+        """Zero-length spans: one token inserted before each of as many chosen tokens; the
+        ``dropped`` positions leave the input."""
+        w = self.body
         w("# zero-length spans: one token inserted before each of as many chosen tokens")
         w("inserts = rt.take_in_random_order(")
         with w.indent():
@@ -566,7 +590,7 @@ class Generator:
             w("spans.insertions,")
         w(")")
         streams = ("STREAM_INSERT_TOKEN", "STREAM_INSERT_RANDOM_TOKEN")
-        self._emit_replace_call("inserted", streams, "inserts", step, per_span=False)
+        self._emit_replace_call("inserted", streams, "inserts", step, False, insertion=True)
         w("input_ids, input_valid = rt.rewrite(")
         with w.indent():
             w("input_ids,")

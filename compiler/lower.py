@@ -133,6 +133,9 @@ class Replace(Step):
     actions: tuple[str, ...]
     cdf: tuple[int, ...]
     collapse: bool = False
+    # zero-length spans insert a token: mask, or random with the mix's random share (fairseq)
+    insert_actions: tuple[str, ...] = ()
+    insert_cdf: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -272,7 +275,7 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     elif objective.replace.share_of("sentinel") > 0:
         steps.append(Sentinels("replace per span: sentinel 100%"))
     else:
-        steps.append(_replacement(objective.replace))
+        steps.append(_replacement(objective.replace, objective.inserts))
     if "shuffle_trigrams" in transforms:
         rate = transforms["shuffle_trigrams"]
         steps.append(
@@ -399,16 +402,20 @@ def _selection(
     )
 
 
-def _replacement(rep: ir.Replacement) -> Replace:
+def _replacement(rep: ir.Replacement, inserts: bool = False) -> Replace:
     shares = tuple(s for s in rep.shares if s.share > 0)
     mix = ", ".join(f"{s.action} {_pct(s.share)}" for s in shares)
     collapse = ", collapse" if rep.collapse else ""
+    random = rep.share_of("random")
+    insert = tuple((a, p) for a, p in (("mask", 1 - random), ("random", random)) if p > 0)
     return Replace(
         f"replace per {rep.per}{collapse}: {mix}",
         rep.per,
         tuple(s.action for s in shares),
         cumulative_thresholds(tuple(s.share for s in shares)),
         rep.collapse,
+        tuple(a for a, _ in insert) if inserts else (),
+        cumulative_thresholds(tuple(p for _, p in insert)) if inserts else (),
     )
 
 
@@ -442,7 +449,7 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used.append("replace")
             if "random" in step.actions:
                 used.append("random_token")
-            if step.collapse:
+            if step.insert_actions:
                 used += ["insert_place", "insert_token"]
-                used += ["insert_random_token"] if "random" in step.actions else []
+                used += ["insert_random_token"] if "random" in step.insert_actions else []
     return used

@@ -458,15 +458,27 @@ def check_deletion(objective: ir.Objective, compiled: Any, case: Case) -> None:
 
 
 def _infills(
-    inputs: list[int], original: list[int], mask: int, random: bool, special: set[int]
+    inputs: list[int],
+    original: list[int],
+    mask: int,
+    random: bool,
+    special: set[int],
+    deletes: bool = False,
 ) -> bool:
     """Whether ``inputs`` is ``original`` with disjoint runs of non-special tokens (possibly
-    empty) each replaced by one noise token: a dynamic program over (input, original) prefixes.
-    A noise token is ``mask``, or with ``random`` also any non-special token."""
+    empty) each replaced by one noise token, and with ``deletes`` any non-special token
+    dropped: a dynamic program over (input, original) prefixes. A noise token is ``mask``, or
+    with ``random`` also any non-special token."""
     n, m = len(inputs), len(original)
     reach = [[False] * (m + 1) for _ in range(n + 1)]
     reach[0][0] = True
-    for i in range(n):
+    for i in range(n + 1):
+        if deletes:  # a deleted token: the original moves on, the input does not
+            for j in range(m):
+                if reach[i][j] and original[j] not in special:
+                    reach[i][j + 1] = True
+        if i == n:
+            break
         tok = inputs[i]
         is_noise = tok == mask or (random and tok not in special)
         for j in range(m + 1):
@@ -509,10 +521,11 @@ def check_infilling(objective: ir.Objective, compiled: Any, case: Case) -> None:
     out = _collate(compiled, case)
     special = set(case.vocab.special_ids)
     random = objective.replace.share_of("random") > 0
+    deletes = objective.replace.share_of("delete") > 0
     mask = case.vocab.mask_id if case.vocab.mask_id is not None else MASK
     for row, ((inputs, _), example) in enumerate(zip(_rows(out), case.examples, strict=True)):
         sources = _sentence_orders(objective, example)
-        if not any(_infills(inputs, src, mask, random, special) for src in sources):
+        if not any(_infills(inputs, src, mask, random, special, deletes) for src in sources):
             raise _fail(f"row {row}: the input is not the original with spans collapsed")
 
 
@@ -710,7 +723,7 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check(
         "infilling",
-        "the input is the original with each span (or none) collapsed to one token",
+        "the input is the original with its spans collapsed, masked or deleted, and insertions",
         check_infilling,
     ),
     Check(
@@ -825,7 +838,7 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         skip.add("dynamic")
     if objective.predict.target != "sentinels":
         skip.add("reconstruct")
-    if not objective.replace.collapse:
+    if not (objective.replace.collapse or objective.inserts):
         skip.add("infilling")
     if not any(t.kind == "shuffle_trigrams" for t in objective.transforms):
         skip.add("shuffle")
@@ -850,6 +863,7 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         and (mass or mask_only)
         and objective.replace.share_of("delete") == 0
         and not objective.replace.collapse
+        and not objective.inserts
     )
     if not same_length:
         skip.update(SAME_LENGTH_CHECKS)

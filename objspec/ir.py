@@ -352,15 +352,20 @@ class Objective(Node):
             )
         return self
 
+    @property
+    def inserts(self) -> bool:
+        """Whether zero-length spans insert tokens (a span law with length 0, as BART's)."""
+        return isinstance(self.select, Spans) and self.select.length.table.low < 1
+
     def _consistent_collapse(self) -> None:
-        """Zero-length spans insert a token, which only a collapsing replacement can write."""
-        zero = isinstance(self.select, Spans) and self.select.length.table.low < 1
-        if zero and not self.replace.collapse:
+        """Zero-length spans insert a token: they need spans decided per span, in a
+        sequence-to-sequence form (fairseq's replace_length 1, -1 or 0 with insertions)."""
+        if self.inserts and (self.replace.per != "span" or not self.output.seq2seq):
             law = self.select.length.describe()  # type: ignore[union-attr]
             raise _fail(
                 f"span length law {law} allows length 0",
-                "a zero-length span inserts one token: write 'replace per span, collapse: ...' "
-                "(BART), or truncate the law to 1..N",
+                "a zero-length span inserts one token: write 'replace per span[, collapse]: ...' "
+                "with 'output encoder_decoder' (BART), or truncate the law to 1..N",
             )
         if not self.replace.collapse:
             return

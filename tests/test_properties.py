@@ -174,18 +174,28 @@ def test_any_t5_spec_keeps_its_promises(text: str, case: Case) -> None:
 
 @st.composite
 def bart_specs(draw: st.DrawFn) -> str:
-    """Text infilling with drawn Poisson rates, budgets, units and collapse mixes."""
+    """Text infilling with drawn Poisson rates, budgets, units and fairseq's three
+    replace_length settings (zero-length spans insert a token in each)."""
     lam = draw(st.sampled_from(["0.5", "1", "3", "3.5"]))
     rate = draw(st.integers(1, 60))
     basis = draw(st.sampled_from(["tokens", "words"]))
     unit = draw(st.sampled_from(["token", "word"]))
     mask = draw(st.sampled_from([100, 90, 50]))
+    replace = draw(
+        st.sampled_from(
+            [
+                f"replace per span, collapse: mask {mask}%, random {100 - mask}%",  # length 1
+                f"replace per span: mask {mask}%, random {100 - mask}%",  # length -1
+                "replace per span: delete 100%",  # replace_length 0
+            ]
+        )
+    )
     return (
         "objective drawn\n"
         f"  unit {unit}\n"
         f"  select spans length ~ poisson(lambda={lam})\n"
         f"  budget {rate}% of {basis}, ceil\n"
-        f"  replace per span, collapse: mask {mask}%, random {100 - mask}%\n"
+        f"  {replace}\n"
         "  predict original at all\n"
         "  output encoder_decoder\n"
         "  head seq2seq\n"

@@ -57,6 +57,8 @@ SPAN_LENGTH_VALUES = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 
 SPAN_LENGTH_CDF = (213833830, 855335322, 1817587559, 2779839795, 3501528973, 3934542480, 4151049233, 4243837842, 4278633570, 4290232146, 4293711719, 4294660693, 4294897937, 4294952685, 4294964417, 4294966763, 4294967203, 4294967281, 4294967294, 4294967296)
 REPLACE_ACTIONS = ('mask', 'random')
 REPLACE_CDF = (3865470566, 4294967296)
+INSERT_ACTIONS = ('mask', 'random')
+INSERT_CDF = (3865470566, 4294967296)
 SEQ2SEQ_WEIGHT = 1.0
 
 
@@ -124,8 +126,8 @@ class BartCollator(rt.Collator):
             STREAM_INSERT_TOKEN,
             batch.input_ids,
             inserts,
-            REPLACE_ACTIONS,
-            REPLACE_CDF,
+            INSERT_ACTIONS,
+            INSERT_CDF,
             mask_id=self.mask_id,
             pool=self.random_pool(device),
             random_stream=STREAM_INSERT_RANDOM_TOKEN,
