@@ -327,7 +327,8 @@ NOTES = [
     "about 40 for MLM and about 120 with 5 sorts for span placement. At B=64 each op costs a few",
     "microseconds of dispatch on one CPU thread, and that fixed cost, not memory traffic, is most",
     "of the time: the copy bound is far above every collator. The list path also spends",
-    "most of its time turning Python lists into one flat tensor. Fusing the ops (an optional",
+    "a large part of its time turning Python lists into one flat tensor (read through",
+    "`numpy.fromiter`, about 4x faster than `torch.tensor` on a list). Fusing the ops (an optional",
     "`torch.compile` path) and a span kernel with fewer passes are the open work of the",
     "throughput issue.",
 ]

@@ -137,8 +137,9 @@ def _pad_flat(rows: Sequence[Any], valid: torch.Tensor, fill: int) -> torch.Tens
         flat = torch.cat([r.reshape(-1).to(torch.int64).cpu() for r in rows])
     elif isinstance(rows[0], np.ndarray):
         flat = torch.from_numpy(np.concatenate(rows).astype(np.int64, copy=False))
-    else:
-        flat = torch.tensor(list(chain.from_iterable(rows)), dtype=torch.int64)
+    else:  # numpy reads a flat iterator of Python ints about 4x faster than torch.tensor
+        total = sum(len(r) for r in rows)
+        flat = torch.from_numpy(np.fromiter(chain.from_iterable(rows), np.int64, count=total))
     if flat.numel() != int(valid.sum()):
         raise BatchError("a per-token field does not have one entry per token")
     out[valid] = flat
