@@ -394,6 +394,28 @@ class Generator:
         rate = self.consts.add(self.cname("SUFFIX_RATE"), step.rate)
         self.body(f"selected = rt.suffix(keys, STREAM_SUFFIX, candidates, {rate})")
 
+    def emit_selectwindows(self, step: L.SelectWindows) -> None:
+        w = self.body
+        self.consts.add(self.cname("SPAN_LENGTH_LAW"), step.law, f"mean {step.mean:.4f} tokens")
+        values = self.consts.add(self.cname("SPAN_LENGTH_VALUES"), step.values)
+        cdf = self.consts.add(self.cname("SPAN_LENGTH_CDF"), step.cdf)
+        rate = self.consts.add(self.cname("WINDOW_RATE"), step.rate)
+        w("selected = rt.window_spans(")
+        with w.indent():
+            w("keys,")
+            w("(STREAM_WINDOW_LENGTH, STREAM_WINDOW_OFFSET),")
+            w("candidates,")
+            w(f"self.const({values}, device),")
+            w(f"self.const({cdf}, device),")
+            w(f"{rate},")
+        w(")")
+
+    def emit_permutationattention(self, step: L.PermutationAttention) -> None:
+        w = self.body
+        w("order = rt.factorization_order(keys, STREAM_FACTORIZATION, selected)")
+        w("perm_mask = rt.permutation_masks(order, selected)")
+        w("target_mapping = rt.target_mapping_dense(selected)")
+
     def emit_selectnone(self, step: L.SelectNone) -> None:
         self.body("input_ids, input_valid = batch.input_ids, batch.valid")
 
@@ -646,6 +668,8 @@ OUTPUT_EXPRESSIONS = {
     "span_start": "spans.span_start",
     "span_end": "spans.span_end",
     "shuffled_mask": "shuffled.long()",
+    "perm_mask": "perm_mask",
+    "target_mapping": "target_mapping",
 }
 
 HEAD_INPUTS = {

@@ -38,6 +38,9 @@ STREAMS = {
     "suffix": 17,
     "shuffle_place": 18,
     "shuffle_order": 19,
+    "window_length": 20,
+    "window_offset": 21,
+    "factorization": 22,
 }
 
 
@@ -120,6 +123,20 @@ class SelectFragment(Step):
 @dataclass(frozen=True)
 class SelectSuffix(Step):
     rate: float
+
+
+@dataclass(frozen=True)
+class SelectWindows(Step):
+    law: str
+    mean: float
+    values: tuple[int, ...]
+    cdf: tuple[int, ...]
+    rate: float
+
+
+@dataclass(frozen=True)
+class PermutationAttention(Step):
+    """XLNet: a random factorization order over the targets -> perm_mask, target_mapping."""
 
 
 @dataclass(frozen=True)
@@ -266,7 +283,7 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         rate = transforms["permute_sentences"]
         steps.append(PermuteSentences(f"transform permute sentences {_pct(rate)}", rate))
     steps.append(_candidates(objective))
-    counts_tokens = ir.RandomSpans | ir.Fragment | ir.Suffix | ir.NoSelection
+    counts_tokens = ir.RandomSpans | ir.Fragment | ir.Suffix | ir.Windows | ir.NoSelection
     if not isinstance(objective.select, counts_tokens):
         steps.append(Units(f"unit {objective.unit.kind}", objective.unit.kind))
     steps.append(_selection(objective.select))
@@ -292,6 +309,8 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     output = objective.output.kind
     if output == "encoder":
         steps.append(Labels("predict original at selected"))
+        if objective.attention.kind == "permutation":
+            steps.append(PermutationAttention("attention permutation"))
     else:
         steps.append(Targets(PREDICT_TEXT[objective.predict.target], objective.predict.target))
         steps.append(Output(f"output {output}", output))
@@ -326,10 +345,12 @@ def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
     if kind == "encoder":
         spans = isinstance(objective.select, ir.Spans)
         shuffles = any(t.kind == "shuffle_trigrams" for t in objective.transforms)
+        permutes = objective.attention.kind == "permutation"
         return (
             ("input_ids", "attention_mask", "labels")
             + (("span_start", "span_end") if spans else ())
             + (("shuffled_mask",) if shuffles else ())
+            + (("perm_mask", "target_mapping") if permutes else ())
         )
     if kind == "decoder_only":
         return ("input_ids", "attention_mask", "labels", "prefix_mask")
@@ -368,12 +389,23 @@ def _selection(
     | ir.RandomSpans
     | ir.Fragment
     | ir.Suffix
+    | ir.Windows
     | ir.NoSelection,
 ) -> Step:
     if isinstance(sel, ir.NoSelection):
         return SelectNone("select none")
     if isinstance(sel, ir.Suffix):
         return SelectSuffix(f"select suffix {_pct(sel.rate)}", sel.rate)
+    if isinstance(sel, ir.Windows):
+        law = sel.length.describe()
+        return SelectWindows(
+            f"select windows length ~ {law}, rate {sel.rate:.6g}",
+            law,
+            sel.length.table.mean,
+            sel.length.table.values,
+            sel.length.table.cdf_u32(),
+            sel.rate,
+        )
     if isinstance(sel, ir.Bernoulli):
         return SelectBernoulli(f"select bernoulli {_pct(sel.rate)}", sel.rate)
     if isinstance(sel, ir.Exact):
@@ -437,6 +469,10 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used.append("span_place")
         if isinstance(step, SelectSuffix):
             used.append("suffix")
+        if isinstance(step, SelectWindows):
+            used += ["window_length", "window_offset"]
+        if isinstance(step, PermutationAttention):
+            used.append("factorization")
         if isinstance(step, ShuffleNgrams):
             used += ["shuffle_place", "shuffle_order"]
         if isinstance(step, PermuteSentences):

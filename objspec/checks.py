@@ -256,7 +256,7 @@ def _longest_word(objective: ir.Objective, case: Case) -> torch.Tensor:
 
 def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
     sel = objective.select
-    if isinstance(sel, ir.Bernoulli | ir.RandomSpans | ir.Suffix | ir.NoSelection):
+    if isinstance(sel, ir.Bernoulli | ir.RandomSpans | ir.Suffix | ir.Windows | ir.NoSelection):
         return
     budget = sel.budget
     out = _collate(compiled, case)
@@ -331,7 +331,8 @@ def check_batch_invariance(objective: ir.Objective, compiled: Any, case: Case) -
         alone = _collate(compiled, Case(case.vocab, [example], case.seed, case.epoch))
         for key, value in alone.items():
             n = value.shape[1]  # each output has its own width (inputs, targets)
-            if not torch.equal(value[0], together[key][row, :n]):
+            part = together[key][row, :n, :n] if value.dim() == 3 else together[key][row, :n]
+            if not torch.equal(value[0], part):
                 raise _fail(f"example {row} is corrupted differently alone ({key})")
         n = alone["labels"].shape[1]
         if bool((together["labels"][row, n:] != IGNORE_INDEX).any()):
@@ -589,6 +590,34 @@ def check_shuffle(objective: ir.Objective, compiled: Any, case: Case) -> None:
             raise _fail(f"row {row}: {len(blocks)} trigrams shuffled, expected {expected}")
 
 
+# --- XLNet: the factorization order -------------------------------------------------------------
+
+
+def check_factorization(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    out = _collate(compiled, case)
+    _, valid, _ = _inputs(case)
+    targets = out["labels"] != IGNORE_INDEX
+    blocked = out["perm_mask"].bool()
+    length = targets.shape[1]
+    if not torch.equal(out["target_mapping"], torch.eye(length).expand_as(out["target_mapping"])):
+        raise _fail("target_mapping is not the identity of each row")
+    for row in range(targets.shape[0]):
+        t = targets[row]
+        others = valid[row] & ~t
+        if not torch.equal(blocked[row][others], t.expand(int(others.sum()), length)):
+            raise _fail(f"row {row}: a non-target sees a target or misses a non-target")
+        sub = blocked[row][t][:, t]  # among targets: sub[i, j] = i may not see j
+        if not bool(sub.diagonal().all()):
+            raise _fail(f"row {row}: a target sees itself")
+        sees = ~sub
+        k = int(t.sum())
+        if bool((sees & sees.T).any()) or bool(((~sees) & (~sees.T)).fill_diagonal_(False).any()):
+            raise _fail(f"row {row}: two targets are not ordered one way")
+        # a tournament is an order (acyclic) iff its scores are 0, 1, ..., k-1
+        if sorted(sees.sum(dim=1).tolist()) != list(range(k)):
+            raise _fail(f"row {row}: the targets' order has a cycle")
+
+
 # --- T5: sentinel-delimited spans -------------------------------------------------------------
 
 
@@ -742,6 +771,12 @@ CHECKS: tuple[Check, ...] = (
         check_shuffle,
     ),
     Check(
+        "factorization",
+        "perm_mask is a factorization order: targets see earlier targets only, never"
+        " themselves; non-targets see no target",
+        check_factorization,
+    ),
+    Check(
         "reconstruct",
         "inputs and targets interleave back to the original; sentinels distinct and in order",
         check_reconstruct,
@@ -842,6 +877,8 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         skip.add("infilling")
     if not any(t.kind == "shuffle_trigrams" for t in objective.transforms):
         skip.add("shuffle")
+    if objective.attention.kind != "permutation":
+        skip.add("factorization")
     transforms = {t.kind for t in objective.transforms} - {"shuffle_trigrams"}
     nothing = isinstance(objective.select, ir.NoSelection)
     if not (nothing and transforms == {"permute_sentences"}):

@@ -82,6 +82,16 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
                     f"mean span {step.mean:g}{roll}",
                 )
             )
+        if isinstance(step, L.SelectWindows):
+            rows.append(
+                (
+                    "selection",
+                    f"windows of floor(n / {step.rate:.4g}) tokens, one span of n ~ {step.law} "
+                    f"(mean {step.mean:.3f}) in each",
+                )
+            )
+        if isinstance(step, L.PermutationAttention):
+            rows.append(("attention", "permutation: a random factorization order of the targets"))
         if isinstance(step, L.SelectSuffix):
             rows.append(("selection", f"a suffix of about {_pct(step.rate)} (prefix LM)"))
         if isinstance(step, L.Sentinels):

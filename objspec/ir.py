@@ -177,6 +177,21 @@ class Suffix(Node):
     rate: float = Field(gt=0.0, le=0.5)
 
 
+class Windows(Node):
+    """XLNet's permutation-LM targets as Hugging Face places them: consecutive windows of
+    ``floor(n / rate)`` tokens, each holding one span of n ~ ``length`` at a uniform offset."""
+
+    kind: Literal["windows"] = "windows"
+    length: Law
+    rate: float = Field(gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _positive_lengths(self) -> Windows:
+        if self.length.table.low < 1:
+            raise _fail(f"window span law {self.length.describe()} allows length 0")
+        return self
+
+
 class NoSelection(Node):
     """Nothing is selected: the objective's noise is a document transform alone."""
 
@@ -184,7 +199,7 @@ class NoSelection(Node):
 
 
 Selection = Annotated[
-    Bernoulli | Exact | Spans | RandomSpans | Fragment | Suffix | NoSelection,
+    Bernoulli | Exact | Spans | RandomSpans | Fragment | Suffix | Windows | NoSelection,
     Field(discriminator="kind"),
 ]
 RUN_SELECTIONS = (Spans, RandomSpans, Fragment, Suffix)  # selections made of contiguous spans
@@ -240,6 +255,13 @@ class Transform(Node):
 
     kind: Literal["permute_sentences", "rotate", "shuffle_trigrams"]
     rate: float = Field(default=1.0, gt=0.0, le=1.0)
+
+
+class Attention(Node):
+    """Who attends to whom: everyone (``bidirectional``), or XLNet's ``permutation``: a random
+    factorization order over the targets, as ``perm_mask`` and ``target_mapping``."""
+
+    kind: Literal["bidirectional", "permutation"] = "bidirectional"
 
 
 class Output(Node):
@@ -309,6 +331,7 @@ class Objective(Node):
     replace: Replacement
     predict: Predict
     transforms: tuple[Transform, ...] = ()
+    attention: Attention = Attention()
     output: Output = Output()
     loss: Loss = Loss()
     heads: tuple[Head, ...]
@@ -337,6 +360,13 @@ class Objective(Node):
         kinds = [t.kind for t in self.transforms]
         if len(set(kinds)) != len(kinds):
             raise _fail("a transform is given twice")
+        if self.attention.kind == "permutation" and (
+            self.output.seq2seq or self.predict.target != "selected"
+        ):
+            raise _fail(
+                "permutation attention predicts the selected tokens of one sequence",
+                "write 'predict original at selected' without an 'output' statement",
+            )
         documents = [t for t in self.transforms if t.kind != "shuffle_trigrams"]
         if documents and self.predict.target != "all":
             raise _fail(
@@ -412,7 +442,8 @@ class Objective(Node):
                     f"'output {self.output.kind}' is trained by the seq2seq head alone",
                     "write 'head seq2seq'",
                 )
-        if isinstance(self.select, RandomSpans | Fragment | Suffix) and self.unit.kind != "token":
+        counts_tokens = RandomSpans | Fragment | Suffix | Windows
+        if isinstance(self.select, counts_tokens) and self.unit.kind != "token":
             raise _fail(
                 f"'select {self.select.kind}' counts tokens",
                 "remove 'unit word' (T5 and MASS have no word units)",
@@ -517,11 +548,21 @@ Spec = Objective | Mixture
 # Statements the grammar knows, reserved for the families that later issues add.
 RESERVED_STATEMENTS = {
     "pair": "pair construction (NSP, SOP, sentence order)",
-    "attention": "attention structures (causal, prefix, permutation)",
     "task": "composition of objectives",
 }
 
-SELECT_KINDS = ("bernoulli", "exact", "spans", "random_spans", "fragment", "suffix", "none")
+SELECT_KINDS = (
+    "bernoulli",
+    "exact",
+    "spans",
+    "random_spans",
+    "fragment",
+    "suffix",
+    "windows",
+    "none",
+)
+ATTENTIONS = ("bidirectional", "permutation")
+RESERVED_ATTENTIONS = ("causal", "prefix", "right_to_left", "seq2seq", "unilm")
 KEEP_ALL = {"per": "token", "shares": [{"action": "keep", "share": 1.0}]}  # with 'select none'
 BUDGET_FLAGS = ("round", "ceil", "floor", "stochastic")
 BUDGET_OPTIONS = ("min", "max")
@@ -686,7 +727,13 @@ class _Reader:
                 continue
             if kind in ("bernoulli", "suffix") and "amount" in clause and clause["of"] is None:
                 out["rate"] = self.rate(clause["amount"], "selection rate", clause["loc"])
-            elif kind == "spans" and clause.get("option") == "length" and "law" in clause:
+            elif kind == "windows" and clause.get("option") == "rate" and "value" in clause:
+                out["rate"] = self.rate(clause["value"], "window rate", clause["loc"])
+            elif (
+                kind in ("spans", "windows")
+                and clause.get("option") == "length"
+                and "law" in clause
+            ):
                 out["length"] = self.law(clause["law"])
             elif kind == "random_spans" and clause.get("option") == "density":
                 out["density"] = self.rate(clause["value"], "noise density", clause["loc"])
@@ -698,7 +745,13 @@ class _Reader:
                 self.error(
                     f"unexpected clause for 'select {kind}'", clause["loc"], SELECT_USAGE[kind]
                 )
-        if kind in ("none", "suffix"):
+        if kind == "windows":
+            for key in ("length", "rate"):
+                if key not in out:
+                    self.error(f"'select windows' needs its {key}", st["loc"], SELECT_USAGE[kind])
+            if budget is not None:
+                self.error("'select windows' takes no budget", budget["loc"])
+        elif kind in ("none", "suffix"):
             if kind == "suffix" and "rate" not in out:
                 self.error("'select suffix' needs a rate", st["loc"], SELECT_USAGE[kind])
             if budget is not None:
@@ -786,6 +839,18 @@ class _Reader:
         out["loc"] = st["loc"]
         return out
 
+    def attention(self, st: dict[str, Any]) -> dict[str, Any]:
+        name = st["call"]["name"]
+        if name in RESERVED_ATTENTIONS:
+            self.error(
+                f"'attention {name}' is not supported by this version of objspec",
+                st["loc"],
+                "reserved for UniLM's masks and prefix LMs; this version has "
+                + ", ".join(ATTENTIONS),
+            )
+            return {"loc": st["loc"]}
+        return {"kind": self.bare_call(st["call"], "attention", ATTENTIONS), "loc": st["loc"]}
+
     def head(self, st: dict[str, Any]) -> dict[str, Any]:
         call = st["call"]
         name = call["name"]
@@ -856,6 +921,7 @@ SELECT_USAGE = {
     "fragment": "e.g. 'select fragment' with 'budget 50% of tokens, round'",
     "none": "'select none' (a transform is the only noise)",
     "suffix": "e.g. 'select suffix 25%' (UL2's S-denoiser: a prefix-LM split)",
+    "windows": "e.g. 'select windows length ~ uniform on 1..5, rate 1/6' (XLNet, as HF)",
 }
 HEAD_USAGE = {"span_boundary": "head span_boundary(max_span=10, position_dim=200)"}
 
@@ -918,6 +984,7 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
             "kind": reader.bare_call(st["call"], "output form", OUTPUTS),
             "loc": st["loc"],
         },
+        "attention": reader.attention,
     }
     for kind, read in readers.items():
         if kind in by_kind:

@@ -135,3 +135,21 @@ def test_seq2seq_batches_feed_hugging_face_models(spec: str) -> None:
     assert torch.isfinite(out.loss)
     out.loss.backward()
     assert out.logits.shape[:2] == batch["labels"].shape
+
+
+def test_xlnet_batches_feed_hugging_face_xlnet() -> None:
+    """perm_mask and target_mapping in HF's layout: XLNetLMHeadModel takes the compiled batch
+    of rows of odd and even lengths (no even-length requirement, transformers#7341)."""
+    transformers = pytest.importorskip("transformers")
+    tokenizer = bundled.load_tokenizer()
+    vocab = Vocab.from_tokenizer(tokenizer)
+    examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:3], max_length=47)
+    batch = compile_file(SPECS[0].parent / "xlnet.objspec").Collator(vocab, seed=0)(examples)
+    assert (batch["labels"] != -100).any()
+    config = transformers.XLNetConfig(
+        vocab_size=vocab.size, d_model=32, n_layer=1, n_head=2, d_inner=64
+    )
+    model = transformers.XLNetLMHeadModel(config)
+    out = model(**batch)
+    assert torch.isfinite(out.loss)
+    out.loss.backward()

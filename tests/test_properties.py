@@ -297,6 +297,11 @@ def _unshuffle_everything(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
+def _let_targets_see_themselves(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out["perm_mask"].diagonal(dim1=1, dim2=2).zero_()
+    return out
+
+
 def _reverse_the_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     width = out["attention_mask"].sum(dim=1)
     pos = torch.arange(out["input_ids"].shape[1]).unsqueeze(0)
@@ -323,6 +328,7 @@ def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         ("bart_text_infilling", "infilling", _swap_first_two_inputs),
         ("bart", "infilling", _swap_first_two_inputs),
         ("structbert_word", "shuffle", _unshuffle_everything),
+        ("xlnet", "factorization", _let_targets_see_themselves),
         ("bart_sentence_permutation", "permutation", _reverse_the_inputs),
         ("bart_document_rotation", "rotation", _reverse_the_inputs),
     ],

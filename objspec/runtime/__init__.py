@@ -3,6 +3,12 @@
 Everything here is vectorized over the batch: no Python loop over examples or tokens.
 """
 
+from objspec.runtime.attention import (
+    factorization_order,
+    permutation_masks,
+    target_mapping_dense,
+    window_spans,
+)
 from objspec.runtime.batch import Batch, BatchError, content_index, read_batch
 from objspec.runtime.collator import Collator
 from objspec.runtime.document import (
@@ -98,6 +104,10 @@ __all__ = [
     "prepend",
     "suffix",
     "t5_lengths",
+    "factorization_order",
+    "permutation_masks",
+    "target_mapping_dense",
+    "window_spans",
     "encoder_decoder_outputs",
     "fragment",
     "positions_like",

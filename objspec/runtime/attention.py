@@ -1,0 +1,66 @@
+"""Attention structures: XLNet's permutation language modelling (factorization order, perm_mask,
+target_mapping) and the window placement of its targets, vectorized over the batch."""
+
+from __future__ import annotations
+
+import torch
+
+from objspec.runtime.rewrite import FAR, positions_like, rank_among
+from objspec.runtime.rng import Keys, below
+from objspec.runtime.spans import sample_lengths
+
+
+def window_spans(
+    keys: Keys,
+    streams: tuple[int, int],
+    candidates: torch.Tensor,
+    values: torch.Tensor,
+    cdf: torch.Tensor,
+    rate: float,
+) -> torch.Tensor:
+    """(B, L) bool: HF's PLM target placement over each row's candidate tokens. Windows follow
+    each other from the row's start; a window holds one span of n tokens (n drawn from the law
+    ``values`` / ``cdf``) at a uniform offset and is ``floor(n / rate)`` long; the last window
+    is cut at the row's end (DataCollatorForPermutationLanguageModeling, vectorized)."""
+    b, length = candidates.shape
+    n = candidates.sum(dim=1, keepdim=True)
+    span = sample_lengths(keys.draw(streams[0], length), values, cdf)  # (B, W) window w's span
+    window = torch.floor(span.double() / rate).long().clamp(min=1)
+    window = torch.maximum(window, span)
+    start = window.cumsum(dim=1) - window  # in candidate coordinates
+    offset = below(keys.draw(streams[1], length), window - span + 1)
+    first = start + offset
+    last = torch.minimum(first + span, n)  # one past the span, cut at the row's end
+    real = first < n
+    edges = torch.zeros((b, length + 1), dtype=torch.int64, device=candidates.device)
+    edges.scatter_add_(1, torch.where(real, first, length).clamp(max=length), real.long())
+    edges.scatter_add_(1, torch.where(real, last, length).clamp(max=length), -real.long())
+    inside = edges[:, :length].cumsum(dim=1) > 0
+    return candidates & inside.gather(1, rank_among(candidates).clamp(min=0))
+
+
+def factorization_order(keys: Keys, stream: int, targets: torch.Tensor) -> torch.Tensor:
+    """(B, L) int64: a uniformly random order 0..k-1 of each row's k targets; -1 elsewhere
+    (every other token comes before all targets)."""
+    length = targets.shape[1]
+    pos = positions_like(targets)
+    u = keys.draw(stream, length)
+    order = torch.where(targets, u * length + pos, torch.full_like(u, FAR)).argsort(dim=1)
+    rank = torch.empty_like(order).scatter_(1, order, pos.contiguous())
+    return torch.where(targets, rank, torch.full_like(rank, -1))
+
+
+def permutation_masks(order: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B, L, L) float32 ``perm_mask`` in Hugging Face's layout: 1 where token i may not attend
+    to token j, i.e. j is a target no earlier than i in the factorization order (a target never
+    sees itself; non-targets see each other and no target)."""
+    blocked = (order.unsqueeze(2) <= order.unsqueeze(1)) & targets.unsqueeze(1)
+    return blocked.float()
+
+
+def target_mapping_dense(targets: torch.Tensor) -> torch.Tensor:
+    """(B, L, L) float32: the identity per row, Hugging Face's ``target_mapping`` for labels of
+    shape (B, L) with -100 at non-targets."""
+    b, length = targets.shape
+    eye = torch.eye(length, device=targets.device)
+    return eye.unsqueeze(0).expand(b, length, length).contiguous()
