@@ -670,6 +670,7 @@ OUTPUT_EXPRESSIONS = {
     "shuffled_mask": "shuffled.long()",
     "perm_mask": "perm_mask",
     "target_mapping": "target_mapping",
+    "target_positions": "rt.target_positions(selected)",
 }
 
 HEAD_INPUTS = {

@@ -350,7 +350,7 @@ def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
             ("input_ids", "attention_mask", "labels")
             + (("span_start", "span_end") if spans else ())
             + (("shuffled_mask",) if shuffles else ())
-            + (("perm_mask", "target_mapping") if permutes else ())
+            + (("perm_mask", "target_mapping", "target_positions") if permutes else ())
         )
     if kind == "decoder_only":
         return ("input_ids", "attention_mask", "labels", "prefix_mask")

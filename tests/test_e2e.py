@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from objspec import bundled, compile_file
-from objspec.runtime import TinyEncoder, TinySeq2Seq, Vocab
+from objspec.runtime import TinyEncoder, TinySeq2Seq, Vocab, sparse_target_mapping
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.objspec"))
 STEPS = 30
@@ -150,6 +150,14 @@ def test_xlnet_batches_feed_hugging_face_xlnet() -> None:
         vocab_size=vocab.size, d_model=32, n_layer=1, n_head=2, d_inner=64
     )
     model = transformers.XLNetLMHeadModel(config)
+    positions = batch.pop("target_positions")
     out = model(**batch)
     assert torch.isfinite(out.loss)
     out.loss.backward()
+    # the sparse form, (B, P, L) one-hot target_mapping with labels (B, P), gives the same loss
+    model.eval()  # no dropout: the two forms must agree
+    mapping, labels = sparse_target_mapping(positions, batch["labels"])
+    with torch.no_grad():
+        dense = model(**batch).loss
+        sparse = model(**{**batch, "target_mapping": mapping, "labels": labels}).loss
+    assert torch.allclose(sparse, dense, atol=1e-5)

@@ -6,7 +6,9 @@ Everything here is vectorized over the batch: no Python loop over examples or to
 from objspec.runtime.attention import (
     factorization_order,
     permutation_masks,
+    sparse_target_mapping,
     target_mapping_dense,
+    target_positions,
     window_spans,
 )
 from objspec.runtime.batch import Batch, BatchError, content_index, read_batch
@@ -107,6 +109,8 @@ __all__ = [
     "factorization_order",
     "permutation_masks",
     "target_mapping_dense",
+    "target_positions",
+    "sparse_target_mapping",
     "window_spans",
     "encoder_decoder_outputs",
     "fragment",

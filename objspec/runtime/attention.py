@@ -64,3 +64,27 @@ def target_mapping_dense(targets: torch.Tensor) -> torch.Tensor:
     b, length = targets.shape
     eye = torch.eye(length, device=targets.device)
     return eye.unsqueeze(0).expand(b, length, length).contiguous()
+
+
+def target_positions(targets: torch.Tensor) -> torch.Tensor:
+    """(B, P) int64: each row's target positions in order, -1 past its last (P the most targets
+    in a row): the compact form of ``target_mapping``, as the original XLNet's
+    (num_predict, L) one-hot; :func:`sparse_target_mapping` expands it."""
+    length = targets.shape[1]
+    count = int(targets.sum(dim=1).max()) if targets.numel() else 0
+    pos = positions_like(targets)
+    order = torch.where(targets, pos, torch.full_like(pos, FAR)).sort(dim=1).values[:, :count]
+    return torch.where(order < length, order, torch.full_like(order, -1))
+
+
+def sparse_target_mapping(
+    positions: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """From (B, P) target positions: HF's ``target_mapping`` (B, P, L) float32 one-hot rows and
+    the matching labels (B, P) (-100 on padding rows), for XLNetLMHeadModel's sparse form."""
+    length = labels.shape[1]
+    real = positions >= 0
+    mapping = torch.nn.functional.one_hot(positions.clamp(min=0), length).float()
+    mapping = mapping * real.unsqueeze(2)
+    picked = labels.gather(1, positions.clamp(min=0))
+    return mapping, torch.where(real, picked, torch.full_like(picked, -100))

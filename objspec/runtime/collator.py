@@ -10,6 +10,7 @@ from objspec.runtime.batch import Batch, Examples, read_batch
 from objspec.runtime.rng import Keys
 from objspec.runtime.vocab import Vocab, VocabError
 
+SQUARE_OUTPUTS = ("perm_mask", "target_mapping")  # (B, L, L) float32
 TARGET_KEYS = ("labels", "decoder_input_ids", "decoder_attention_mask", "decoder_position_ids")
 
 
@@ -144,10 +145,13 @@ class Collator:
     def empty(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The outputs of an empty batch: every key present, every tensor empty."""
         b, length = batch.shape
-        return {
-            k: torch.zeros((b, length), dtype=torch.int64, device=batch.device)
-            for k in self.outputs
-        }
+
+        def zeros(key: str) -> torch.Tensor:
+            if key in SQUARE_OUTPUTS:
+                return torch.zeros((b, length, length), device=batch.device)
+            return torch.zeros((b, length), dtype=torch.int64, device=batch.device)
+
+        return {k: zeros(k) for k in self.outputs}
 
     def corrupt(self, batch: Batch, keys: Keys) -> dict[str, torch.Tensor]:
         raise NotImplementedError

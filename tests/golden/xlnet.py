@@ -63,7 +63,7 @@ class XlnetCollator(rt.Collator):
 
     needs = ('mask',)
     mask_copies = None
-    outputs = ('input_ids', 'attention_mask', 'labels', 'perm_mask', 'target_mapping')
+    outputs = ('input_ids', 'attention_mask', 'labels', 'perm_mask', 'target_mapping', 'target_positions')
 
     def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:
         device = batch.device
@@ -100,6 +100,7 @@ class XlnetCollator(rt.Collator):
             'labels': labels,
             'perm_mask': perm_mask,
             'target_mapping': target_mapping,
+            'target_positions': rt.target_positions(selected),
         }
 
 
