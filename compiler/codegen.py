@@ -347,7 +347,15 @@ class Generator:
             w("sizes = rt.unit_lengths(unit_start, candidates)  # excluded pieces cost nothing")
         else:
             w("sizes = candidate_starts.long()")
-        w("starts = rt.take_in_random_order(keys, STREAM_SELECT, candidate_starts, sizes, budget)")
+        weighted = ""
+        if step.alpha is not None:
+            alpha = self.consts.add(self.cname("FREQUENCY_ALPHA"), step.alpha)
+            w(f"weights = self.frequency_weights(device, {alpha})[batch.input_ids]")
+            weighted = ", weights=weights"
+        w("starts = rt.take_in_random_order(")
+        with w.indent():
+            w(f"keys, STREAM_SELECT, candidate_starts, sizes, budget{weighted}")
+        w(")")
         self._emit_expand()
 
     def emit_selectspans(self, step: L.SelectSpans) -> None:

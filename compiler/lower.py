@@ -96,6 +96,7 @@ class SelectBernoulli(Step):
 @dataclass(frozen=True)
 class SelectExact(Step):
     budget: BudgetPlan
+    alpha: float | None = None  # weights count^-alpha from the run-time count table (XLM)
 
 
 @dataclass(frozen=True)
@@ -318,6 +319,8 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     needs = tuple(a for a in ("mask", "random", "sentinel") if objective.replace.share_of(a) > 0)
     if objective.predict.target == "sentinels":
         needs += ("end",)
+    if isinstance(objective.select, ir.Exact) and objective.select.alpha is not None:
+        needs += ("counts",)
     used = _streams_used(steps)
     return Plan(
         name=objective.name,
@@ -409,7 +412,10 @@ def _selection(
     if isinstance(sel, ir.Bernoulli):
         return SelectBernoulli(f"select bernoulli {_pct(sel.rate)}", sel.rate)
     if isinstance(sel, ir.Exact):
-        return SelectExact(f"select exact; {_budget_text(sel.budget)}", _budget(sel.budget))
+        alpha = f" alpha {sel.alpha:g}" if sel.alpha is not None else ""
+        return SelectExact(
+            f"select exact{alpha}; {_budget_text(sel.budget)}", _budget(sel.budget), sel.alpha
+        )
     if isinstance(sel, ir.Fragment):
         return SelectFragment(f"select fragment; {_budget_text(sel.budget)}", _budget(sel.budget))
     if isinstance(sel, ir.RandomSpans):

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
+import numpy as np
 from tokenizers import (
     Tokenizer,
     decoders,
@@ -359,6 +361,16 @@ def encode_examples(
         if ids:
             flush(ids, words, sentences)
     return examples
+
+
+def token_counts(tokenizer: Tokenizer | None = None) -> list[int]:
+    """How often each id occurs in the bundled corpus (a count table for XLM's
+    frequency-weighted selection), one entry per vocabulary id."""
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
+    sentences = [s for doc in load_documents() for s in doc]
+    encodings = tokenizer.encode_batch(sentences, add_special_tokens=False)
+    ids = np.fromiter(chain.from_iterable(e.ids for e in encodings), dtype=np.int64)
+    return np.bincount(ids, minlength=tokenizer.get_vocab_size()).tolist()
 
 
 if __name__ == "__main__":

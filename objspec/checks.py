@@ -132,8 +132,14 @@ def big_case(seed: int = 1234, rows: int = 64, length: int = 256, size: int = 10
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def synthetic_counts(size: int) -> list[int]:
+    """A count table for frequency-weighted objectives: id i seen i times (0 for specials)."""
+    return [0 if i < FIRST_WORD else i for i in range(size)]
+
+
 def _collate(compiled: Any, case: Case, epoch: int | None = None) -> dict[str, torch.Tensor]:
-    collator = compiled.Collator(case.vocab, seed=case.seed)
+    counts = synthetic_counts(case.vocab.size) if "counts" in compiled.Collator.needs else None
+    collator = compiled.Collator(case.vocab, seed=case.seed, token_counts=counts)
     collator.set_epoch(case.epoch if epoch is None else epoch)
     return collator(case.examples)
 
@@ -590,6 +596,24 @@ def check_shuffle(objective: ir.Objective, compiled: Any, case: Case) -> None:
             raise _fail(f"row {row}: {len(blocks)} trigrams shuffled, expected {expected}")
 
 
+def check_frequency(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """With count(id) = id, the rarer half of the ids must be selected more often than the
+    commoner half, by more than 6 standard deviations of the difference."""
+    big = big_case()
+    out = _collate(compiled, big)
+    ids, _, cand = _inputs(big)
+    selected = _selected(objective, out)
+    middle = (FIRST_WORD + big.vocab.size) // 2
+    rates = []
+    for half in (cand & (ids < middle), cand & (ids >= middle)):
+        n = int(half.sum())
+        rates.append((int((selected & half).sum()) / n, n))
+    (p_rare, n_rare), (p_common, n_common) = rates
+    sd = math.sqrt(p_rare * (1 - p_rare) / n_rare + p_common * (1 - p_common) / n_common)
+    if not p_rare - p_common > Z_BOUND * sd:
+        raise _fail(f"rare ids selected at {p_rare:.4f}, common ones at {p_common:.4f}")
+
+
 # --- XLNet: the factorization order -------------------------------------------------------------
 
 
@@ -771,6 +795,12 @@ CHECKS: tuple[Check, ...] = (
         check_shuffle,
     ),
     Check(
+        "frequency",
+        "frequency weighting selects rare tokens more often than common ones (6 sigma)",
+        check_frequency,
+        True,
+    ),
+    Check(
         "factorization",
         "perm_mask is a factorization order: targets see earlier targets only, never"
         " themselves; non-targets see no target",
@@ -879,6 +909,8 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         skip.add("shuffle")
     if objective.attention.kind != "permutation":
         skip.add("factorization")
+    if not (isinstance(objective.select, ir.Exact) and objective.select.alpha is not None):
+        skip.add("frequency")
     transforms = {t.kind for t in objective.transforms} - {"shuffle_trigrams"}
     nothing = isinstance(objective.select, ir.NoSelection)
     if not (nothing and transforms == {"permute_sentences"}):

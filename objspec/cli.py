@@ -125,7 +125,10 @@ def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: i
         ids = enc.ids[:max_length]
         words = [-1 if w is None else w for w in enc.word_ids][:max_length]
         example = {"input_ids": ids, "word_ids": words, "index": 0}
-    collator = compiled.Collator(Vocab.from_tokenizer(tokenizer), seed=seed, epoch=epoch)
+    counts = bundled.token_counts(tokenizer) if "counts" in compiled.Collator.needs else None
+    collator = compiled.Collator(
+        Vocab.from_tokenizer(tokenizer), seed=seed, epoch=epoch, token_counts=counts
+    )
     result = collator([example])
     out.print(f"[bold]{objective.name}[/] ({spec}), seed {seed}, epoch {epoch}")
     if is_rewrite(result):

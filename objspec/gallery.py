@@ -145,7 +145,8 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
     """Before/after of the corpus' first example, selected tokens between « »."""
     tokenizer = bundled.load_tokenizer()
     example = bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]
-    collator = compiled.Collator(Vocab.from_tokenizer(tokenizer), seed=0)
+    counts = bundled.token_counts(tokenizer) if "counts" in compiled.Collator.needs else None
+    collator = compiled.Collator(Vocab.from_tokenizer(tokenizer), seed=0, token_counts=counts)
     out = collator([example])
     if is_rewrite(out):
         lines = rewrite_lines(tokenizer, example["input_ids"], out)

@@ -137,10 +137,12 @@ class Bernoulli(Node):
 
 
 class Exact(Node):
-    """Exactly ``budget`` units per row, uniformly without replacement (Google BERT)."""
+    """Exactly ``budget`` units per row, without replacement: uniformly (Google BERT), or with
+    ``alpha`` each token weighted by ``count^-alpha`` from a count table given at run time (XLM)."""
 
     kind: Literal["exact"] = "exact"
     budget: Budget
+    alpha: float | None = Field(default=None, gt=0.0)
 
 
 class Spans(Node):
@@ -443,7 +445,8 @@ class Objective(Node):
                     "write 'head seq2seq'",
                 )
         counts_tokens = RandomSpans | Fragment | Suffix | Windows
-        if isinstance(self.select, counts_tokens) and self.unit.kind != "token":
+        weighted = isinstance(self.select, Exact) and self.select.alpha is not None
+        if (isinstance(self.select, counts_tokens) or weighted) and self.unit.kind != "token":
             raise _fail(
                 f"'select {self.select.kind}' counts tokens",
                 "remove 'unit word' (T5 and MASS have no word units)",
@@ -727,6 +730,8 @@ class _Reader:
                 continue
             if kind in ("bernoulli", "suffix") and "amount" in clause and clause["of"] is None:
                 out["rate"] = self.rate(clause["amount"], "selection rate", clause["loc"])
+            elif kind == "exact" and clause.get("option") == "alpha" and "value" in clause:
+                out["alpha"] = self.number(clause["value"], "alpha", clause["loc"])
             elif kind == "windows" and clause.get("option") == "rate" and "value" in clause:
                 out["rate"] = self.rate(clause["value"], "window rate", clause["loc"])
             elif (
@@ -915,7 +920,7 @@ TRANSFORM_USAGE = (
 
 SELECT_USAGE = {
     "bernoulli": "e.g. 'select bernoulli 15%'",
-    "exact": "e.g. 'select exact' with 'budget 15% of tokens, round, max 20'",
+    "exact": "e.g. 'select exact' (or 'select exact alpha 0.5', XLM) with 'budget 15% of tokens'",
     "spans": "e.g. 'select spans length ~ geometric(p=0.2) truncated 1..10' with a 'budget'",
     "random_spans": "e.g. 'select random_spans density 15%, mean 3' (add 'random_roll' to roll)",
     "fragment": "e.g. 'select fragment' with 'budget 50% of tokens, round'",

@@ -297,6 +297,13 @@ def _unshuffle_everything(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
+def _select_the_common_half(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    ids = out["input_ids"]
+    common = ids >= ids.max() // 2 + 4
+    out["labels"] = torch.where(common, ids, torch.full_like(ids, -100))
+    return out
+
+
 def _let_targets_see_themselves(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out["perm_mask"].diagonal(dim1=1, dim2=2).zero_()
     return out
@@ -329,6 +336,7 @@ def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         ("bart", "infilling", _swap_first_two_inputs),
         ("structbert_word", "shuffle", _unshuffle_everything),
         ("xlnet", "factorization", _let_targets_see_themselves),
+        ("xlm_mlm", "frequency", _select_the_common_half),
         ("bart_sentence_permutation", "permutation", _reverse_the_inputs),
         ("bart_document_rotation", "rotation", _reverse_the_inputs),
     ],

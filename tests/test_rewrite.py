@@ -442,3 +442,32 @@ def test_poisson_word_spans_cover_exactly_the_word_budget() -> None:
     # whole words: a selected token's word start is selected
     word_start_pos = torch.where(unit_start, torch.arange(length), 0).cummax(dim=1).values
     assert bool(spans.selected.gather(1, word_start_pos)[spans.selected].all())
+
+
+def test_weighted_selection_draws_in_proportion_to_the_weights() -> None:
+    """XLM's frequency weighting: one token per row out of four with weights 1, 2, 3, 4 is
+    drawn with probability w / 10 (Efraimidis-Spirakis is exact for the first draw)."""
+    from objspec.runtime import take_in_random_order
+
+    rows = 20_000
+    cand = torch.ones(rows, 4, dtype=torch.bool)
+    weights = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64).expand(rows, 4)
+    taken = take_in_random_order(
+        _keys(rows, 12), 1, cand, cand.long(), torch.ones(rows, dtype=torch.long), weights
+    )
+    assert bool((taken.sum(dim=1) == 1).all())
+    counts = taken.sum(dim=0).double()
+    for i, w in enumerate((1, 2, 3, 4)):
+        p = w / 10
+        assert abs(float(counts[i]) - rows * p) < 6 * math.sqrt(rows * p * (1 - p))
+
+
+def test_frequency_weighted_spec_needs_its_counts() -> None:
+    from objspec import bundled_vocab, compile_file
+
+    spec = Path(__file__).resolve().parent.parent / "specs" / "xlm_mlm.objspec"
+    compiled = compile_file(spec)
+    with pytest.raises(ValueError, match="token_counts"):
+        compiled.Collator(bundled_vocab())
+    with pytest.raises(ValueError, match="one per id"):
+        compiled.Collator(bundled_vocab(), token_counts=[1, 2, 3])

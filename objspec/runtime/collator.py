@@ -43,6 +43,7 @@ class Collator:
         decoder_start_id: int | None = None,
         max_length: int | None = None,
         max_target_length: int | None = None,
+        token_counts: Any = None,
     ) -> None:
         self.vocab = vocab if isinstance(vocab, Vocab) else Vocab.from_tokenizer(vocab)
         for what in self.needs:
@@ -56,6 +57,8 @@ class Collator:
                     )
             elif what == "end":
                 self.end_id  # noqa: B018 - raises if the vocabulary has no end token
+            elif what == "counts":
+                token_counts = self._checked_counts(token_counts)
             else:
                 self.vocab.require(what)
         self.decoder_start_id = self.pad_id if decoder_start_id is None else decoder_start_id
@@ -65,6 +68,7 @@ class Collator:
         self.max_length = max_length
         self.max_target_length = max_target_length
         self.mode_token_ids = tuple(self.vocab.id_of(m) for m in self.modes)
+        self.token_counts = token_counts
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.seed = seed
@@ -111,6 +115,28 @@ class Collator:
         key = (values, device)
         if key not in self._consts:
             self._consts[key] = torch.tensor(values, dtype=torch.int64, device=device)
+        return self._consts[key]
+
+    def _checked_counts(self, counts: Any) -> torch.Tensor:
+        if counts is None:
+            raise ValueError(
+                "this objective weights its selection by token frequency (XLM): pass "
+                "token_counts=, a count per vocabulary id"
+            )
+        table = torch.as_tensor(counts, dtype=torch.float64).flatten()
+        if table.numel() != self.vocab.size or not bool(torch.isfinite(table).all()):
+            raise ValueError(
+                f"token_counts must hold {self.vocab.size} finite counts, one per id; "
+                f"got {table.numel()}"
+            )
+        return table
+
+    def frequency_weights(self, device: torch.device, alpha: float) -> torch.Tensor:
+        """(V,) float64 selection weights ``max(count, 1) ** -alpha`` (XLM), on ``device``."""
+        key = ("frequency", alpha, device)
+        if key not in self._consts:
+            counts = self.token_counts.clamp(min=1.0)
+            self._consts[key] = (counts ** (-alpha)).to(device)
         return self._consts[key]
 
     def mode_ids(self, device: torch.device) -> torch.Tensor:

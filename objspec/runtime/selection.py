@@ -143,20 +143,29 @@ def take_in_random_order(
     candidate_starts: torch.Tensor,
     sizes: torch.Tensor,
     budget: torch.Tensor,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, L) bool: units taken in a random order while their total size stays within budget.
 
     ``sizes`` (B, L) int64 is each unit's cost at its start (1 for a token budget over tokens, or
     the word's token count for a token budget over words); ``budget`` (B,) int64. With unit sizes 1
     this is exact-k selection without replacement. With words, the first word that would overflow
-    the budget ends the selection (Google's script skips it and tries smaller ones).
+    the budget ends the selection (Google's script skips it and tries smaller ones). With
+    ``weights`` (B, L) float64 > 0 the order is a weighted draw without replacement (XLM's
+    frequency^-alpha), through float64 ``log`` (CPU and GPU may differ in its last bit).
     """
     b, length = candidate_starts.shape
     positions = torch.arange(length, device=candidate_starts.device)
     u = keys.draw(stream, length)
-    # Ties in the 32-bit draw are broken by position, so the order is a strict total order.
-    order_key = torch.where(candidate_starts, u * length + positions, torch.full_like(u, 1 << 62))
-    order = order_key.argsort(dim=1)
+    if weights is None:
+        # Ties in the 32-bit draw are broken by position, so the order is a strict total order.
+        far = torch.full_like(u, 1 << 62)
+        order = torch.where(candidate_starts, u * length + positions, far).argsort(dim=1)
+    else:
+        # Efraimidis-Spirakis: the order of -log(u) / w is a weighted draw without replacement
+        race = -torch.log((u.double() + 0.5) / 2**32) / weights
+        race = torch.where(candidate_starts, race, torch.full_like(race, float("inf")))
+        order = race.sort(dim=1, stable=True).indices
     cost = torch.where(candidate_starts, sizes, torch.zeros_like(sizes)).gather(1, order)
     take_sorted = (cost.cumsum(dim=1) <= budget.unsqueeze(1)) & candidate_starts.gather(1, order)
     taken = torch.zeros_like(candidate_starts)

@@ -66,7 +66,9 @@ class BartTokenMaskingCollator(rt.Collator):
         counted = candidates.sum(dim=1)
         budget = rt.budget_counts(counted, BUDGET_RATE, 'ceil', minimum=0, maximum=None)
         sizes = rt.unit_lengths(unit_start, candidates)  # excluded pieces cost nothing
-        starts = rt.take_in_random_order(keys, STREAM_SELECT, candidate_starts, sizes, budget)
+        starts = rt.take_in_random_order(
+            keys, STREAM_SELECT, candidate_starts, sizes, budget
+        )
         selected = starts  # token units: a unit is its start
         # replace per token: mask 100%
         input_ids = rt.replace_selected(

@@ -69,7 +69,9 @@ class RobertaCollator(rt.Collator):
         budget_draw = keys.draw(STREAM_BUDGET, 1)[:, 0]
         budget = rt.budget_counts(counted, BUDGET_RATE, 'stochastic', minimum=0, maximum=None, u=budget_draw)
         sizes = rt.unit_lengths(unit_start, candidates)  # excluded pieces cost nothing
-        starts = rt.take_in_random_order(keys, STREAM_SELECT, candidate_starts, sizes, budget)
+        starts = rt.take_in_random_order(
+            keys, STREAM_SELECT, candidate_starts, sizes, budget
+        )
         selected = starts  # token units: a unit is its start
         # replace per token: mask 80%, random 10%, keep 10%
         input_ids = rt.replace_selected(

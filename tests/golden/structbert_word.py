@@ -75,7 +75,9 @@ class StructbertWordCollator(rt.Collator):
         counted = candidates.sum(dim=1)
         budget = rt.budget_counts(counted, BUDGET_RATE, 'round', minimum=0, maximum=None)
         sizes = rt.unit_lengths(unit_start, candidates)  # excluded pieces cost nothing
-        starts = rt.take_in_random_order(keys, STREAM_SELECT, candidate_starts, sizes, budget)
+        starts = rt.take_in_random_order(
+            keys, STREAM_SELECT, candidate_starts, sizes, budget
+        )
         selected = starts  # token units: a unit is its start
         # replace per token: mask 80%, random 10%, keep 10%
         input_ids = rt.replace_selected(

@@ -68,7 +68,9 @@ class WwmCollator(rt.Collator):
         counted = candidates.sum(dim=1)
         budget = rt.budget_counts(counted, BUDGET_RATE, 'round', minimum=0, maximum=None)
         sizes = rt.unit_lengths(unit_start, candidates)  # excluded pieces cost nothing
-        starts = rt.take_in_random_order(keys, STREAM_SELECT, candidate_starts, sizes, budget)
+        starts = rt.take_in_random_order(
+            keys, STREAM_SELECT, candidate_starts, sizes, budget
+        )
         selected = rt.expand_units(starts, unit_start) & candidates
         # replace per token: mask 80%, random 10%, keep 10%
         input_ids = rt.replace_selected(
