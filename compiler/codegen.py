@@ -190,8 +190,8 @@ class Generator:
         with w.indent():
             w(f'"""The `{self.plan.name}` corruption: batch in, corrupted batch and targets out.')
             w()
-            w("Call it on a list of examples (dicts with input_ids; optional index, word_ids, sentence_ids)")
-            w("or on a padded dict of tensors; outputs use Hugging Face key names.")
+            w("Call it on a list of examples (dicts with input_ids; optional index, word_ids,")
+            w("sentence_ids) or on a padded dict of tensors; outputs use Hugging Face key names.")
             w('"""')
             w()
             w(f"needs = {_literal(self.plan.needs)}")

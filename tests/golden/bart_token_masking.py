@@ -47,8 +47,8 @@ SEQ2SEQ_WEIGHT = 1.0
 class BartTokenMaskingCollator(rt.Collator):
     """The `bart_token_masking` corruption: batch in, corrupted batch and targets out.
 
-    Call it on a list of examples (dicts with input_ids; optional index, word_ids, sentence_ids)
-    or on a padded dict of tensors; outputs use Hugging Face key names.
+    Call it on a list of examples (dicts with input_ids; optional index, word_ids,
+    sentence_ids) or on a padded dict of tensors; outputs use Hugging Face key names.
     """
 
     needs = ('mask',)

@@ -48,8 +48,8 @@ MLM_WEIGHT = 1.0
 class BertMlmCollator(rt.Collator):
     """The `bert_mlm` corruption: batch in, corrupted batch and targets out.
 
-    Call it on a list of examples (dicts with input_ids; optional index, word_ids, sentence_ids)
-    or on a padded dict of tensors; outputs use Hugging Face key names.
+    Call it on a list of examples (dicts with input_ids; optional index, word_ids,
+    sentence_ids) or on a padded dict of tensors; outputs use Hugging Face key names.
     """
 
     needs = ('mask', 'random')

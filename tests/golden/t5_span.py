@@ -49,8 +49,8 @@ SEQ2SEQ_WEIGHT = 1.0
 class T5SpanCollator(rt.Collator):
     """The `t5_span` corruption: batch in, corrupted batch and targets out.
 
-    Call it on a list of examples (dicts with input_ids; optional index, word_ids, sentence_ids)
-    or on a padded dict of tensors; outputs use Hugging Face key names.
+    Call it on a list of examples (dicts with input_ids; optional index, word_ids,
+    sentence_ids) or on a padded dict of tensors; outputs use Hugging Face key names.
     """
 
     needs = ('sentinel', 'end')
