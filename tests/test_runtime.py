@@ -14,6 +14,7 @@ from objspec.runtime import (
     Vocab,
     VocabError,
     budget_counts,
+    candidate_mask,
     read_batch,
     take_in_random_order,
     word_unit_starts,
@@ -343,3 +344,26 @@ def test_draw_at_matches_draw_at_the_same_coordinates() -> None:
     cols = torch.tensor([0, 31, 5, 17])
     assert torch.equal(keys.draw_at(6, rows, cols), dense[rows, cols])
     assert torch.equal(keys.draw(6, torch.arange(32)), dense)
+
+
+def test_first_and_last_are_the_rows_own_with_left_padding() -> None:
+    vocab = synthetic_vocab(30)
+    right = read_batch({"input_ids": torch.tensor([[9, 10, 11, 0, 0]])}, pad_id=0)
+    left = read_batch(
+        {
+            "input_ids": torch.tensor([[0, 0, 9, 10, 11]]),
+            "attention_mask": torch.tensor([[0, 0, 1, 1, 1]]),
+        },
+        pad_id=0,
+    )
+    kwargs = {"exclude_special": False, "exclude_first": True, "exclude_last": True}
+    assert candidate_mask(right, vocab, **kwargs).long().tolist() == [[0, 1, 0, 0, 0]]
+    assert candidate_mask(left, vocab, **kwargs).long().tolist() == [[0, 0, 0, 1, 0]]
+
+
+def test_an_example_without_index_does_not_change_the_others_keys() -> None:
+    rows = [{"input_ids": [2, 9, 10, 3], "index": 7}, {"input_ids": [2, 11, 3]}]
+    batch = read_batch(rows, pad_id=0)
+    alone = read_batch(rows[1:], pad_id=0)
+    assert int(batch.index[0]) == 7
+    assert int(batch.index[1]) == int(alone.index[0])  # the content hash, as alone

@@ -106,10 +106,10 @@ def _from_examples(
     special = None
     if all("special_tokens_mask" in e for e in examples) and examples:
         special = _pad_flat([e["special_tokens_mask"] for e in examples], valid, 1).bool()
-    if examples and all("index" in e for e in examples):
-        index = torch.tensor([int(e["index"]) for e in examples], dtype=torch.int64)
-    else:
-        index = content_index(ids, valid)
+    index = content_index(ids, valid)
+    given = [i for i, e in enumerate(examples) if e.get("index") is not None]
+    if given:  # an example without an index (alone in its batch) falls back to its content
+        index[given] = torch.tensor([int(examples[i]["index"]) for i in given], dtype=torch.int64)
     batch = Batch(ids, valid, index, word_ids, special, sentence_ids)
     return _to(batch, device) if device is not None else batch
 

@@ -32,11 +32,14 @@ def candidate_mask(
         if batch.special is not None:
             cand &= ~batch.special
     if exclude_first or exclude_last:
-        pos = torch.arange(batch.shape[1], device=batch.device).unsqueeze(0)
+        # the row's first and last real tokens, wherever its padding is (left or right)
+        length = batch.shape[1]
+        pos = torch.arange(length, device=batch.device).unsqueeze(0)
+        valid = batch.valid.long()
         if exclude_first:
-            cand &= pos > 0
+            cand &= pos != valid.argmax(dim=1, keepdim=True)
         if exclude_last:
-            cand &= pos < batch.valid.sum(dim=1, keepdim=True) - 1
+            cand &= pos != length - 1 - valid.flip(1).argmax(dim=1, keepdim=True)
     return cand
 
 
