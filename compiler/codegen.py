@@ -424,6 +424,24 @@ class Generator:
         w("perm_mask = rt.permutation_masks(order, selected)")
         w("target_mapping = rt.target_mapping_dense(selected)")
 
+    def emit_buildpairs(self, step: L.BuildPairs) -> None:
+        w = self.body
+        relations = self.consts.add(self.cname("PAIR_RELATIONS"), step.relations)
+        cdf = self.consts.add(self.cname("PAIR_CDF"), step.cdf)
+        w("pairs = rt.build_pairs(")
+        with w.indent():
+            w("keys,")
+            w("STREAM_PAIR,")
+            w("batch,")
+            w(f"{relations},")
+            w(f"self.const({cdf}, device),")
+            w("cls_id=self.vocab.require('cls'),")
+            w("sep_id=self.vocab.require('sep'),")
+            w("pad_id=self.pad_id,")
+            w("max_length=self.max_length,  # longer pairs lose tokens from the longer side")
+        w(")")
+        w("batch = pairs.batch")
+
     def emit_selectnone(self, step: L.SelectNone) -> None:
         self.body("input_ids, input_valid = batch.input_ids, batch.valid")
 
@@ -638,6 +656,9 @@ class Generator:
         w = self.body
         for head in self.plan.heads:
             self.consts.add(f"{head.kind.upper()}_WEIGHT", head.weight)
+        for step in self.plan.steps:
+            if isinstance(step, L.BuildPairs):
+                self.consts.add("LABEL_KEY", step.label_key, "the pair label's Hugging Face name")
         w(f"class {self.prefix}Heads(torch.nn.Module):")
         with w.indent():
             w(f'"""The `{self.plan.name}` losses from a model\'s hidden states (B, L, H).')
@@ -677,6 +698,10 @@ OUTPUT_EXPRESSIONS = {
     "span_end": "spans.span_end",
     "shuffled_mask": "shuffled.long()",
     "perm_mask": "perm_mask",
+    "token_type_ids": "pairs.token_type_ids",
+    "next_sentence_label": "pairs.label",
+    "sentence_order_label": "pairs.label",
+    "sentence_structure_label": "pairs.label",
     "target_mapping": "target_mapping",
     "target_positions": "rt.target_positions(selected)",
 }
@@ -684,6 +709,7 @@ OUTPUT_EXPRESSIONS = {
 HEAD_INPUTS = {
     "mlm": "hidden_states, batch['labels']",
     "seq2seq": "hidden_states, batch['labels']",
+    "sentence_classification": "hidden_states, batch[LABEL_KEY]",
     "span_boundary": "hidden_states, batch['labels'], batch['span_start'], batch['span_end']",
 }
 
@@ -700,6 +726,7 @@ HEAD_CONSTRUCTORS = {
     "mlm": _head_ctor("MLMHead"),
     "span_boundary": _head_ctor("SpanBoundaryHead"),
     "seq2seq": _head_ctor("Seq2SeqHead"),
+    "sentence_classification": _head_ctor("SentenceClassificationHead"),
 }
 
 

@@ -41,6 +41,7 @@ STREAMS = {
     "window_length": 20,
     "window_offset": 21,
     "factorization": 22,
+    "pair": 23,
 }
 
 
@@ -138,6 +139,15 @@ class SelectWindows(Step):
 @dataclass(frozen=True)
 class PermutationAttention(Step):
     """XLNet: a random factorization order over the targets -> perm_mask, target_mapping."""
+
+
+@dataclass(frozen=True)
+class BuildPairs(Step):
+    """Before everything: each row becomes ``[CLS] A [SEP] B [SEP]`` by a drawn relation."""
+
+    relations: tuple[str, ...]
+    cdf: tuple[int, ...]
+    label_key: str
 
 
 @dataclass(frozen=True)
@@ -280,6 +290,8 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     """Lower a validated objective to its plan."""
     transforms = {t.kind: t.rate for t in objective.transforms}
     steps: list[Step] = []
+    if objective.pair is not None:
+        steps.append(_pairs(objective.pair))
     if "permute_sentences" in transforms:
         rate = transforms["permute_sentences"]
         steps.append(PermuteSentences(f"transform permute sentences {_pct(rate)}", rate))
@@ -308,7 +320,9 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         rate = transforms["rotate"]
         steps.append(Rotate(f"transform rotate document {_pct(rate)}", rate))
     output = objective.output.kind
-    if output == "encoder":
+    if objective.predict.target == "label":
+        pass  # the pair's label, drawn with the pair
+    elif output == "encoder":
         steps.append(Labels("predict original at selected"))
         if objective.attention.kind == "permutation":
             steps.append(PermutationAttention("attention permutation"))
@@ -321,13 +335,22 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         needs += ("end",)
     if isinstance(objective.select, ir.Exact) and objective.select.alpha is not None:
         needs += ("counts",)
+    if objective.pair is not None:
+        needs += ("cls", "sep")
     used = _streams_used(steps)
     return Plan(
         name=objective.name,
         source=objective.source,
         sha256=objective.sha256,
         steps=tuple(steps),
-        heads=tuple(HeadPlan(h.name, h.weight, _head_params(h)) for h in objective.heads),
+        heads=tuple(
+            HeadPlan(
+                h.name,
+                h.weight,
+                _classes(objective) if h.name == "sentence_classification" else _head_params(h),
+            )
+            for h in objective.heads
+        ),
         mask_copies=objective.masks.copies if objective.masks.kind == "static" else None,
         needs=needs,
         outputs=outputs,
@@ -345,6 +368,8 @@ PREDICT_TEXT = {
 
 def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
     kind = objective.output.kind
+    if objective.pair is not None:
+        return ("input_ids", "attention_mask", "token_type_ids", objective.pair.label_key)
     if kind == "encoder":
         spans = isinstance(objective.select, ir.Spans)
         shuffles = any(t.kind == "shuffle_trigrams" for t in objective.transforms)
@@ -362,6 +387,16 @@ def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
     if isinstance(objective.select, ir.Fragment) and not mixture:  # MASS keeps positions
         outputs += ("decoder_position_ids",)
     return outputs
+
+
+def _pairs(pair: ir.Pair) -> BuildPairs:
+    mix = ", ".join(f"{s.relation} {_pct(s.share)}" for s in pair.shares)
+    return BuildPairs(
+        f"pair {mix}",
+        tuple(s.relation for s in pair.shares),
+        cumulative_thresholds(tuple(s.share for s in pair.shares)),
+        pair.label_key,
+    )
 
 
 def _candidates(objective: ir.Objective) -> Candidates:
@@ -461,6 +496,10 @@ def _head_params(head: ir.Head) -> tuple[tuple[str, int], ...]:
     return tuple((key, head.param(key)) for key in sorted(ir.HEAD_PARAMS[head.name]))
 
 
+def _classes(objective: ir.Objective) -> tuple[tuple[str, int], ...]:
+    return (("classes", len(objective.pair.shares)),) if objective.pair is not None else ()
+
+
 def _streams_used(steps: list[Step]) -> list[str]:
     used: list[str] = []
     for step in steps:
@@ -475,6 +514,8 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used.append("span_place")
         if isinstance(step, SelectSuffix):
             used.append("suffix")
+        if isinstance(step, BuildPairs):
+            used.append("pair")
         if isinstance(step, SelectWindows):
             used += ["window_length", "window_offset"]
         if isinstance(step, PermutationAttention):

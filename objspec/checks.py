@@ -336,13 +336,16 @@ def check_batch_invariance(objective: ir.Objective, compiled: Any, case: Case) -
     for row, example in enumerate(case.examples):
         alone = _collate(compiled, Case(case.vocab, [example], case.seed, case.epoch))
         for key, value in alone.items():
-            n = value.shape[1]  # each output has its own width (inputs, targets)
-            part = together[key][row, :n, :n] if value.dim() == 3 else together[key][row, :n]
+            part = together[key][row]
+            if value.dim() > 1:  # each output has its own width (inputs, targets, (L, L))
+                n = value.shape[1]
+                part = part[:n, :n] if value.dim() == 3 else part[:n]
             if not torch.equal(value[0], part):
                 raise _fail(f"example {row} is corrupted differently alone ({key})")
-        n = alone["labels"].shape[1]
-        if bool((together["labels"][row, n:] != IGNORE_INDEX).any()):
-            raise _fail(f"example {row} has labels in its padding")
+        if "labels" in alone:
+            n = alone["labels"].shape[1]
+            if bool((together["labels"][row, n:] != IGNORE_INDEX).any()):
+                raise _fail(f"example {row} has labels in its padding")
 
 
 def check_epochs(objective: ir.Objective, compiled: Any, case: Case) -> None:
@@ -362,7 +365,7 @@ def check_epochs_change(objective: ir.Objective, compiled: Any, case: Case) -> N
     if objective.masks.kind == "static" and objective.masks.copies == 1:
         return
     big = big_case()
-    if objective.output.seq2seq:
+    if objective.output.seq2seq or objective.pair is not None:
         first, second = (_collate(compiled, big, epoch=e)["input_ids"] for e in (0, 1))
         if first.shape == second.shape and torch.equal(first, second):
             raise _fail("dynamic masks did not change between epochs 0 and 1")
@@ -614,6 +617,72 @@ def check_frequency(objective: ir.Objective, compiled: Any, case: Case) -> None:
         raise _fail(f"rare ids selected at {p_rare:.4f}, common ones at {p_common:.4f}")
 
 
+# --- sentence pairs ---------------------------------------------------------------------------
+
+
+def _members(example: dict[str, Any]) -> list[int]:
+    return [t for t, s in zip(example["input_ids"], example["sentence_ids"], strict=True) if s >= 0]
+
+
+def _occurs_from(haystack: list[int], needle: list[int], lowest: int) -> bool:
+    """Whether ``needle`` occurs in ``haystack`` at an offset of at least ``lowest``."""
+    span = len(needle)
+    if span == 0:
+        return True
+    return any(haystack[a : a + span] == needle for a in range(lowest, len(haystack) - span + 1))
+
+
+def check_pairs(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    assert objective.pair is not None
+    out = _collate(compiled, case)
+    relations = [s.relation for s in objective.pair.shares]
+    labels = out[objective.pair.label_key].tolist()
+    members = [_members(e) for e in case.examples]
+    for row, (ids, kinds) in enumerate(
+        zip(out["input_ids"].tolist(), out["token_type_ids"].tolist(), strict=True)
+    ):
+        n = int(out["attention_mask"][row].sum())
+        ids, kinds = ids[:n], kinds[:n]
+        sep = ids.index(SEP, 1)
+        x, y = ids[1:sep], ids[sep + 1 : n - 1]
+        if ids[0] != CLS or ids[n - 1] != SEP or kinds != [0] * (sep + 1) + [1] * (n - sep - 1):
+            raise _fail(f"row {row} is not [CLS] A [SEP] B [SEP] with token types 0 then 1")
+        doc = members[row]
+        relation = relations[labels[row]]
+        if relation == "next":
+            ok = doc[: len(x)] == x and _occurs_from(doc, y, max(len(x), 1))
+        elif relation in ("swapped", "previous"):
+            ok = doc[: len(y)] == y and _occurs_from(doc, x, max(len(y), 1))
+        else:
+            others = [m for r, m in enumerate(members) if r != row]
+            ok = doc[: len(x)] == x and any(_occurs_from(m, y, 0) for m in others)
+        if not ok:
+            raise _fail(f"row {row}: the segments are not a {relation!r} pair of its document")
+
+
+def check_pair_rates(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    assert objective.pair is not None
+    big = big_case()
+    labels = _collate(compiled, big)[objective.pair.label_key]
+    for i, share in enumerate(objective.pair.shares):
+        ok, detail = _binomial_ok(int((labels == i).sum()), int(labels.numel()), share.share)
+        if not ok:
+            raise _fail(f"share of {share.relation!r}: {detail}")
+
+
+def check_pair_labels(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """The drawn relation is the example's own, alone or in any batch (a random partner's
+    tokens are the batch's, so only the label is promised)."""
+    assert objective.pair is not None
+    key = objective.pair.label_key
+    together = _collate(compiled, case)[key]
+    for row, example in enumerate(case.examples):
+        alone = _collate(compiled, Case(case.vocab, [example], case.seed, case.epoch))[key]
+        relation = objective.pair.shares[int(together[row])].relation
+        if int(alone[0]) != int(together[row]) and relation != "random":
+            raise _fail(f"example {row} draws another relation alone")
+
+
 # --- XLNet: the factorization order -------------------------------------------------------------
 
 
@@ -795,6 +864,22 @@ CHECKS: tuple[Check, ...] = (
         check_shuffle,
     ),
     Check(
+        "pairs",
+        "each row is [CLS] A [SEP] B [SEP] of its document, by the relation its label says",
+        check_pairs,
+    ),
+    Check(
+        "pair_labels",
+        "an example draws the same relation alone or in any batch",
+        check_pair_labels,
+    ),
+    Check(
+        "pair_rates",
+        "the relations are drawn with the spec's shares (6-sigma binomial bound)",
+        check_pair_rates,
+        True,
+    ),
+    Check(
         "frequency",
         "frequency weighting selects rare tokens more often than common ones (6 sigma)",
         check_frequency,
@@ -909,6 +994,12 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         skip.add("shuffle")
     if objective.attention.kind != "permutation":
         skip.add("factorization")
+    if objective.pair is None:
+        skip.update(("pairs", "pair_labels", "pair_rates"))
+    else:
+        skip.update(SAME_LENGTH_CHECKS)
+        if any(s.relation == "random" for s in objective.pair.shares):
+            skip.add("batch_invariance")  # a random partner is the batch's: pair_labels instead
     if not (isinstance(objective.select, ir.Exact) and objective.select.alpha is not None):
         skip.add("frequency")
     transforms = {t.kind for t in objective.transforms} - {"shuffle_trigrams"}

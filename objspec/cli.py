@@ -112,7 +112,7 @@ def render_corruption(
 
 def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: int) -> None:
     from objspec import bundled
-    from objspec.gallery import is_rewrite, rewrite_lines
+    from objspec.gallery import is_rewrite, pair_lines, rewrite_lines
     from objspec.runtime import Vocab
 
     objective, compiled = _load(spec)
@@ -131,8 +131,9 @@ def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: i
     )
     result = collator([example])
     out.print(f"[bold]{objective.name}[/] ({spec}), seed {seed}, epoch {epoch}")
-    if is_rewrite(result):
-        for line in rewrite_lines(tokenizer, list(example["input_ids"]), result):
+    if is_rewrite(result) or "token_type_ids" in result:
+        render = rewrite_lines if is_rewrite(result) else pair_lines
+        for line in render(tokenizer, list(example["input_ids"]), result):
             out.print(Text(line))
         return
     before, after = render_corruption(tokenizer, example, result)

@@ -92,6 +92,14 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
             )
         if isinstance(step, L.PermutationAttention):
             rows.append(("attention", "permutation: a random factorization order of the targets"))
+        if isinstance(step, L.BuildPairs):
+            mix = ", ".join(
+                f"{r} {(hi - lo) / 2**32 * 100:.4g}% (label {i})"
+                for i, (r, lo, hi) in enumerate(
+                    zip(step.relations, (0, *step.cdf), step.cdf, strict=False)
+                )
+            )
+            rows.append(("pair", f"{mix}; label key `{step.label_key}`"))
         if isinstance(step, L.SelectSuffix):
             rows.append(("selection", f"a suffix of about {_pct(step.rate)} (prefix LM)"))
         if isinstance(step, L.Sentinels):
@@ -148,8 +156,9 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
     counts = bundled.token_counts(tokenizer) if "counts" in compiled.Collator.needs else None
     collator = compiled.Collator(Vocab.from_tokenizer(tokenizer), seed=0, token_counts=counts)
     out = collator([example])
-    if is_rewrite(out):
-        lines = rewrite_lines(tokenizer, example["input_ids"], out)
+    if is_rewrite(out) or "token_type_ids" in out:
+        render = rewrite_lines if is_rewrite(out) else pair_lines
+        lines = render(tokenizer, example["input_ids"], out)
         return ["```text", *lines[:-1], "```", lines[-1]]
     n = len(example["input_ids"])
     labels = out["labels"][0, :n].tolist()
@@ -176,6 +185,28 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
 def is_rewrite(out: dict[str, torch.Tensor]) -> bool:
     """Whether a collator's output is a sequence-to-sequence batch (inputs and targets differ)."""
     return "decoder_attention_mask" in out or "prefix_mask" in out
+
+
+PAIR_LABELS = ("next_sentence_label", "sentence_order_label", "sentence_structure_label")
+
+
+def pair_lines(tokenizer: Any, original: list[int], out: dict[str, torch.Tensor]) -> list[str]:
+    """Before, the pair (segment B's tokens after the first [SEP]) and its label, of row 0."""
+    key = next(k for k in PAIR_LABELS if k in out)
+    n = int(out["attention_mask"][0].sum())
+    ids = out["input_ids"][0, :n].tolist()
+    kinds = out["token_type_ids"][0, :n].tolist()
+
+    def words(tokens: list[int]) -> str:
+        return " ".join(tokenizer.id_to_token(i) or "[UNK]" for i in tokens)
+
+    first = [t for t, k in zip(ids, kinds, strict=True) if k == 0]
+    second = [t for t, k in zip(ids, kinds, strict=True) if k == 1]
+    return [
+        f"before: {words(original)}",
+        f"pair:   {words(first)} | {words(second)}",
+        f"{key} = {int(out[key][0])} (token_type_ids 0 | 1 shown either side of the bar)",
+    ]
 
 
 def rewrite_lines(tokenizer: Any, original: list[int], out: dict[str, torch.Tensor]) -> list[str]:

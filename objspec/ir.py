@@ -246,7 +246,7 @@ class Predict(Node):
     """The targets: the original token at every selected position (MLM; MASS's fragment), the
     whole original sequence (BART), or the noise spans delimited by their sentinels (T5)."""
 
-    target: Literal["selected", "all", "sentinels"] = "selected"
+    target: Literal["selected", "all", "sentinels", "label"] = "selected"
 
 
 class Transform(Node):
@@ -257,6 +257,46 @@ class Transform(Node):
 
     kind: Literal["permute_sentences", "rotate", "shuffle_trigrams"]
     rate: float = Field(default=1.0, gt=0.0, le=1.0)
+
+
+class PairShare(Node):
+    relation: Literal["next", "swapped", "previous", "random"]
+    share: Rate
+
+
+class Pair(Node):
+    """Sentence-pair construction: each row's document split into A and B at a sentence
+    boundary, laid out ``[CLS] A [SEP] B [SEP]`` (``next``), ``[CLS] B [SEP] A [SEP]``
+    (``swapped`` / ``previous``) or with another row's B (``random``). The label is the index
+    of the relation in the mix, in the order written (BERT: next 0, random 1)."""
+
+    shares: tuple[PairShare, ...]
+
+    @model_validator(mode="after")
+    def _a_distribution(self) -> Pair:
+        names = [s.relation for s in self.shares]
+        if len(set(names)) != len(names):
+            raise _fail("a relation appears twice in the pair mix")
+        if {"swapped", "previous"} <= set(names):
+            raise _fail("'swapped' and 'previous' are the same relation", "keep one")
+        total = sum(s.share for s in self.shares)
+        if abs(total - 1.0) > RATE_TOLERANCE:
+            raise _fail(f"pair mix sums to {_pct(total)}, expected 100%")
+        if len(self.shares) < 2:
+            raise _fail(
+                "a pair mix needs two relations or more", "e.g. 'pair next 50%, random 50%'"
+            )
+        return self
+
+    @property
+    def label_key(self) -> str:
+        """The Hugging Face name of the label: NSP's, SOP's, or a 3-way sentence structure."""
+        names = {s.relation for s in self.shares}
+        if names == {"next", "random"}:
+            return "next_sentence_label"
+        if names <= {"next", "swapped", "previous"}:
+            return "sentence_order_label"
+        return "sentence_structure_label"
 
 
 class Attention(Node):
@@ -284,7 +324,7 @@ class Loss(Node):
 class Head(Node):
     """A loss head and its weight in the total loss."""
 
-    name: Literal["mlm", "span_boundary", "seq2seq"]
+    name: Literal["mlm", "span_boundary", "seq2seq", "sentence_classification"]
     params: tuple[tuple[str, int], ...] = ()
     weight: float = Field(default=1.0, gt=0.0)
 
@@ -309,6 +349,7 @@ HEAD_PARAMS: dict[str, dict[str, int]] = {
     "mlm": {},
     "span_boundary": {"max_span": 10, "position_dim": 200},
     "seq2seq": {},
+    "sentence_classification": {},
 }
 
 
@@ -333,6 +374,7 @@ class Objective(Node):
     replace: Replacement
     predict: Predict
     transforms: tuple[Transform, ...] = ()
+    pair: Pair | None = None
     attention: Attention = Attention()
     output: Output = Output()
     loss: Loss = Loss()
@@ -369,6 +411,7 @@ class Objective(Node):
                 "permutation attention predicts the selected tokens of one sequence",
                 "write 'predict original at selected' without an 'output' statement",
             )
+        self._consistent_pair(names)
         documents = [t for t in self.transforms if t.kind != "shuffle_trigrams"]
         if documents and self.predict.target != "all":
             raise _fail(
@@ -388,6 +431,27 @@ class Objective(Node):
     def inserts(self) -> bool:
         """Whether zero-length spans insert tokens (a span law with length 0, as BART's)."""
         return isinstance(self.select, Spans) and self.select.length.table.low < 1
+
+    def _consistent_pair(self, heads: Sequence[str]) -> None:
+        """A pair's label is predicted by the sentence classification head, alone (this
+        version composes no masked LM with it)."""
+        if self.pair is None:
+            if self.predict.target == "label" or "sentence_classification" in heads:
+                raise _fail(
+                    "a sentence label needs a 'pair' statement", "e.g. 'pair next 50%, random 50%'"
+                )
+            return
+        if not isinstance(self.select, NoSelection) or self.predict.target != "label":
+            raise _fail(
+                "a pair objective selects nothing and predicts its label",
+                "write 'select none' and 'predict label' (MLM + NSP composition is not in "
+                "this version)",
+            )
+        if self.output.seq2seq or list(heads) != ["sentence_classification"]:
+            raise _fail(
+                "a pair's label is predicted by the sentence classification head",
+                "write 'head sentence_classification' (and no 'output')",
+            )
 
     def _consistent_collapse(self) -> None:
         """Zero-length spans insert a token: they need spans decided per span, in a
@@ -429,7 +493,7 @@ class Objective(Node):
                 "write 'replace per span: sentinel 100%'",
             )
         if not self.output.seq2seq:
-            if changes_length or self.predict.target != "selected":
+            if changes_length or self.predict.target not in ("selected", "label"):
                 raise _fail(
                     "this objective changes the sequence, so it needs a sequence-to-sequence form",
                     "add 'output encoder_decoder' (or 'output decoder_only')",
@@ -550,7 +614,6 @@ Spec = Objective | Mixture
 
 # Statements the grammar knows, reserved for the families that later issues add.
 RESERVED_STATEMENTS = {
-    "pair": "pair construction (NSP, SOP, sentence order)",
     "task": "composition of objectives",
 }
 
@@ -565,6 +628,7 @@ SELECT_KINDS = (
     "none",
 )
 ATTENTIONS = ("bidirectional", "permutation")
+PAIR_RELATIONS = ("next", "swapped", "previous", "random")
 RESERVED_ATTENTIONS = ("causal", "prefix", "right_to_left", "seq2seq", "unilm")
 KEEP_ALL = {"per": "token", "shares": [{"action": "keep", "share": 1.0}]}  # with 'select none'
 BUDGET_FLAGS = ("round", "ceil", "floor", "stochastic")
@@ -576,7 +640,8 @@ ACTIONS = ("mask", "random", "keep", "delete", "sentinel")
 REPLACE_MODES = ("token", "span")
 LOSSES = ("cross_entropy",)
 OUTPUTS = ("encoder", "encoder_decoder", "decoder_only")
-PREDICTIONS = {
+PREDICTIONS: dict[tuple[str, str | None, str | None], str] = {
+    ("label", None, None): "label",
     ("original", "at", "selected"): "selected",
     ("original", "at", "all"): "all",
     ("spans", "as", "sentinels"): "sentinels",
@@ -844,6 +909,14 @@ class _Reader:
         out["loc"] = st["loc"]
         return out
 
+    def pair(self, st: dict[str, Any]) -> dict[str, Any]:
+        shares = []
+        for sh in st["shares"]:
+            if self.choice(sh["action"], PAIR_RELATIONS, "pair relation", sh["loc"]):
+                share = self.rate(sh["share"], sh["action"], sh["loc"])
+                shares.append({"relation": sh["action"], "share": share, "loc": sh["loc"]})
+        return {"shares": shares, "loc": st["loc"]}
+
     def attention(self, st: dict[str, Any]) -> dict[str, Any]:
         name = st["call"]["name"]
         if name in RESERVED_ATTENTIONS:
@@ -878,7 +951,7 @@ class _Reader:
     def predict(self, st: dict[str, Any]) -> dict[str, Any]:
         target = PREDICTIONS.get((st["what"], st["prep"], st["where"]))
         if target is None:
-            forms = ", ".join(f"'predict {' '.join(k)}'" for k in PREDICTIONS)
+            forms = ", ".join(f"'predict {' '.join(w for w in k if w)}'" for k in PREDICTIONS)
             self.error("unknown prediction target", st["loc"], f"valid: {forms}")
             return {"loc": st["loc"]}
         return {"target": target, "loc": st["loc"]}
@@ -963,6 +1036,10 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
             heads.append(reader.head(st))
         elif kind == "transform":
             transforms.append(reader.transform(st))
+        elif kind == "pair":
+            if "pair" in by_kind:
+                reader.error("duplicate 'pair' statement", st["loc"])
+            by_kind["pair"] = st
         elif kind in by_kind:
             reader.error(
                 f"duplicate '{kind}' statement",
@@ -990,6 +1067,7 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
             "loc": st["loc"],
         },
         "attention": reader.attention,
+        "pair": reader.pair,
     }
     for kind, read in readers.items():
         if kind in by_kind:

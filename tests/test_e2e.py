@@ -62,7 +62,12 @@ def test_loss_goes_down(spec: Path) -> None:
     # head or collator (labels off, decoder untied) stays near the start. XLM's targets are
     # drawn toward rare tokens, which the unigram shortcut of the first steps cannot predict:
     # it loses about 0.6 nat (0.58 measured), so its bar is half a nat.
-    margin = 0.5 if spec.stem == "xlm_mlm" else 1.0
+    # Pair objectives start near ln(2) or ln(3): in 30 steps the tiny model reaches the class
+    # prior (0.88 -> 0.70 measured for NSP), which shows the head and labels are wired, not that
+    # the relation is learned (that takes far longer than a test).
+    margin = {"xlm_mlm": 0.5, "nsp": 0.1, "sop": 0.1, "structbert_sentence": 0.1}.get(
+        spec.stem, 1.0
+    )
     assert last < first - margin, f"loss {first:.3f} -> {last:.3f}"
 
 

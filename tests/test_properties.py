@@ -287,6 +287,16 @@ def _select_the_common_half(out: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     return out
 
 
+def _flip_the_pair_labels(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out["sentence_order_label"] = 1 - out["sentence_order_label"]
+    return out
+
+
+def _label_everything_next(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out["next_sentence_label"] = torch.zeros_like(out["next_sentence_label"])
+    return out
+
+
 def _let_targets_see_themselves(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out["perm_mask"].diagonal(dim1=1, dim2=2).zero_()
     return out
@@ -325,6 +335,8 @@ def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         ("structbert_word", "shuffle", _unshuffle_everything),
         ("xlnet", "factorization", _let_targets_see_themselves),
         ("xlm_mlm", "frequency", _select_the_common_half),
+        ("sop", "pairs", _flip_the_pair_labels),
+        ("nsp", "pair_rates", _label_everything_next),
         ("bart_sentence_permutation", "permutation", _reverse_the_inputs),
         ("bart_document_rotation", "rotation", _reverse_the_inputs),
     ],

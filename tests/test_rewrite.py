@@ -471,3 +471,43 @@ def test_frequency_weighted_spec_needs_its_counts() -> None:
         compiled.Collator(bundled_vocab())
     with pytest.raises(ValueError, match="one per id"):
         compiled.Collator(bundled_vocab(), token_counts=[1, 2, 3])
+
+
+# --- sentence pairs -----------------------------------------------------------------------------
+
+
+def _bert_truncate(a: int, b: int, room: int) -> tuple[int, int]:
+    """BERT's truncate_seq_pair, on lengths: pop from the longer (the second on ties)."""
+    while a + b > room:
+        if a > b:
+            a -= 1
+        else:
+            b -= 1
+    return a, b
+
+
+def test_pair_truncation_follows_bert() -> None:
+    from objspec.runtime import truncate_pair
+
+    grid = [(a, b, room) for a in range(0, 14) for b in range(0, 14) for room in range(0, 20)]
+    first = torch.tensor([g[0] for g in grid])
+    second = torch.tensor([g[1] for g in grid])
+    for room in range(0, 20):
+        pick = torch.tensor([g[2] == room for g in grid])
+        got_a, got_b = truncate_pair(first[pick], second[pick], room)
+        want = [_bert_truncate(a, b, room) for a, b, r in grid if r == room]
+        assert list(zip(got_a.tolist(), got_b.tolist(), strict=True)) == want, room
+
+
+def test_pairs_fit_max_length_and_a_batch_of_one_has_no_random_partner() -> None:
+    from objspec import bundled, bundled_vocab, compile_file
+
+    specs = Path(__file__).resolve().parent.parent / "specs"
+    examples = bundled.encode_examples(bundled.load_tokenizer(), bundled.load_documents(), 64)
+    collator = compile_file(specs / "nsp.objspec").Collator(bundled_vocab(), max_length=20)
+    out = collator(examples[:16])
+    assert out["input_ids"].shape[1] <= 20
+    assert bool((out["input_ids"][:, 0] == bundled_vocab().require("cls")).all())
+    for i in range(16):
+        alone = collator(examples[i : i + 1])
+        assert int(alone["next_sentence_label"][0]) in (0, int(out["next_sentence_label"][i]))

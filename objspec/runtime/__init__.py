@@ -21,8 +21,15 @@ from objspec.runtime.document import (
     sentence_order,
     shuffle_ngrams,
 )
-from objspec.runtime.heads import MLMHead, Seq2SeqHead, SpanBoundaryHead, TiedDecoder
+from objspec.runtime.heads import (
+    MLMHead,
+    SentenceClassificationHead,
+    Seq2SeqHead,
+    SpanBoundaryHead,
+    TiedDecoder,
+)
 from objspec.runtime.models import TinyEncoder, TinySeq2Seq
+from objspec.runtime.pairs import Pairs, build_pairs, split_points, truncate_pair
 from objspec.runtime.replace import DELETED, IGNORE_INDEX, labels_at, replace_selected
 from objspec.runtime.rewrite import (
     choose_member,
@@ -68,6 +75,8 @@ __all__ = [
     "Collator",
     "Keys",
     "MLMHead",
+    "Pairs",
+    "SentenceClassificationHead",
     "Seq2SeqHead",
     "SpanBoundaryHead",
     "Spans",
@@ -93,6 +102,9 @@ __all__ = [
     "token_unit_starts",
     "unit_lengths",
     "word_unit_starts",
+    "build_pairs",
+    "split_points",
+    "truncate_pair",
     "move_within",
     "ngram_blocks",
     "shuffle_ngrams",

@@ -66,6 +66,28 @@ class Seq2SeqHead(MLMHead):
     """
 
 
+class SentenceClassificationHead(nn.Module):
+    """BERT's pooler and a classifier over the pair relation (NSP 2-way, SOP 2-way,
+    StructBERT 3-way): first token -> dense -> tanh -> linear(classes); cross-entropy.
+
+    forward(hidden (B, L, H), labels (B,) int64) -> loss. ``embeddings`` is unused (the heads
+    share one constructor signature).
+    """
+
+    def __init__(self, hidden_size: int, embeddings: nn.Embedding, classes: int = 2) -> None:
+        super().__init__()
+        self.pooler = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh())
+        self.classifier = nn.Linear(hidden_size, classes)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pooler(hidden[:, 0]))
+
+    def forward(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if hidden.shape[0] == 0:
+            return _zero_loss(hidden)
+        return F.cross_entropy(self.logits(hidden), labels)
+
+
 class SpanBoundaryHead(nn.Module):
     """SpanBERT's span boundary objective (Joshi et al., 2020, eq. 1-2).
 
