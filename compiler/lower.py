@@ -256,7 +256,34 @@ def lower(spec: ir.Spec) -> Plan:
     """Lower a validated objective (or mixture of objectives) to its plan."""
     if isinstance(spec, ir.Mixture):
         return _lower_mixture(spec)
+    if isinstance(spec, ir.Composition):
+        return _lower_composition(spec)
     return _lower_objective(spec)
+
+
+def _lower_composition(composition: ir.Composition) -> Plan:
+    """The pair task's construction, then the masked-LM task's steps on its rows; heads of
+    both, their weights scaled by the task weights."""
+    pair, mlm = composition.pair_task, composition.mlm_task
+    pair_plan, mlm_plan = _lower_objective(pair.objective), _lower_objective(mlm.objective)
+    build = tuple(s for s in pair_plan.steps if isinstance(s, BuildPairs))
+    heads = tuple(
+        replace(h, weight=h.weight * task.weight)
+        for task, plan in ((mlm, mlm_plan), (pair, pair_plan))
+        for h in plan.heads
+    )
+    streams = {**mlm_plan.streams, **pair_plan.streams}
+    return replace(
+        mlm_plan,
+        name=composition.name,
+        source=composition.source,
+        sha256=composition.sha256,
+        steps=build + mlm_plan.steps,
+        heads=heads,
+        needs=tuple(dict.fromkeys(mlm_plan.needs + pair_plan.needs)),
+        outputs=mlm_plan.outputs + pair_plan.outputs[2:],
+        streams=dict(sorted(streams.items(), key=lambda kv: kv[1])),
+    )
 
 
 def _lower_mixture(mixture: ir.Mixture) -> Plan:

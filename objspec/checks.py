@@ -911,8 +911,8 @@ SAME_LENGTH_CHECKS = ("labels", "untouched", "budget", "whole_words", "span_supp
 _MEMBERS: dict[tuple[str, str], Any] = {}
 
 
-def member_compiled(mixture: ir.Mixture, member: ir.Member) -> Any:
-    """A mixture member compiled as an objective of its own (cached)."""
+def member_compiled(mixture: ir.Mixture | ir.Composition, member: ir.Member | ir.Task) -> Any:
+    """A mixture member (or a composition's task) compiled as an objective of its own."""
     from compiler import compile_objective, load
     from objspec import CompiledObjective
 
@@ -954,6 +954,39 @@ def check_mixture_rates(mixture: ir.Mixture, compiled: Any, case: Case) -> None:
             raise _fail(f"share of mode {mode}: {detail}")
 
 
+def check_composed(composition: ir.Composition, compiled: Any, case: Case) -> None:
+    """The composed batch is the pair task's rows, corrupted by the masked-LM task alone."""
+    out = _collate(compiled, case)
+    pairs = _collate(member_compiled(composition, composition.pair_task), case)
+    key = composition.pair_task.objective.pair.label_key  # type: ignore[union-attr]
+    rows = [
+        {"input_ids": ids[mask.bool()].tolist(), "index": example.get("index", row)}
+        for row, (ids, mask, example) in enumerate(
+            zip(pairs["input_ids"], pairs["attention_mask"], case.examples, strict=True)
+        )
+    ]
+    mlm = _collate(
+        member_compiled(composition, composition.mlm_task),
+        Case(case.vocab, rows, case.seed, case.epoch),
+    )
+    for name, want in (
+        ("input_ids", mlm["input_ids"]),
+        ("labels", mlm["labels"]),
+        ("token_type_ids", pairs["token_type_ids"]),
+        (key, pairs[key]),
+    ):
+        if not torch.equal(out[name], want):
+            raise _fail(f"{name} is not the pair task's rows corrupted by the masked-LM task")
+
+
+COMPOSITION_CHECKS: tuple[Check, ...] = (
+    Check(
+        "composed",
+        "the batch is the pair task's rows, corrupted by the masked-LM task as it is alone",
+        check_composed,
+    ),
+)
+
 MIXTURE_CHECKS: tuple[Check, ...] = (
     Check(
         "members",
@@ -975,6 +1008,9 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
     if isinstance(objective, ir.Mixture):
         generic = ("batch_invariance", "epochs", "dynamic")
         return (*MIXTURE_CHECKS, *(c for c in CHECKS if c.name in generic))
+    if isinstance(objective, ir.Composition):
+        generic = ("epochs", "dynamic", "pair_labels", "pair_rates")  # type: ignore[assignment]
+        return (*COMPOSITION_CHECKS, *(c for c in CHECKS if c.name in generic))
     skip = set()
     if not isinstance(objective.select, ir.Bernoulli):
         skip.add("rate")
@@ -1064,8 +1100,9 @@ def run_checks(objective: ir.Spec, compiled: Any, max_examples: int = 40) -> lis
     """Every applicable check of a compiled objective; for a mixture, also every member's own
     checks on the member compiled alone (reported as ``member:check``)."""
     results = [run_check(c, objective, compiled, max_examples) for c in applicable(objective)]
-    if isinstance(objective, ir.Mixture):
-        for m in objective.members:
+    if isinstance(objective, ir.Mixture | ir.Composition):
+        parts = objective.members if isinstance(objective, ir.Mixture) else objective.tasks
+        for m in parts:
             sub = member_compiled(objective, m)
             for c in applicable(m.objective):
                 r = run_check(c, m.objective, sub, max_examples)

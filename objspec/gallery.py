@@ -52,9 +52,28 @@ def _mixture_parameters(mixture: ir.Mixture, plan: L.Plan) -> list[str]:
     return lines
 
 
+def _composition_parameters(composition: ir.Composition, plan: L.Plan) -> list[str]:
+    lines = ["| task | weight | steps |", "|---|---:|---|"]
+    for task in composition.tasks:
+        steps = "; ".join(
+            s.text
+            for s in L.lower(task.objective).steps
+            if not isinstance(s, L.Candidates | L.Units | L.SelectNone)
+        )
+        lines.append(f"| {task.name} | {task.weight:g} | {steps} |")
+    heads = ", ".join(f"{h.kind} x {h.weight:g}" for h in plan.heads)
+    lines += [
+        "",
+        f"Heads (loss weight): {heads}; outputs: " + ", ".join(f"`{o}`" for o in plan.outputs),
+    ]
+    return lines
+
+
 def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
     if isinstance(objective, ir.Mixture):
         return _mixture_parameters(objective, plan)
+    if isinstance(objective, ir.Composition):
+        return _composition_parameters(objective, plan)
     rows = [
         ("unit", objective.unit.kind),
         ("never selected", ", ".join([*objective.exclude, "padding"])),

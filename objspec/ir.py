@@ -444,8 +444,8 @@ class Objective(Node):
         if not isinstance(self.select, NoSelection) or self.predict.target != "label":
             raise _fail(
                 "a pair objective selects nothing and predicts its label",
-                "write 'select none' and 'predict label' (MLM + NSP composition is not in "
-                "this version)",
+                "write 'select none' and 'predict label'; compose it with a masked LM in "
+                "'task' blocks (see specs/bert.objspec)",
             )
         if self.output.seq2seq or list(heads) != ["sentence_classification"]:
             raise _fail(
@@ -605,7 +605,71 @@ class Mixture(Node):
         return self.model_copy(update={"members": tuple(members)})
 
 
-Spec = Objective | Mixture
+class Task(Node):
+    """One objective of a composition, with the weight its losses carry."""
+
+    name: Identifier
+    weight: float = Field(default=1.0, gt=0.0)
+    objective: Objective
+
+
+class Composition(Node):
+    """Objectives trained together on one batch (BERT = MLM + NSP, ALBERT = MLM + SOP): the
+    pair task builds ``[CLS] A [SEP] B [SEP]`` rows, the masked-LM task corrupts them."""
+
+    name: Identifier
+    tasks: tuple[Task, ...]
+    source: str = Field(default="", repr=False)
+    path: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _pair_and_mlm(self) -> Composition:
+        pairs = [t for t in self.tasks if t.objective.pair is not None]
+        others = [t for t in self.tasks if t.objective.pair is None]
+        if len(pairs) != 1 or len(others) != 1:
+            raise _fail(
+                "this version composes one pair task with one masked-LM task",
+                "e.g. 'task mlm:' (select / budget / replace / predict / head mlm) and "
+                "'task nsp:' (pair / select none / predict label / head sentence_classification)",
+            )
+        mlm = others[0].objective
+        if mlm.output.seq2seq or mlm.predict.target != "selected" or mlm.transforms:
+            raise _fail("the masked-LM task of a composition predicts the selected tokens")
+        return self
+
+    @property
+    def pair_task(self) -> Task:
+        return next(t for t in self.tasks if t.objective.pair is not None)
+
+    @property
+    def mlm_task(self) -> Task:
+        return next(t for t in self.tasks if t.objective.pair is None)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
+
+    @property
+    def output(self) -> Output:
+        return self.mlm_task.objective.output
+
+    @property
+    def masks(self) -> Masks:
+        return self.mlm_task.objective.masks
+
+    @property
+    def pair(self) -> Pair | None:
+        return self.pair_task.objective.pair
+
+    def with_output(self, kind: str) -> Composition:
+        """A composition has the one-sequence form only; any other is an error."""
+        tasks = [
+            t.model_copy(update={"objective": t.objective.with_output(kind)}) for t in self.tasks
+        ]
+        return self.model_copy(update={"tasks": tuple(tasks)})
+
+
+Spec = Objective | Mixture | Composition
 
 
 # ------------------------------------------------------------------------------------------
@@ -613,9 +677,7 @@ Spec = Objective | Mixture
 # ------------------------------------------------------------------------------------------
 
 # Statements the grammar knows, reserved for the families that later issues add.
-RESERVED_STATEMENTS = {
-    "task": "composition of objectives",
-}
+RESERVED_STATEMENTS: dict[str, str] = {}
 
 SELECT_KINDS = (
     "bernoulli",
@@ -1111,6 +1173,9 @@ def build_objective(tree: dict[str, Any], source: str = "", path: str | None = N
     mixtures = [st for st in tree["statements"] if st["statement"] == "mixture"]
     if mixtures:
         return _build_mixture(tree, mixtures, source, path)
+    tasks = [st for st in tree["statements"] if st["statement"] == "task"]
+    if tasks:
+        return _build_composition(tree, tasks, source, path)
     reader = _Reader()
     fields = _read_statements(tree, reader)
     if reader.diagnostics:
@@ -1128,6 +1193,7 @@ def _validated(model: Any, fields: dict[str, Any], source: str, path: str | None
         raise SpecError(_dedup(diags), source=source, path=path) from None
 
 
+TASK_OWN = ("select", "budget", "replace", "predict", "transform", "pair", "head", "output")
 MEMBER_FORBIDS = ("head", "output", "loss", "masks", "input", "mixture", "task")
 
 
@@ -1174,12 +1240,7 @@ def _build_mixture(
                     clause["loc"],
                     "e.g. 'r_short 1/7, mode \"[NLU]\":'",
                 )
-        own = {st["statement"] for st in m["body"]}
-        body = [st for st in shared if st["statement"] not in own or st["statement"] == "head"]
-        sub = {**tree, "name": f"{tree['name']}_{m['name']}", "statements": body + m["body"]}
-        member_reader = _Reader()
-        fields = _read_statements(sub, member_reader)
-        reader.diagnostics += member_reader.diagnostics
+        fields = _sub_objective(tree, shared, m["name"], m["body"], reader)
         fields["source"], fields["path"] = source, path
         loc = _loc(m["rate"], mixture["loc"])
         rate = reader.rate(m["rate"], f"the rate of {m['name']!r}", loc)
@@ -1199,6 +1260,58 @@ def _build_mixture(
         "loc": mixture["loc"],
     }
     return _validated(Mixture, fields, source, path)
+
+
+def _sub_objective(
+    tree: dict[str, Any],
+    shared: list[dict[str, Any]],
+    name: str,
+    body: list[dict[str, Any]],
+    reader: _Reader,
+) -> dict[str, Any]:
+    """The fields of a member or task: the shared statements, then its own (which replace
+    those of the same kind; heads add up)."""
+    own = {st["statement"] for st in body}
+    inherited = [st for st in shared if st["statement"] not in own or st["statement"] == "head"]
+    sub = {**tree, "name": f"{tree['name']}_{name}", "statements": inherited + body}
+    sub_reader = _Reader()
+    fields = _read_statements(sub, sub_reader)
+    reader.diagnostics += sub_reader.diagnostics
+    return fields
+
+
+def _build_composition(
+    tree: dict[str, Any], tasks: list[dict[str, Any]], source: str, path: str | None
+) -> Composition:
+    """Each task is an objective (the shared statements, then its own); the pair task builds
+    the rows the masked-LM task then corrupts, and their losses add with the task weights."""
+    reader = _Reader()
+    shared = [st for st in tree["statements"] if st["statement"] != "task"]
+    for st in shared:
+        if st["statement"] in TASK_OWN:
+            reader.error(
+                f"'{st['statement']}' belongs inside each task",
+                st["loc"],
+                "the statements above the tasks are shared: input, unit, exclude, masks",
+            )
+    built = []
+    for t in tasks:
+        fields = _sub_objective(tree, shared, t["name"], t["body"], reader)
+        fields["source"], fields["path"] = source, path
+        weight = 1.0 if t["weight"] is None else reader.number(t["weight"], "task weight", t["loc"])
+        built.append({"name": t["name"], "weight": weight, "objective": fields, "loc": t["loc"]})
+    if reader.diagnostics:
+        raise SpecError(_dedup(reader.diagnostics), source=source, path=path)
+    for t in built:
+        t["objective"] = _validated(Objective, t["objective"], source, path)
+    fields = {
+        "name": tree["name"],
+        "tasks": built,
+        "source": source,
+        "path": path,
+        "loc": tree["loc"],
+    }
+    return _validated(Composition, fields, source, path)
 
 
 def _dedup(diags: list[Diagnostic]) -> list[Diagnostic]:

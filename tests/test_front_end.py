@@ -13,7 +13,7 @@ from lark import Lark
 
 from objspec import compile_spec, parse_spec
 from objspec.errors import SpecError
-from objspec.ir import Mixture
+from objspec.ir import Composition, Mixture
 from objspec.parser import grammar_text
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.objspec"))
@@ -121,9 +121,9 @@ GOOD = """objective t
         (
             "  head mlm\n",
             "  head mlm\n  task nsp:\n    pair next 50%, random 50%\n",
-            "not supported",
-            8,
-            "composition",
+            "'select' belongs inside each task",
+            3,
+            "shared",
         ),
         ("objective t", "objective class", "not a valid objective name", 1, None),
         ("  unit word\n", "  unit word\n    unit word\n", "unexpected indentation", 3, None),
@@ -159,7 +159,12 @@ def test_empty_and_headless_specs(text: str) -> None:
 def test_bundled_specs_parse_with_locations() -> None:
     for text in TEXTS:
         spec = parse_spec(text)
-        objectives = [m.objective for m in spec.members] if isinstance(spec, Mixture) else [spec]
+        if isinstance(spec, Mixture):
+            objectives = [m.objective for m in spec.members]
+        elif isinstance(spec, Composition):
+            objectives = [t.objective for t in spec.tasks]
+        else:
+            objectives = [spec]
         for objective in objectives:
             assert objective.select.loc is not None
             line = text.splitlines()[objective.select.loc.line - 1]

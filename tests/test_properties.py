@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from objspec import compile_file, compile_spec, parse_file, parse_spec
 from objspec.checks import (
     CHECKS,
+    COMPOSITION_CHECKS,
     MIXTURE_CHECKS,
     Case,
     CheckFailure,
@@ -26,7 +27,7 @@ from objspec.checks import (
     member_compiled,
     run_check,
 )
-from objspec.ir import Mixture
+from objspec.ir import Composition, Mixture
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.objspec"))
 BUNDLED = {p.stem: (parse_file(p), compile_file(p)) for p in SPECS}
@@ -362,6 +363,32 @@ def test_a_broken_mixture_fails_its_check(check: str, damage: Any) -> None:
     chosen = next(c for c in MIXTURE_CHECKS if c.name == check)
     result = run_check(chosen, objective, _Broken(compiled, damage), max_examples=25)
     assert not result.passed, result
+
+
+def test_a_broken_composition_fails_its_check() -> None:
+    objective, compiled = BUNDLED["bert"]
+    chosen = next(c for c in COMPOSITION_CHECKS if c.name == "composed")
+    result = run_check(chosen, objective, _Broken(compiled, _drop_a_label), max_examples=25)
+    assert not result.passed, result
+
+
+COMPOSITIONS = [
+    (name, task)
+    for name, (obj, _) in BUNDLED.items()
+    if isinstance(obj, Composition)
+    for task in obj.tasks
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "task"), COMPOSITIONS, ids=lambda x: x if isinstance(x, str) else x.name
+)
+def test_composed_tasks_keep_their_promises(spec: str, task: Any) -> None:
+    composition, _ = BUNDLED[spec]
+    compiled = member_compiled(composition, task)
+    for check in applicable(task.objective):
+        result = run_check(check, task.objective, compiled, max_examples=15)
+        assert result.passed, (check.name, result.detail)
 
 
 def test_a_batch_dependent_collator_fails_batch_invariance() -> None:
