@@ -44,24 +44,23 @@ def test_bundled_spec_keeps_its_promises(spec: str, check: Any) -> None:
     assert result.passed, result.detail
 
 
-MEMBERS = [
-    (name, member)
+PARTS = [
+    (name, part)
     for name, (obj, _) in BUNDLED.items()
-    if isinstance(obj, Mixture)
-    for member in obj.members
+    if isinstance(obj, Mixture | Composition)
+    for part in (obj.members if isinstance(obj, Mixture) else obj.tasks)
 ]
 
 
-@pytest.mark.parametrize(
-    ("spec", "member"), MEMBERS, ids=lambda x: x if isinstance(x, str) else x.name
-)
-def test_mixture_members_keep_their_promises(spec: str, member: Any) -> None:
-    """Each member of a bundled mixture, compiled alone, passes its own checks (T5 counts and
-    reconstruction for UL2's span denoisers, the prefix split for its S-denoiser)."""
-    mixture, _ = BUNDLED[spec]
-    compiled = member_compiled(mixture, member)
-    for check in applicable(member.objective):
-        result = run_check(check, member.objective, compiled, max_examples=15)
+@pytest.mark.parametrize(("spec", "part"), PARTS, ids=lambda x: x if isinstance(x, str) else x.name)
+def test_members_and_tasks_keep_their_promises(spec: str, part: Any) -> None:
+    """Each member of a bundled mixture and each task of a composition, compiled alone, passes
+    its own checks (T5 counts and reconstruction for UL2's span denoisers, the prefix split for
+    its S-denoiser, the pair checks for NSP / SOP, the budget and mix for the masked LMs)."""
+    whole, _ = BUNDLED[spec]
+    compiled = member_compiled(whole, part)
+    for check in applicable(part.objective):
+        result = run_check(check, part.objective, compiled, max_examples=15)
         assert result.passed, (check.name, result.detail)
 
 
@@ -370,25 +369,6 @@ def test_a_broken_composition_fails_its_check() -> None:
     chosen = next(c for c in COMPOSITION_CHECKS if c.name == "composed")
     result = run_check(chosen, objective, _Broken(compiled, _drop_a_label), max_examples=25)
     assert not result.passed, result
-
-
-COMPOSITIONS = [
-    (name, task)
-    for name, (obj, _) in BUNDLED.items()
-    if isinstance(obj, Composition)
-    for task in obj.tasks
-]
-
-
-@pytest.mark.parametrize(
-    ("spec", "task"), COMPOSITIONS, ids=lambda x: x if isinstance(x, str) else x.name
-)
-def test_composed_tasks_keep_their_promises(spec: str, task: Any) -> None:
-    composition, _ = BUNDLED[spec]
-    compiled = member_compiled(composition, task)
-    for check in applicable(task.objective):
-        result = run_check(check, task.objective, compiled, max_examples=15)
-        assert result.passed, (check.name, result.detail)
 
 
 def test_a_batch_dependent_collator_fails_batch_invariance() -> None:

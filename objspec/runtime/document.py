@@ -73,21 +73,28 @@ def sentence_runs(sentence_ids: torch.Tensor, members: torch.Tensor) -> torch.Te
     return torch.where(members, runs, torch.full_like(runs, -1))
 
 
+def document_sentences(batch: Batch, what: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch's documents: (members (B, L) bool, the sentence tokens; runs (B, L) int64, each
+    token's sentence numbered 0.. from the left (-1 outside); sentences (B,) int64, how many)."""
+    if batch.sentence_ids is None:
+        raise ValueError(
+            f"{what} needs per-token 'sentence_ids' in the examples "
+            "(objspec.bundled.encode_examples writes them)"
+        )
+    members = (batch.sentence_ids >= 0) & batch.valid
+    runs = sentence_runs(batch.sentence_ids, members)
+    sentences = torch.where(members, runs + 1, torch.zeros_like(runs)).max(dim=1).values
+    return members, runs, sentences
+
+
 def permute_sentences(keys: Keys, stream: int, batch: Batch, rate: float) -> Batch:
     """The batch with its sentences (``batch.sentence_ids`` (B, L), -1 outside sentences)
     permuted by :func:`sentence_order`: the tokens of the sentences refill the sentence
     positions in the new order; tokens outside sentences ([CLS], [SEP], padding) stay put.
     Word ids and sentence ids move with their tokens."""
-    if batch.sentence_ids is None:
-        raise ValueError(
-            "sentence permutation needs per-token 'sentence_ids' in the examples "
-            "(objspec.bundled.encode_examples writes them)"
-        )
-    members = (batch.sentence_ids >= 0) & batch.valid
-    sid = sentence_runs(batch.sentence_ids, members)
+    members, sid, sentences = document_sentences(batch, "sentence permutation")
     width = max(int(sid.max()) + 1, 1) if sid.numel() else 1
     safe = sid.clamp(min=0, max=width - 1)
-    sentences = torch.where(members, sid + 1, torch.zeros_like(sid)).max(dim=1).values
     # a document: a run of sentence tokens between non-sentence ones ([SEP] between packed docs)
     was_member = torch.cat([torch.zeros_like(members[:, :1]), members[:, :-1]], dim=1)
     doc = (members & ~was_member).long().cumsum(dim=1)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from objspec.runtime.batch import Batch
-from objspec.runtime.document import sentence_runs
+from objspec.runtime.document import document_sentences
 from objspec.runtime.rewrite import positions_like, rank_among
 from objspec.runtime.rng import Keys, below
 
@@ -33,15 +33,8 @@ def split_points(keys: Keys, stream: int, batch: Batch) -> tuple[torch.Tensor, t
     """Per row: (members (B, L) bool: the document's tokens, a_len (B,) int64: how many of them
     go to segment A). A ends at a uniformly chosen sentence boundary; a row with one sentence
     is cut at a uniform token boundary instead; a row of fewer than 2 tokens keeps all in A."""
-    if batch.sentence_ids is None:
-        raise ValueError(
-            "pair construction needs per-token 'sentence_ids' in the examples "
-            "(objspec.bundled.encode_examples writes them)"
-        )
-    members = (batch.sentence_ids >= 0) & batch.valid
-    runs = sentence_runs(batch.sentence_ids, members)
+    members, runs, sentences = document_sentences(batch, "pair construction")
     m = members.sum(dim=1)
-    sentences = torch.where(members, runs + 1, torch.zeros_like(runs)).max(dim=1).values
     u = keys.draw(stream, 1)[:, 0]
     k = 1 + below(u, (sentences - 1).clamp(min=1))  # sentences in A, 1..n-1
     # tokens before sentence k: members whose run is below k
