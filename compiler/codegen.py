@@ -418,6 +418,15 @@ class Generator:
             w(f"{rate},")
         w(")")
 
+    def emit_unilmattention(self, step: L.UnilmAttention) -> None:
+        w = self.body
+        names = self.consts.add(self.cname("ATTENTION_MODES"), step.masks)
+        cdf = self.consts.add(self.cname("ATTENTION_MODE_CDF"), step.cdf)
+        w(f"drawn = rt.choose_member(keys, STREAM_ATTENTION_MODE, self.const({cdf}, device))")
+        w(f"attention_mode = self.const(rt.mask_indices({names}), device)[drawn]")
+        segment = "pairs.token_type_ids" if "token_type_ids" in self.plan.outputs else "None"
+        w(f"self_attention_mask = rt.unilm_masks(attention_mode, batch.valid, {segment})")
+
     def emit_permutationattention(self, step: L.PermutationAttention) -> None:
         w = self.body
         w("order = rt.factorization_order(keys, STREAM_FACTORIZATION, selected)")
@@ -699,6 +708,8 @@ OUTPUT_EXPRESSIONS = {
     "shuffled_mask": "shuffled.long()",
     "perm_mask": "perm_mask",
     "token_type_ids": "pairs.token_type_ids",
+    "self_attention_mask": "self_attention_mask",
+    "attention_mode": "attention_mode",
     "next_sentence_label": "pairs.label",
     "sentence_order_label": "pairs.label",
     "sentence_structure_label": "pairs.label",

@@ -42,6 +42,7 @@ STREAMS = {
     "window_offset": 21,
     "factorization": 22,
     "pair": 23,
+    "attention_mode": 24,
 }
 
 
@@ -139,6 +140,14 @@ class SelectWindows(Step):
 @dataclass(frozen=True)
 class PermutationAttention(Step):
     """XLNet: a random factorization order over the targets -> perm_mask, target_mapping."""
+
+
+@dataclass(frozen=True)
+class UnilmAttention(Step):
+    """UniLM: one self-attention mask per example, drawn from ``masks`` with ``cdf``."""
+
+    masks: tuple[str, ...]
+    cdf: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -353,6 +362,15 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         steps.append(Labels("predict original at selected"))
         if objective.attention.kind == "permutation":
             steps.append(PermutationAttention("attention permutation"))
+        if objective.attention.kind == "unilm":
+            mix = ", ".join(f"{k}={_pct(p)}" for k, p in objective.attention.mix)
+            steps.append(
+                UnilmAttention(
+                    f"attention unilm({mix})",
+                    tuple(k for k, _ in objective.attention.mix),
+                    cumulative_thresholds(tuple(p for _, p in objective.attention.mix)),
+                )
+            )
     else:
         steps.append(Targets(PREDICT_TEXT[objective.predict.target], objective.predict.target))
         steps.append(Output(f"output {output}", output))
@@ -395,17 +413,20 @@ PREDICT_TEXT = {
 
 def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
     kind = objective.output.kind
-    if objective.pair is not None:
+    if objective.pair is not None and objective.pair.labelled:
         return ("input_ids", "attention_mask", "token_type_ids", objective.pair.label_key)
     if kind == "encoder":
         spans = isinstance(objective.select, ir.Spans)
         shuffles = any(t.kind == "shuffle_trigrams" for t in objective.transforms)
         permutes = objective.attention.kind == "permutation"
+        unilm = objective.attention.kind == "unilm"
         return (
             ("input_ids", "attention_mask", "labels")
             + (("span_start", "span_end") if spans else ())
             + (("shuffled_mask",) if shuffles else ())
             + (("perm_mask", "target_mapping", "target_positions") if permutes else ())
+            + (("token_type_ids",) if objective.pair is not None else ())
+            + (("self_attention_mask", "attention_mode") if unilm else ())
         )
     if kind == "decoder_only":
         return ("input_ids", "attention_mask", "labels", "prefix_mask")
@@ -543,6 +564,8 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used.append("suffix")
         if isinstance(step, BuildPairs):
             used.append("pair")
+        if isinstance(step, UnilmAttention):
+            used.append("attention_mode")
         if isinstance(step, SelectWindows):
             used += ["window_length", "window_offset"]
         if isinstance(step, PermutationAttention):

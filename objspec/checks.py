@@ -683,6 +683,72 @@ def check_pair_labels(objective: ir.Objective, compiled: Any, case: Case) -> Non
             raise _fail(f"example {row} draws another relation alone")
 
 
+# --- UniLM: attention masks -----------------------------------------------------------------------
+
+UNILM_MASKS = ("bidirectional", "left_to_right", "right_to_left", "seq2seq")
+
+
+def _unilm_mask(mode: str, valid: list[bool], segment: list[int]) -> list[list[int]]:
+    """The mask a row of this mode must have, entry by entry (1: i may attend to j)."""
+    n = len(valid)
+
+    def allowed(i: int, j: int) -> bool:
+        if mode == "left_to_right":
+            return j <= i
+        if mode == "right_to_left":
+            return j >= i
+        if mode == "seq2seq":
+            return segment[j] == 0 or (segment[i] == 1 and j <= i)
+        return True
+
+    return [[int(valid[i] and valid[j] and allowed(i, j)) for j in range(n)] for i in range(n)]
+
+
+def check_segments(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """'pair next 100%' with a masked LM: each row, its labels put back, is [CLS] A [SEP] B
+    [SEP] of its document in order, and holds exactly the budget's masked-LM targets."""
+    out = _collate(compiled, case)
+    labelled = out["labels"] != IGNORE_INDEX
+    rows = torch.where(labelled, out["labels"], out["input_ids"])
+    sel = objective.select
+    assert isinstance(sel, ir.Exact)
+    for row, example in enumerate(case.examples):
+        n = int(out["attention_mask"][row].sum())
+        ids = rows[row, :n].tolist()
+        doc = _members(example)
+        sep = ids.index(SEP, 1)
+        if ids[0] != CLS or ids[n - 1] != SEP or ids[1:sep] + ids[sep + 1 : n - 1] != doc:
+            raise _fail(f"row {row} is not [CLS] A [SEP] B [SEP] of its document")
+        if bool(labelled[row, [0, sep, n - 1]].any()):
+            raise _fail(f"row {row}: [CLS] or a [SEP] got a label")
+        want = min(round(sel.budget.rate * (n - 3)), n - 3)
+        if int(labelled[row].sum()) != want:
+            raise _fail(f"row {row}: {int(labelled[row].sum())} targets, the budget says {want}")
+
+
+def check_unilm(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    out = _collate(compiled, case)
+    for row in range(out["input_ids"].shape[0]):
+        mode = UNILM_MASKS[int(out["attention_mode"][row])]
+        valid = out["attention_mask"][row].bool().tolist()
+        segment = (
+            out["token_type_ids"][row].tolist() if "token_type_ids" in out else [0] * len(valid)
+        )
+        if out["self_attention_mask"][row].tolist() != _unilm_mask(mode, valid, segment):
+            raise _fail(f"row {row}: the attention mask is not exactly the {mode} mask")
+
+
+def check_unilm_rates(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    big = big_case()
+    modes = _collate(compiled, big)["attention_mode"]
+    for name, share in objective.attention.mix:
+        ok, detail = _binomial_ok(
+            int((modes == UNILM_MASKS.index(name)).sum()), int(modes.numel()), share
+        )
+        if not ok:
+            raise _fail(f"share of the {name} mask: {detail}")
+
+
 # --- XLNet: the factorization order -------------------------------------------------------------
 
 
@@ -880,6 +946,22 @@ CHECKS: tuple[Check, ...] = (
         True,
     ),
     Check(
+        "segments",
+        "each row is [CLS] A [SEP] B [SEP] of its document with the budget's MLM targets",
+        check_segments,
+    ),
+    Check(
+        "unilm",
+        "each row's self-attention mask is exactly its drawn type's; padding is never attended",
+        check_unilm,
+    ),
+    Check(
+        "unilm_rates",
+        "the mask types are drawn with the spec's shares (6-sigma binomial bound)",
+        check_unilm_rates,
+        True,
+    ),
+    Check(
         "frequency",
         "frequency weighting selects rare tokens more often than common ones (6 sigma)",
         check_frequency,
@@ -1030,12 +1112,16 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         skip.add("shuffle")
     if objective.attention.kind != "permutation":
         skip.add("factorization")
+    if objective.attention.kind != "unilm":
+        skip.update(("unilm", "unilm_rates"))
     if objective.pair is None:
-        skip.update(("pairs", "pair_labels", "pair_rates"))
-    else:
-        skip.update(SAME_LENGTH_CHECKS)
+        skip.update(("pairs", "pair_labels", "pair_rates", "segments"))
+    elif objective.pair.labelled:
+        skip.update((*SAME_LENGTH_CHECKS, "segments"))
         if any(s.relation == "random" for s in objective.pair.shares):
             skip.add("batch_invariance")  # a random partner is the batch's: pair_labels instead
+    else:  # segments for a masked LM, which runs on the pair row: 'segments' checks it
+        skip.update((*SAME_LENGTH_CHECKS, "pairs", "pair_labels", "pair_rates"))
     if not (isinstance(objective.select, ir.Exact) and objective.select.alpha is not None):
         skip.add("frequency")
     transforms = {t.kind for t in objective.transforms} - {"shuffle_trigrams"}

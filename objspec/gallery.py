@@ -109,6 +109,13 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
                     f"(mean {step.mean:.3f}) in each",
                 )
             )
+        if isinstance(step, L.UnilmAttention):
+            cdf = (0, *step.cdf)
+            mix = ", ".join(
+                f"{m} {(hi - lo) / 2**32 * 100:.4g}%"
+                for m, lo, hi in zip(step.masks, cdf, cdf[1:], strict=False)
+            )
+            rows.append(("attention", f"UniLM masks per example: {mix}"))
         if isinstance(step, L.PermutationAttention):
             rows.append(("attention", "permutation: a random factorization order of the targets"))
         if isinstance(step, L.BuildPairs):
@@ -210,8 +217,8 @@ PAIR_LABELS = ("next_sentence_label", "sentence_order_label", "sentence_structur
 
 
 def pair_lines(tokenizer: Any, original: list[int], out: dict[str, torch.Tensor]) -> list[str]:
-    """Before, the pair (segment B's tokens after the first [SEP]) and its label, of row 0."""
-    key = next(k for k in PAIR_LABELS if k in out)
+    """Before, the pair (the two token-type segments) and what was drawn, of row 0."""
+    key = next((k for k in PAIR_LABELS if k in out), None)
     n = int(out["attention_mask"][0].sum())
     ids = out["input_ids"][0, :n].tolist()
     kinds = out["token_type_ids"][0, :n].tolist()
@@ -221,10 +228,13 @@ def pair_lines(tokenizer: Any, original: list[int], out: dict[str, torch.Tensor]
 
     first = [t for t, k in zip(ids, kinds, strict=True) if k == 0]
     second = [t for t, k in zip(ids, kinds, strict=True) if k == 1]
+    drawn = f"{key} = {int(out[key][0])}" if key else "segments only"
+    if "attention_mode" in out:
+        drawn += f", attention_mode = {int(out['attention_mode'][0])}"
     return [
         f"before: {words(original)}",
         f"pair:   {words(first)} | {words(second)}",
-        f"{key} = {int(out[key][0])} (token_type_ids 0 | 1 shown either side of the bar)",
+        f"{drawn} (token_type_ids 0 | 1 shown either side of the bar)",
     ]
 
 

@@ -282,11 +282,17 @@ class Pair(Node):
         total = sum(s.share for s in self.shares)
         if abs(total - 1.0) > RATE_TOLERANCE:
             raise _fail(f"pair mix sums to {_pct(total)}, expected 100%")
-        if len(self.shares) < 2:
+        if len(self.shares) < 2 and names != ["next"]:
             raise _fail(
-                "a pair mix needs two relations or more", "e.g. 'pair next 50%, random 50%'"
+                "a pair mix needs two relations, or 'next 100%' for segments alone",
+                "e.g. 'pair next 50%, random 50%'",
             )
         return self
+
+    @property
+    def labelled(self) -> bool:
+        """Whether a relation is drawn (and predicted); 'next 100%' only makes segments."""
+        return len(self.shares) > 1
 
     @property
     def label_key(self) -> str:
@@ -299,11 +305,30 @@ class Pair(Node):
         return "sentence_structure_label"
 
 
-class Attention(Node):
-    """Who attends to whom: everyone (``bidirectional``), or XLNet's ``permutation``: a random
-    factorization order over the targets, as ``perm_mask`` and ``target_mapping``."""
+UNILM_MASKS = ("bidirectional", "left_to_right", "right_to_left", "seq2seq")
 
-    kind: Literal["bidirectional", "permutation"] = "bidirectional"
+
+class Attention(Node):
+    """Who attends to whom: everyone (``bidirectional``); XLNet's ``permutation``: a random
+    factorization order over the targets, as ``perm_mask`` and ``target_mapping``; or
+    ``unilm``: one of UniLM's self-attention masks per example, drawn with ``mix``."""
+
+    kind: Literal["bidirectional", "permutation", "unilm"] = "bidirectional"
+    mix: tuple[
+        tuple[Literal["bidirectional", "left_to_right", "right_to_left", "seq2seq"], float], ...
+    ] = ()
+
+    @model_validator(mode="after")
+    def _a_distribution(self) -> Attention:
+        if self.kind != "unilm":
+            return self
+        total = sum(p for _, p in self.mix)
+        if abs(total - 1.0) > RATE_TOLERANCE or any(p < 0 for _, p in self.mix):
+            raise _fail(
+                f"the attention mix sums to {_pct(total)}, expected 100%",
+                "e.g. unilm(bidirectional=1/3, seq2seq=1/3, left_to_right=1/6, right_to_left=1/6)",
+            )
+        return self
 
 
 class Output(Node):
@@ -404,6 +429,15 @@ class Objective(Node):
         kinds = [t.kind for t in self.transforms]
         if len(set(kinds)) != len(kinds):
             raise _fail("a transform is given twice")
+        if self.attention.kind == "unilm":
+            seq2seq = dict(self.attention.mix).get("seq2seq", 0.0) > 0
+            if self.output.seq2seq or self.predict.target != "selected":
+                raise _fail("UniLM's attention masks go with a masked LM of one sequence")
+            if seq2seq and (self.pair is None or self.pair.labelled):
+                raise _fail(
+                    "the seq2seq mask needs source and target segments",
+                    "add 'pair next 100%' (segments A and B, as token_type_ids)",
+                )
         if self.attention.kind == "permutation" and (
             self.output.seq2seq or self.predict.target != "selected"
         ):
@@ -439,6 +473,13 @@ class Objective(Node):
             if self.predict.target == "label" or "sentence_classification" in heads:
                 raise _fail(
                     "a sentence label needs a 'pair' statement", "e.g. 'pair next 50%, random 50%'"
+                )
+            return
+        if not self.pair.labelled:
+            if self.predict.target != "selected" or "sentence_classification" in heads:
+                raise _fail(
+                    "'pair next 100%' makes segments with nothing to classify",
+                    "use it with a masked LM (UniLM's seq2seq attention reads the segments)",
                 )
             return
         if not isinstance(self.select, NoSelection) or self.predict.target != "label":
@@ -689,9 +730,9 @@ SELECT_KINDS = (
     "windows",
     "none",
 )
-ATTENTIONS = ("bidirectional", "permutation")
+ATTENTIONS = ("bidirectional", "permutation", "unilm")
 PAIR_RELATIONS = ("next", "swapped", "previous", "random")
-RESERVED_ATTENTIONS = ("causal", "prefix", "right_to_left", "seq2seq", "unilm")
+RESERVED_ATTENTIONS = ("causal", "prefix", "right_to_left", "seq2seq")
 KEEP_ALL = {"per": "token", "shares": [{"action": "keep", "share": 1.0}]}  # with 'select none'
 BUDGET_FLAGS = ("round", "ceil", "floor", "stochastic")
 BUDGET_OPTIONS = ("min", "max")
@@ -985,11 +1026,23 @@ class _Reader:
             self.error(
                 f"'attention {name}' is not supported by this version of objspec",
                 st["loc"],
-                "reserved for UniLM's masks and prefix LMs; this version has "
-                + ", ".join(ATTENTIONS),
+                "reserved for causal and prefix LMs; this version has " + ", ".join(ATTENTIONS),
             )
             return {"loc": st["loc"]}
-        return {"kind": self.bare_call(st["call"], "attention", ATTENTIONS), "loc": st["loc"]}
+        call = st["call"]
+        if call["name"] == "unilm":
+            mix = []
+            for kw in call["kwargs"]:
+                if self.choice(kw["keyword"], UNILM_MASKS, "UniLM mask", kw["loc"]):
+                    mix.append((kw["keyword"], self.rate(kw["value"], kw["keyword"], kw["loc"])))
+            if call["args"] or not mix:
+                self.error(
+                    "unilm takes its mix by keyword",
+                    call["loc"],
+                    "unilm(bidirectional=1/3, seq2seq=1/3, left_to_right=1/6, right_to_left=1/6)",
+                )
+            return {"kind": "unilm", "mix": tuple(mix), "loc": st["loc"]}
+        return {"kind": self.bare_call(call, "attention", ATTENTIONS), "loc": st["loc"]}
 
     def head(self, st: dict[str, Any]) -> dict[str, Any]:
         call = st["call"]

@@ -146,6 +146,33 @@ def test_seq2seq_batches_feed_hugging_face_models(spec: str) -> None:
     assert out.logits.shape[:2] == batch["labels"].shape
 
 
+def test_unilm_masks_feed_hugging_face_bert() -> None:
+    """The (B, L, L) boolean self_attention_mask, given a head axis, is the 4-d attention mask
+    Hugging Face's BertForMaskedLM takes."""
+    transformers = pytest.importorskip("transformers")
+    tokenizer = bundled.load_tokenizer()
+    vocab = Vocab.from_tokenizer(tokenizer)
+    examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:3], max_length=48)
+    batch = compile_file(SPECS[0].parent / "unilm.objspec").Collator(vocab, seed=0)(examples)
+    config = transformers.BertConfig(
+        vocab_size=vocab.size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    model = transformers.BertForMaskedLM(config)
+    out = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["self_attention_mask"][:, None],
+        token_type_ids=batch["token_type_ids"],
+        labels=batch["labels"],
+    )
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+
+
 def test_xlnet_batches_feed_hugging_face_xlnet() -> None:
     """perm_mask and target_mapping in HF's layout: XLNetLMHeadModel takes the compiled batch
     of rows of odd and even lengths (no even-length requirement, transformers#7341)."""

@@ -287,6 +287,11 @@ def _select_the_common_half(out: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     return out
 
 
+def _open_the_first_mask(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out["self_attention_mask"][0] = 1  # row 0 attends everywhere, padding included
+    return out
+
+
 def _flip_the_pair_labels(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out["sentence_order_label"] = 1 - out["sentence_order_label"]
     return out
@@ -336,6 +341,8 @@ def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         ("xlnet", "factorization", _let_targets_see_themselves),
         ("xlm_mlm", "frequency", _select_the_common_half),
         ("sop", "pairs", _flip_the_pair_labels),
+        ("unilm", "unilm", _open_the_first_mask),
+        ("unilm", "segments", _drop_a_label),
         ("nsp", "pair_rates", _label_everything_next),
         ("bart_sentence_permutation", "permutation", _reverse_the_inputs),
         ("bart_document_rotation", "rotation", _reverse_the_inputs),

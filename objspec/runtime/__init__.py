@@ -5,10 +5,12 @@ Everything here is vectorized over the batch: no Python loop over examples or to
 
 from objspec.runtime.attention import (
     factorization_order,
+    mask_indices,
     permutation_masks,
     sparse_target_mapping,
     target_mapping_dense,
     target_positions,
+    unilm_masks,
     window_spans,
 )
 from objspec.runtime.batch import Batch, BatchError, content_index, read_batch
@@ -124,6 +126,8 @@ __all__ = [
     "target_positions",
     "sparse_target_mapping",
     "window_spans",
+    "unilm_masks",
+    "mask_indices",
     "encoder_decoder_outputs",
     "fragment",
     "positions_like",

@@ -88,3 +88,34 @@ def sparse_target_mapping(
     mapping = mapping * real.unsqueeze(2)
     picked = labels.gather(1, positions.clamp(min=0))
     return mapping, torch.where(real, picked, torch.full_like(picked, -100))
+
+
+UNILM_MASKS = ("bidirectional", "left_to_right", "right_to_left", "seq2seq")
+
+
+def unilm_masks(
+    mode: torch.Tensor, valid: torch.Tensor, segment: torch.Tensor | None
+) -> torch.Tensor:
+    """(B, L, L) bool self-attention masks, True where token i may attend to token j, by each
+    row's ``mode`` (B,) index into UNILM_MASKS (UniLM, Dong et al., 2019, figure 1):
+    bidirectional, left-to-right (j <= i), right-to-left (j >= i), or seq2seq (the source,
+    segment 0, sees itself; a target token sees the source and the target up to itself)."""
+    i = positions_like(valid).unsqueeze(2)
+    j = i.transpose(1, 2)
+    both = valid.unsqueeze(2) & valid.unsqueeze(1)
+    m = mode.view(-1, 1, 1)
+    allowed = (m == UNILM_MASKS.index("bidirectional")) | (
+        (m == UNILM_MASKS.index("left_to_right")) & (j <= i)
+    )
+    allowed |= (m == UNILM_MASKS.index("right_to_left")) & (j >= i)
+    if segment is not None:
+        source_j = (segment == 0).unsqueeze(1)
+        target_i = (segment == 1).unsqueeze(2)
+        seq2seq = source_j | (target_i & (segment == 1).unsqueeze(1) & (j <= i))
+        allowed |= (m == UNILM_MASKS.index("seq2seq")) & seq2seq
+    return allowed & both
+
+
+def mask_indices(names: tuple[str, ...]) -> tuple[int, ...]:
+    """The UNILM_MASKS index of each named mask (a spec's mix, in its order)."""
+    return tuple(UNILM_MASKS.index(n) for n in names)

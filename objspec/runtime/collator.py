@@ -10,7 +10,7 @@ from objspec.runtime.batch import Batch, Examples, read_batch
 from objspec.runtime.rng import Keys
 from objspec.runtime.vocab import Vocab, VocabError
 
-SQUARE_OUTPUTS = ("perm_mask", "target_mapping")  # (B, L, L) float32
+SQUARE_OUTPUTS = ("perm_mask", "target_mapping", "self_attention_mask")  # (B, L, L)
 TARGET_KEYS = ("labels", "decoder_input_ids", "decoder_attention_mask", "decoder_position_ids")
 
 
@@ -164,8 +164,8 @@ class Collator:
         decoder = "decoder_attention_mask" in out
         for key, value in out.items():
             limit = self.max_target_length if decoder and key in TARGET_KEYS else self.max_length
-            if limit is not None and value.dim() == 2 and value.shape[1] > limit:
-                out[key] = value[:, :limit]
+            if limit is not None and value.dim() >= 2 and value.shape[1] > limit:
+                out[key] = value[:, :limit, :limit] if key in SQUARE_OUTPUTS else value[:, :limit]
         return out
 
     def empty(self, batch: Batch) -> dict[str, torch.Tensor]:
