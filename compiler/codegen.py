@@ -433,6 +433,11 @@ class Generator:
         w("perm_mask = rt.permutation_masks(order, selected)")
         w("target_mapping = rt.target_mapping_dense(selected)")
 
+    def emit_jointranslation(self, step: L.JoinTranslation) -> None:
+        w = self.body
+        w("joined = rt.join_translation(batch, self.end_id, self.pad_id)")
+        w("batch = joined.batch")
+
     def emit_buildpairs(self, step: L.BuildPairs) -> None:
         w = self.body
         relations = self.consts.add(self.cname("PAIR_RELATIONS"), step.relations)
@@ -710,6 +715,8 @@ OUTPUT_EXPRESSIONS = {
     "token_type_ids": "pairs.token_type_ids",
     "self_attention_mask": "self_attention_mask",
     "attention_mode": "attention_mode",
+    "position_ids": "joined.position_ids",
+    "langs": "joined.langs",
     "next_sentence_label": "pairs.label",
     "sentence_order_label": "pairs.label",
     "sentence_structure_label": "pairs.label",

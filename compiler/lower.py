@@ -45,6 +45,8 @@ STREAMS = {
     "attention_mode": 24,
 }
 
+JOIN_TEXT = "input parallel: </s> sentence </s> translation </s>, positions restart"
+
 
 def threshold(p: float) -> int:
     """``u < threshold(p)`` holds with probability p for a uniform 32-bit u."""
@@ -140,6 +142,11 @@ class SelectWindows(Step):
 @dataclass(frozen=True)
 class PermutationAttention(Step):
     """XLNet: a random factorization order over the targets -> perm_mask, target_mapping."""
+
+
+@dataclass(frozen=True)
+class JoinTranslation(Step):
+    """Before everything: XLM's TLM row, a sentence and its translation joined."""
 
 
 @dataclass(frozen=True)
@@ -328,6 +335,8 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     steps: list[Step] = []
     if objective.pair is not None:
         steps.append(_pairs(objective.pair))
+    if objective.input.kind == "parallel":
+        steps.append(JoinTranslation(JOIN_TEXT))
     if "permute_sentences" in transforms:
         rate = transforms["permute_sentences"]
         steps.append(PermuteSentences(f"transform permute sentences {_pct(rate)}", rate))
@@ -382,6 +391,8 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         needs += ("counts",)
     if objective.pair is not None:
         needs += ("cls", "sep")
+    if objective.input.kind == "parallel":
+        needs += ("end", "translation")
     used = _streams_used(steps)
     return Plan(
         name=objective.name,
@@ -427,6 +438,7 @@ def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
             + (("perm_mask", "target_mapping", "target_positions") if permutes else ())
             + (("token_type_ids",) if objective.pair is not None else ())
             + (("self_attention_mask", "attention_mode") if unilm else ())
+            + (("position_ids", "langs") if objective.input.kind == "parallel" else ())
         )
     if kind == "decoder_only":
         return ("input_ids", "attention_mask", "labels", "prefix_mask")

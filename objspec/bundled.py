@@ -373,6 +373,28 @@ def token_counts(tokenizer: Tokenizer | None = None) -> list[int]:
     return np.bincount(ids, minlength=tokenizer.get_vocab_size()).tolist()
 
 
+def parallel_examples(tokenizer: Tokenizer | None = None, max_length: int = 64) -> list[dict]:
+    """A STAND-IN parallel corpus for demos and tests of translation objectives (the bundled
+    corpus is monolingual): each sentence paired with the next sentence of its document as its
+    "translation", language ids 0 and 1, each side cut to ``max_length // 2`` tokens."""
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
+    side = max(max_length // 2, 1)
+    out: list[dict] = []
+    for document in load_documents():
+        encodings = tokenizer.encode_batch(list(document), add_special_tokens=False)
+        for first, second in zip(encodings, encodings[1:], strict=False):
+            out.append(
+                {
+                    "input_ids": list(first.ids)[:side],
+                    "translation_ids": list(second.ids)[:side],
+                    "lang": 0,
+                    "translation_lang": 1,
+                    "index": len(out),
+                }
+            )
+    return out
+
+
 if __name__ == "__main__":
     _tok = write_tokenizer()
     print(f"wrote {TOKENIZER_PATH} (vocab_size={_tok.get_vocab_size()})")

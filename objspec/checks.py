@@ -102,12 +102,15 @@ def cases(draw: st.DrawFn, max_batch: int = 6, max_length: int = 48) -> Case:
     for row, length in enumerate(lengths):
         top = size - 1 - sentinel_count(size)
         body = draw(st.lists(st.integers(FIRST_WORD, top), min_size=length, max_size=length))
+        other = draw(st.integers(0, max_length // 2))
+        translation = draw(st.lists(st.integers(FIRST_WORD, top), min_size=other, max_size=other))
         cuts = sorted(draw(st.sets(st.integers(1, max(length - 1, 1)), max_size=2)))
         sentences = [sum(t >= c for c in cuts) for t in range(length)]
         examples.append(
             {
                 "input_ids": [CLS, *body, SEP],
                 "sentence_ids": [-1, *sentences, -1],
+                "translation_ids": translation,
                 "index": first_index + row,
             }
         )
@@ -123,7 +126,12 @@ def big_case(seed: int = 1234, rows: int = 64, length: int = 256, size: int = 10
     third = length // 3
     sentences = [-1, *(min(t // third, 2) for t in range(length)), -1]
     examples = [
-        {"input_ids": [CLS, *row.tolist(), SEP], "sentence_ids": sentences, "index": i}
+        {
+            "input_ids": [CLS, *row.tolist(), SEP],
+            "sentence_ids": sentences,
+            "translation_ids": row[: length // 2].flip(0).tolist(),
+            "index": i,
+        }
         for i, row in enumerate(body)
     ]
     return Case(synthetic_vocab(size), examples, seed, 0)
@@ -365,7 +373,8 @@ def check_epochs_change(objective: ir.Objective, compiled: Any, case: Case) -> N
     if objective.masks.kind == "static" and objective.masks.copies == 1:
         return
     big = big_case()
-    if objective.output.seq2seq or objective.pair is not None:
+    rewritten = objective.output.seq2seq or objective.pair is not None
+    if rewritten or objective.input.kind == "parallel":  # compare the corrupted rows whole
         first, second = (_collate(compiled, big, epoch=e)["input_ids"] for e in (0, 1))
         if first.shape == second.shape and torch.equal(first, second):
             raise _fail("dynamic masks did not change between epochs 0 and 1")
@@ -726,6 +735,33 @@ def check_segments(objective: ir.Objective, compiled: Any, case: Case) -> None:
             raise _fail(f"row {row}: {int(labelled[row].sum())} targets, the budget says {want}")
 
 
+def check_translation(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """XLM's TLM: each row, labels put back, is </s> x </s> y </s>; positions restart at y;
+    langs are the sentence's then the translation's; the budget covers both sentences."""
+    out = _collate(compiled, case)
+    end = compiled.Collator(case.vocab).end_id
+    labelled = out["labels"] != IGNORE_INDEX
+    rows = torch.where(labelled, out["labels"], out["input_ids"])
+    sel = objective.select
+    assert isinstance(sel, ir.Exact)
+    for row, example in enumerate(case.examples):
+        x, y = list(example["input_ids"]), list(example["translation_ids"])
+        n = len(x) + len(y) + 3
+        if rows[row, :n].tolist() != [end, *x, end, *y, end]:
+            raise _fail(f"row {row} is not </s> sentence </s> translation </s>")
+        positions = [*range(len(x) + 2), *range(len(y) + 1)]
+        if out["position_ids"][row, :n].tolist() != positions:
+            raise _fail(f"row {row}: positions do not restart at the translation")
+        langs = [example.get("lang", 0)] * (len(x) + 2) + [example.get("translation_lang", 1)] * (
+            len(y) + 1
+        )
+        if out["langs"][row, :n].tolist() != langs:
+            raise _fail(f"row {row}: language ids do not follow the two sentences")
+        words = sum(t not in case.vocab.special_ids for t in x + y)
+        if int(labelled[row].sum()) != min(round(sel.budget.rate * words), words):
+            raise _fail(f"row {row}: {int(labelled[row].sum())} targets, not the budget's")
+
+
 def check_unilm(objective: ir.Objective, compiled: Any, case: Case) -> None:
     out = _collate(compiled, case)
     for row in range(out["input_ids"].shape[0]):
@@ -951,6 +987,11 @@ CHECKS: tuple[Check, ...] = (
         check_segments,
     ),
     Check(
+        "translation",
+        "rows are </s> x </s> y </s>, positions restart at y, langs per sentence, MLM budget",
+        check_translation,
+    ),
+    Check(
         "unilm",
         "each row's self-attention mask is exactly its drawn type's; padding is never attended",
         check_unilm,
@@ -1114,6 +1155,10 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         skip.add("factorization")
     if objective.attention.kind != "unilm":
         skip.update(("unilm", "unilm_rates"))
+    if objective.input.kind != "parallel":
+        skip.add("translation")
+    else:
+        skip.update(SAME_LENGTH_CHECKS)  # the masked LM runs on the joined row: 'translation'
     if objective.pair is None:
         skip.update(("pairs", "pair_labels", "pair_rates", "segments"))
     elif objective.pair.labelled:

@@ -112,14 +112,16 @@ def render_corruption(
 
 def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: int) -> None:
     from objspec import bundled
-    from objspec.gallery import is_rewrite, pair_lines, rewrite_lines
+    from objspec.gallery import is_rewrite, pair_lines, rewrite_lines, translation_lines
     from objspec.runtime import Vocab
 
     objective, compiled = _load(spec)
     tokenizer = bundled.load_tokenizer()
-    if text is None:
+    if "translation" in compiled.Collator.needs:  # a stand-in pair (the corpus is monolingual)
+        example: dict[str, Any] = bundled.parallel_examples(tokenizer, max_length)[0]
+    elif text is None:
         first = bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]
-        example: dict[str, Any] = dict(first)
+        example = dict(first)
     else:
         enc = tokenizer.encode(text)
         ids = enc.ids[:max_length]
@@ -131,6 +133,10 @@ def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: i
     )
     result = collator([example])
     out.print(f"[bold]{objective.name}[/] ({spec}), seed {seed}, epoch {epoch}")
+    if "langs" in result:
+        for line in translation_lines(tokenizer, example, result):
+            out.print(Text(line))
+        return
     if is_rewrite(result) or "token_type_ids" in result:
         render = rewrite_lines if is_rewrite(result) else pair_lines
         for line in render(tokenizer, list(example["input_ids"]), result):

@@ -178,10 +178,19 @@ def _law_table(step: L.SelectSpans) -> list[str]:
 def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[str]:
     """Before/after of the corpus' first example, selected tokens between « »."""
     tokenizer = bundled.load_tokenizer()
-    example = bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]
+    example: dict[str, Any]
+    if "translation" in compiled.Collator.needs:  # a stand-in pair (the corpus is monolingual)
+        example = bundled.parallel_examples(tokenizer, max_length)[0]
+    else:
+        example = dict(
+            bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]
+        )
     counts = bundled.token_counts(tokenizer) if "counts" in compiled.Collator.needs else None
     collator = compiled.Collator(Vocab.from_tokenizer(tokenizer), seed=0, token_counts=counts)
     out = collator([example])
+    if "langs" in out:
+        lines = translation_lines(tokenizer, example, out)
+        return ["```text", *lines[:-1], "```", lines[-1]]
     if is_rewrite(out) or "token_type_ids" in out:
         render = rewrite_lines if is_rewrite(out) else pair_lines
         lines = render(tokenizer, example["input_ids"], out)
@@ -211,6 +220,26 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
 def is_rewrite(out: dict[str, torch.Tensor]) -> bool:
     """Whether a collator's output is a sequence-to-sequence batch (inputs and targets differ)."""
     return "decoder_attention_mask" in out or "prefix_mask" in out
+
+
+def translation_lines(
+    tokenizer: Any, example: dict[str, Any], out: dict[str, torch.Tensor]
+) -> list[str]:
+    """The sentence, its (stand-in) translation, and the joined, masked row of row 0."""
+    n = int(out["attention_mask"][0].sum())
+
+    def words(tokens: list[int]) -> str:
+        return " ".join(tokenizer.id_to_token(i) or "[UNK]" for i in tokens)
+
+    targets = int((out["labels"][0] != -100).sum())
+    return [
+        f"sentence:    {words(example['input_ids'])}",
+        f"translation: {words(example['translation_ids'])}",
+        f"row:         {words(out['input_ids'][0, :n].tolist())}",
+        f"positions:   {out['position_ids'][0, :n].tolist()}",
+        f"{targets} masked-LM targets across both sentences; langs "
+        f"{out['langs'][0, :n].unique().tolist()}.",
+    ]
 
 
 PAIR_LABELS = ("next_sentence_label", "sentence_order_label", "sentence_structure_label")

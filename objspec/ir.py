@@ -65,9 +65,10 @@ Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class InputSpec(Node):
-    """What one example is: a single sequence (pairs, documents come with their issues)."""
+    """What one example is: a single sequence (a document, with ``sentence_ids`` for the
+    document objectives), or ``parallel``: a sentence and its translation (XLM's TLM)."""
 
-    kind: Literal["single"] = "single"
+    kind: Literal["single", "parallel"] = "single"
 
 
 class Unit(Node):
@@ -446,6 +447,13 @@ class Objective(Node):
                 "write 'predict original at selected' without an 'output' statement",
             )
         self._consistent_pair(names)
+        if self.input.kind == "parallel" and (
+            self.output.seq2seq or self.predict.target != "selected" or self.pair is not None
+        ):
+            raise _fail(
+                "'input parallel' joins a sentence and its translation for a masked LM",
+                "write 'predict original at selected' without 'pair' or 'output' (XLM's TLM)",
+            )
         documents = [t for t in self.transforms if t.kind != "shuffle_trigrams"]
         if documents and self.predict.target != "all":
             raise _fail(
@@ -1168,7 +1176,7 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
     fields["transforms"] = [t for t in transforms if t is not None]
     readers: dict[str, Callable[[dict[str, Any]], Any]] = {
         "input": lambda st: {
-            "kind": reader.bare_call(st["call"], "input", ("single",)),
+            "kind": reader.bare_call(st["call"], "input", ("single", "parallel")),
             "loc": st["loc"],
         },
         "unit": lambda st: {"kind": reader.bare_call(st["call"], "unit", UNITS), "loc": st["loc"]},

@@ -20,8 +20,11 @@ def train(spec: Path, steps: int = STEPS) -> list[float]:
     torch.manual_seed(0)
     tokenizer = bundled.load_tokenizer()
     vocab = Vocab.from_tokenizer(tokenizer)
-    examples = bundled.encode_examples(tokenizer, bundled.load_documents(), max_length=48)
     compiled = compile_file(spec)
+    if "translation" in compiled.Collator.needs:  # the bundled stand-in parallel pairs
+        examples = bundled.parallel_examples(tokenizer, max_length=44)
+    else:
+        examples = bundled.encode_examples(tokenizer, bundled.load_documents(), max_length=48)
     counts = bundled.token_counts(tokenizer) if "counts" in compiled.Collator.needs else None
     collator = compiled.Collator(vocab, seed=0, token_counts=counts)
     seq2seq = "decoder_input_ids" in compiled.Collator.outputs

@@ -287,6 +287,12 @@ def _select_the_common_half(out: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     return out
 
 
+def _positions_never_restart(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    width = out["position_ids"].shape[1]
+    out["position_ids"] = torch.arange(width).expand_as(out["position_ids"]) * out["attention_mask"]
+    return out
+
+
 def _open_the_first_mask(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out["self_attention_mask"][0] = 1  # row 0 attends everywhere, padding included
     return out
@@ -342,6 +348,7 @@ def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         ("xlm_mlm", "frequency", _select_the_common_half),
         ("sop", "pairs", _flip_the_pair_labels),
         ("unilm", "unilm", _open_the_first_mask),
+        ("xlm_tlm", "translation", _positions_never_restart),
         ("unilm", "segments", _drop_a_label),
         ("nsp", "pair_rates", _label_everything_next),
         ("bart_sentence_permutation", "permutation", _reverse_the_inputs),

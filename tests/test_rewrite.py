@@ -511,3 +511,28 @@ def test_pairs_fit_max_length_and_a_batch_of_one_has_no_random_partner() -> None
     for i in range(16):
         alone = collator(examples[i : i + 1])
         assert int(alone["next_sentence_label"][0]) in (0, int(out["next_sentence_label"][i]))
+
+
+def test_translation_pairs_read_from_padded_tensors_as_from_lists() -> None:
+    from objspec import bundled_vocab, compile_file
+
+    spec = Path(__file__).resolve().parent.parent / "specs" / "xlm_tlm.objspec"
+    collator = compile_file(spec).Collator(bundled_vocab(), seed=3)
+    listed = [
+        {"input_ids": [100, 101, 102], "translation_ids": [200], "index": 0, "lang": 4},
+        {"input_ids": [110], "translation_ids": [210, 211, 212], "index": 1, "lang": 4},
+    ]
+    padded = {
+        "input_ids": torch.tensor([[100, 101, 102], [110, 0, 0]]),
+        "attention_mask": torch.tensor([[1, 1, 1], [1, 0, 0]]),
+        "translation_ids": torch.tensor([[200, 0, 0], [210, 211, 212]]),
+        "translation_attention_mask": torch.tensor([[1, 0, 0], [1, 1, 1]]),
+        "index": torch.tensor([0, 1]),
+        "lang": torch.tensor([4, 4]),
+    }
+    a, b = collator(listed), collator(padded)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert a["langs"][0].tolist() == [4, 4, 4, 4, 4, 1, 1]
+    with pytest.raises(ValueError, match="translation_ids"):
+        collator([{"input_ids": [100, 101]}])

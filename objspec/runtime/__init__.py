@@ -67,6 +67,7 @@ from objspec.runtime.selection import (
     word_unit_starts,
 )
 from objspec.runtime.spans import Spans, place_spans
+from objspec.runtime.translation import Joined, join_translation
 from objspec.runtime.vocab import Vocab, VocabError
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "Collator",
     "Keys",
     "MLMHead",
+    "Joined",
     "Pairs",
     "SentenceClassificationHead",
     "Seq2SeqHead",
@@ -105,6 +107,7 @@ __all__ = [
     "unit_lengths",
     "word_unit_starts",
     "build_pairs",
+    "join_translation",
     "split_points",
     "truncate_pair",
     "move_within",

@@ -27,7 +27,9 @@ class Batch:
     index: (B,) int64, each example's identity for the counter RNG;
     word_ids: (B, L) int64 word index per token (-1 where none) or None;
     special: (B, L) bool or None, a caller-provided special_tokens_mask;
-    sentence_ids: (B, L) int64 sentence index per token (-1 outside sentences) or None.
+    sentence_ids: (B, L) int64 sentence index per token (-1 outside sentences) or None;
+    translation: the parallel sentences (a Batch of ``translation_ids``) or None;
+    langs: (B, 2) int64 language ids of the sentence and its translation, or None.
     """
 
     input_ids: torch.Tensor
@@ -36,6 +38,8 @@ class Batch:
     word_ids: torch.Tensor | None = None
     special: torch.Tensor | None = None
     sentence_ids: torch.Tensor | None = None
+    translation: Batch | None = None
+    langs: torch.Tensor | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -81,6 +85,17 @@ def _from_padded(batch: Mapping[str, Any], pad_id: int, device: torch.device | s
     word_ids = batch.get("word_ids")
     special = batch.get("special_tokens_mask")
     sentence_ids = batch.get("sentence_ids")
+    translation = None
+    if batch.get("translation_ids") is not None:
+        translation = _from_padded(
+            {
+                "input_ids": batch["translation_ids"],
+                "attention_mask": batch.get("translation_attention_mask"),
+                "index": idx,
+            },
+            pad_id,
+            ids.device,
+        )
     return Batch(
         input_ids=ids,
         valid=valid,
@@ -88,7 +103,18 @@ def _from_padded(batch: Mapping[str, Any], pad_id: int, device: torch.device | s
         word_ids=_as_long(word_ids, ids.device) if word_ids is not None else None,
         special=_as_long(special, ids.device).bool() if special is not None else None,
         sentence_ids=_as_long(sentence_ids, ids.device) if sentence_ids is not None else None,
+        translation=translation,
+        langs=_langs(batch.get("lang"), batch.get("translation_lang"), ids.shape[0], ids.device),
     )
+
+
+def _langs(first: Any, second: Any, rows: int, device: torch.device) -> torch.Tensor:
+    """(B, 2) int64 language ids (defaults 0 and 1: the sentence's and its translation's)."""
+    out = torch.tensor([[0, 1]], dtype=torch.int64, device=device).repeat(rows, 1)
+    for col, given in enumerate((first, second)):
+        if given is not None:
+            out[:, col] = _as_long(given, device).reshape(-1).expand(rows)
+    return out
 
 
 def _from_examples(
@@ -110,7 +136,18 @@ def _from_examples(
     given = [i for i, e in enumerate(examples) if e.get("index") is not None]
     if given:  # an example without an index (alone in its batch) falls back to its content
         index[given] = torch.tensor([int(examples[i]["index"]) for i in given], dtype=torch.int64)
-    batch = Batch(ids, valid, index, word_ids, special, sentence_ids)
+    translation = None
+    if all("translation_ids" in e for e in examples):
+        parts = [{"input_ids": e["translation_ids"], "index": 0} for e in examples]
+        translation = _from_examples(parts, pad_id, None)
+        translation.index = index
+    langs = _langs(
+        [e.get("lang", 0) for e in examples],
+        [e.get("translation_lang", 1) for e in examples],
+        len(examples),
+        ids.device,
+    )
+    batch = Batch(ids, valid, index, word_ids, special, sentence_ids, translation, langs)
     return _to(batch, device) if device is not None else batch
 
 
@@ -157,6 +194,8 @@ def _to(batch: Batch, device: torch.device | str) -> Batch:
         move(batch.word_ids),
         move(batch.special),
         move(batch.sentence_ids),
+        _to(batch.translation, device) if batch.translation is not None else None,
+        move(batch.langs),
     )
 
 
