@@ -108,15 +108,21 @@ def test_collator_works_as_hf_trainer_data_collator(tmp_path: Path) -> None:
     assert torch.isfinite(torch.tensor(result.training_loss))
 
 
+def _hf_batch(spec: str, max_length: int) -> tuple[Vocab, dict[str, torch.Tensor]]:
+    """The bundled vocabulary and one compiled batch of the corpus' first documents."""
+    tokenizer = bundled.load_tokenizer()
+    vocab = Vocab.from_tokenizer(tokenizer)
+    examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:3], max_length)
+    collator = compile_file(SPECS[0].parent / f"{spec}.objspec").Collator(vocab, seed=0)
+    return vocab, collator(examples)
+
+
 @pytest.mark.parametrize("spec", ["t5_span", "bart", "ul2"])
 def test_seq2seq_batches_feed_hugging_face_models(spec: str) -> None:
     """The encoder-decoder batch is what HF's T5 and BART models take: one training step of a
     tiny model from a config (no download) gives a finite loss that backpropagates."""
     transformers = pytest.importorskip("transformers")
-    tokenizer = bundled.load_tokenizer()
-    vocab = Vocab.from_tokenizer(tokenizer)
-    examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:3], max_length=48)
-    batch = compile_file(SPECS[0].parent / f"{spec}.objspec").Collator(vocab, seed=0)(examples)
+    vocab, batch = _hf_batch(spec, 48)
     if spec == "bart":
         config = transformers.BartConfig(
             vocab_size=vocab.size,
@@ -153,10 +159,7 @@ def test_unilm_masks_feed_hugging_face_bert() -> None:
     """The (B, L, L) boolean self_attention_mask, given a head axis, is the 4-d attention mask
     Hugging Face's BertForMaskedLM takes."""
     transformers = pytest.importorskip("transformers")
-    tokenizer = bundled.load_tokenizer()
-    vocab = Vocab.from_tokenizer(tokenizer)
-    examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:3], max_length=48)
-    batch = compile_file(SPECS[0].parent / "unilm.objspec").Collator(vocab, seed=0)(examples)
+    vocab, batch = _hf_batch("unilm", 48)
     config = transformers.BertConfig(
         vocab_size=vocab.size,
         hidden_size=32,
@@ -180,10 +183,7 @@ def test_xlnet_batches_feed_hugging_face_xlnet() -> None:
     """perm_mask and target_mapping in HF's layout: XLNetLMHeadModel takes the compiled batch
     of rows of odd and even lengths (no even-length requirement, transformers#7341)."""
     transformers = pytest.importorskip("transformers")
-    tokenizer = bundled.load_tokenizer()
-    vocab = Vocab.from_tokenizer(tokenizer)
-    examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:3], max_length=47)
-    batch = compile_file(SPECS[0].parent / "xlnet.objspec").Collator(vocab, seed=0)(examples)
+    vocab, batch = _hf_batch("xlnet", 47)
     assert (batch["labels"] != -100).any()
     config = transformers.XLNetConfig(
         vocab_size=vocab.size, d_model=32, n_layer=1, n_head=2, d_inner=64
