@@ -694,8 +694,6 @@ def check_pair_labels(objective: ir.Objective, compiled: Any, case: Case) -> Non
 
 # --- UniLM: attention masks -----------------------------------------------------------------------
 
-UNILM_MASKS = ("bidirectional", "left_to_right", "right_to_left", "seq2seq")
-
 
 def _unilm_mask(mode: str, valid: list[bool], segment: list[int]) -> list[list[int]]:
     """The mask a row of this mode must have, entry by entry (1: i may attend to j)."""
@@ -765,7 +763,7 @@ def check_translation(objective: ir.Objective, compiled: Any, case: Case) -> Non
 def check_unilm(objective: ir.Objective, compiled: Any, case: Case) -> None:
     out = _collate(compiled, case)
     for row in range(out["input_ids"].shape[0]):
-        mode = UNILM_MASKS[int(out["attention_mode"][row])]
+        mode = ir.UNILM_MASKS[int(out["attention_mode"][row])]
         valid = out["attention_mask"][row].bool().tolist()
         segment = (
             out["token_type_ids"][row].tolist() if "token_type_ids" in out else [0] * len(valid)
@@ -779,7 +777,7 @@ def check_unilm_rates(objective: ir.Objective, compiled: Any, case: Case) -> Non
     modes = _collate(compiled, big)["attention_mode"]
     for name, share in objective.attention.mix:
         ok, detail = _binomial_ok(
-            int((modes == UNILM_MASKS.index(name)).sum()), int(modes.numel()), share
+            int((modes == ir.UNILM_MASKS.index(name)).sum()), int(modes.numel()), share
         )
         if not ok:
             raise _fail(f"share of the {name} mask: {detail}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from objspec.runtime.rewrite import FAR, positions_like, rank_among
-from objspec.runtime.rng import Keys, below
+from objspec.runtime.rewrite import positions_like, rank_among
+from objspec.runtime.rng import FAR, Keys, below
 from objspec.runtime.spans import sample_lengths
 
 

@@ -8,10 +8,8 @@ from dataclasses import replace
 import torch
 
 from objspec.runtime.batch import Batch
-from objspec.runtime.rewrite import FAR, positions_like, rank_among
-from objspec.runtime.rng import Keys, below, threshold
-
-SECOND_DRAW = 1 << 30  # counter offset of a step's second draw per slot (no batch dependence)
+from objspec.runtime.rewrite import positions_like, rank_among
+from objspec.runtime.rng import FAR, SECOND_DRAW, Keys, below, threshold
 
 
 def move_within(

@@ -10,10 +10,8 @@ import torch
 
 from objspec.runtime.batch import Batch
 from objspec.runtime.document import document_sentences
-from objspec.runtime.rewrite import positions_like, rank_among
-from objspec.runtime.rng import Keys, below
-
-SECOND_DRAW = 1 << 30  # counter offset of the partner draw
+from objspec.runtime.rng import SECOND_DRAW, Keys, below, cdf_index
+from objspec.runtime.spans import compact_units
 
 
 @dataclass
@@ -85,7 +83,7 @@ def build_pairs(
     members, a_len = split_points(keys, stream, batch)
     b_len = members.sum(dim=1) - a_len
     u = keys.draw(stream, torch.tensor([SECOND_DRAW, SECOND_DRAW + 1], device=dev))
-    label = torch.searchsorted(cdf, u[:, 0].contiguous(), right=True).clamp(max=cdf.numel() - 1)
+    label = cdf_index(u[:, 0], cdf)
     kinds = torch.tensor([RELATIONS.index(r) for r in relations], device=dev)[label]
     rows = torch.arange(b, device=dev)
     partner = torch.remainder(rows + 1 + below(u[:, 1], max(b - 1, 1)), b)
@@ -108,7 +106,7 @@ def build_pairs(
     total = first_len + second_len + 3
     width = int(total.max()) if b else 0
     p = torch.arange(width, device=dev).unsqueeze(0)
-    member_pos = _positions_by_rank(members)
+    member_pos = compact_units(members)[0].clamp(max=length - 1)  # r-th member's position
     in_first = (p >= 1) & (p <= first_len.unsqueeze(1))
     second_at = first_len.unsqueeze(1) + 2
     in_second = (p >= second_at) & (p < second_at + second_len.unsqueeze(1))
@@ -133,13 +131,3 @@ def build_pairs(
 
 
 RELATIONS = ("next", "swapped", "previous", "random")
-
-
-def _positions_by_rank(members: torch.Tensor) -> torch.Tensor:
-    """(B, L) int64: the position of each row's r-th member at column r (0 past the last)."""
-    b, length = members.shape
-    rank = rank_among(members)
-    slot = torch.where(members, rank, torch.full_like(rank, length))
-    out = torch.zeros((b, length + 1), dtype=torch.int64, device=members.device)
-    out.scatter_(1, slot, positions_like(members))
-    return out[:, :length]

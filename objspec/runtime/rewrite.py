@@ -11,9 +11,7 @@ from __future__ import annotations
 import torch
 
 from objspec.runtime.replace import IGNORE_INDEX
-from objspec.runtime.rng import Keys, below
-
-FAR = 1 << 62  # a sort key past every real one
+from objspec.runtime.rng import FAR, Keys, below, cdf_index
 
 
 def positions_like(ids: torch.Tensor) -> torch.Tensor:
@@ -266,7 +264,7 @@ def choose_member(keys: Keys, stream: int, cdf: torch.Tensor) -> torch.Tensor:
     """(B,) int64: each example's mixture member, the first i with ``u < cdf[i]`` (cdf (M,)
     int64, its last entry 2**32)."""
     u = keys.draw(stream, 1)[:, 0]
-    return torch.searchsorted(cdf, u, right=True).clamp(max=cdf.numel() - 1)
+    return cdf_index(u, cdf)
 
 
 def merge_members(

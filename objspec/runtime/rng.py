@@ -129,3 +129,13 @@ def threshold(p: float) -> int:
 def below(u: torch.Tensor, n: torch.Tensor | int) -> torch.Tensor:
     """Map uniform 32-bit draws to uniform integers in [0, n): ``(u * n) >> 32`` (n < 2**31)."""
     return (u * n) >> 32
+
+
+FAR = 1 << 62  # a sort key past every real one (a 32-bit draw times a row length)
+SECOND_DRAW = 1 << 30  # counter offset of a step's second draw per slot (no batch dependence)
+
+
+def cdf_index(u: torch.Tensor, cdf: torch.Tensor) -> torch.Tensor:
+    """The index i of a finite law for each uniform 32-bit draw: the first ``u < cdf[i]``
+    (``cdf`` int64, its last entry 2**32)."""
+    return torch.searchsorted(cdf, u.contiguous(), right=True).clamp(max=cdf.numel() - 1)

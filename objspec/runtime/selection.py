@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from objspec.runtime.batch import Batch
-from objspec.runtime.rng import Keys, threshold
+from objspec.runtime.rng import FAR, Keys, threshold
 from objspec.runtime.vocab import Vocab
 
 ROUNDING_EPS = 1e-9  # rate x count is rounded as the exact rational would be: 15% of 20 is 3
@@ -162,7 +162,7 @@ def take_in_random_order(
     u = keys.draw(stream, length)
     if weights is None:
         # Ties in the 32-bit draw are broken by position, so the order is a strict total order.
-        far = torch.full_like(u, 1 << 62)
+        far = torch.full_like(u, FAR)
         order = torch.where(candidate_starts, u * length + positions, far).argsort(dim=1)
     else:
         # Efraimidis-Spirakis: the order of -log(u) / w is a weighted draw without replacement

@@ -23,10 +23,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from objspec.runtime.rng import Keys
+from objspec.runtime.rng import FAR, Keys, cdf_index
 from objspec.runtime.selection import start_position
-
-FAR = 1 << 62
 
 
 @dataclass
@@ -62,7 +60,7 @@ def compact_units(candidate_starts: torch.Tensor) -> tuple[torch.Tensor, torch.T
 
 def sample_lengths(u: torch.Tensor, values: torch.Tensor, cdf: torch.Tensor) -> torch.Tensor:
     """Map uniform 32-bit draws (any shape) to law values via the integer CDF table."""
-    return values[torch.searchsorted(cdf, u, right=True).clamp(max=values.numel() - 1)]
+    return values[cdf_index(u, cdf)]
 
 
 def place_spans(
