@@ -420,10 +420,11 @@ class Generator:
 
     def emit_unilmattention(self, step: L.UnilmAttention) -> None:
         w = self.body
-        names = self.consts.add(self.cname("ATTENTION_MODES"), step.masks)
+        self.consts.add(self.cname("ATTENTION_MODES"), step.masks)
+        modes = self.consts.add(self.cname("ATTENTION_MODE_VALUES"), step.indices)
         cdf = self.consts.add(self.cname("ATTENTION_MODE_CDF"), step.cdf)
         w(f"drawn = rt.choose_member(keys, STREAM_ATTENTION_MODE, self.const({cdf}, device))")
-        w(f"attention_mode = self.const(rt.mask_indices({names}), device)[drawn]")
+        w(f"attention_mode = self.const({modes}, device)[drawn]")
         segment = "pairs.token_type_ids" if "token_type_ids" in self.plan.outputs else "None"
         w(f"self_attention_mask = rt.unilm_masks(attention_mode, batch.valid, {segment})")
 

@@ -154,6 +154,7 @@ class UnilmAttention(Step):
     """UniLM: one self-attention mask per example, drawn from ``masks`` with ``cdf``."""
 
     masks: tuple[str, ...]
+    indices: tuple[int, ...]  # each mask's attention_mode value (ir.UNILM_MASKS order)
     cdf: tuple[int, ...]
 
 
@@ -377,6 +378,7 @@ def _lower_objective(objective: ir.Objective) -> Plan:
                 UnilmAttention(
                     f"attention unilm({mix})",
                     tuple(k for k, _ in objective.attention.mix),
+                    tuple(ir.UNILM_MASKS.index(k) for k, _ in objective.attention.mix),
                     cumulative_thresholds(tuple(p for _, p in objective.attention.mix)),
                 )
             )
@@ -392,7 +394,7 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     if objective.pair is not None:
         needs += ("cls", "sep")
     if objective.input.kind == "parallel":
-        needs += ("end", "translation")
+        needs += ("end",)
     used = _streams_used(steps)
     return Plan(
         name=objective.name,

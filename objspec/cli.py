@@ -117,7 +117,7 @@ def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: i
 
     objective, compiled = _load(spec)
     tokenizer = bundled.load_tokenizer()
-    if "translation" in compiled.Collator.needs:  # a stand-in pair (the corpus is monolingual)
+    if "langs" in compiled.Collator.outputs:  # a stand-in pair (the corpus is monolingual)
         example: dict[str, Any] = bundled.parallel_examples(tokenizer, max_length)[0]
     elif text is None:
         first = bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]

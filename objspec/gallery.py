@@ -179,7 +179,7 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
     """Before/after of the corpus' first example, selected tokens between « »."""
     tokenizer = bundled.load_tokenizer()
     example: dict[str, Any]
-    if "translation" in compiled.Collator.needs:  # a stand-in pair (the corpus is monolingual)
+    if "langs" in compiled.Collator.outputs:  # a stand-in pair (the corpus is monolingual)
         example = bundled.parallel_examples(tokenizer, max_length)[0]
     else:
         example = dict(

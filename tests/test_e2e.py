@@ -21,7 +21,7 @@ def train(spec: Path, steps: int = STEPS) -> list[float]:
     tokenizer = bundled.load_tokenizer()
     vocab = Vocab.from_tokenizer(tokenizer)
     compiled = compile_file(spec)
-    if "translation" in compiled.Collator.needs:  # the bundled stand-in parallel pairs
+    if "langs" in compiled.Collator.outputs:  # the bundled stand-in parallel pairs
         examples = bundled.parallel_examples(tokenizer, max_length=44)
     else:
         examples = bundled.encode_examples(tokenizer, bundled.load_documents(), max_length=48)

@@ -536,3 +536,10 @@ def test_translation_pairs_read_from_padded_tensors_as_from_lists() -> None:
     assert a["langs"][0].tolist() == [4, 4, 4, 4, 4, 1, 1]
     with pytest.raises(ValueError, match="translation_ids"):
         collator([{"input_ids": [100, 101]}])
+
+
+def test_the_compiler_and_the_runtime_number_unilm_masks_alike() -> None:
+    from objspec import ir
+    from objspec.runtime.attention import UNILM_MASKS
+
+    assert ir.UNILM_MASKS == UNILM_MASKS  # lowering writes indices the runtime reads

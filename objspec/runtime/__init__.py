@@ -5,7 +5,6 @@ Everything here is vectorized over the batch: no Python loop over examples or to
 
 from objspec.runtime.attention import (
     factorization_order,
-    mask_indices,
     permutation_masks,
     sparse_target_mapping,
     target_mapping_dense,
@@ -130,7 +129,6 @@ __all__ = [
     "sparse_target_mapping",
     "window_spans",
     "unilm_masks",
-    "mask_indices",
     "encoder_decoder_outputs",
     "fragment",
     "positions_like",

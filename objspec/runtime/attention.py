@@ -114,8 +114,3 @@ def unilm_masks(
         seq2seq = source_j | (target_i & (segment == 1).unsqueeze(1) & (j <= i))
         allowed |= (m == UNILM_MASKS.index("seq2seq")) & seq2seq
     return allowed & both
-
-
-def mask_indices(names: tuple[str, ...]) -> tuple[int, ...]:
-    """The UNILM_MASKS index of each named mask (a spec's mix, in its order)."""
-    return tuple(UNILM_MASKS.index(n) for n in names)

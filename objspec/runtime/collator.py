@@ -57,8 +57,6 @@ class Collator:
                     )
             elif what == "end":
                 self.end_id  # noqa: B018 - raises if the vocabulary has no end token
-            elif what == "translation":
-                pass  # the examples bring it: checked when a batch comes
             elif what == "counts":
                 token_counts = self._checked_counts(token_counts)
             else:

@@ -50,6 +50,7 @@ BUDGET_RATE = 0.15
 REPLACE_ACTIONS = ('mask', 'random', 'keep')
 REPLACE_CDF = (3435973837, 3865470566, 4294967296)
 ATTENTION_MODES = ('bidirectional', 'seq2seq', 'left_to_right', 'right_to_left')
+ATTENTION_MODE_VALUES = (0, 3, 1, 2)
 ATTENTION_MODE_CDF = (1431655765, 2863311531, 3579139413, 4294967296)
 MLM_WEIGHT = 1.0
 # the pair label's Hugging Face name
@@ -111,7 +112,7 @@ class UnilmCollator(rt.Collator):
         labels = rt.labels_at(batch.input_ids, selected)
         # attention unilm(bidirectional=33.3333%, seq2seq=33.3333%, left_to_right=16.6667%, right_to_left=16.6667%)
         drawn = rt.choose_member(keys, STREAM_ATTENTION_MODE, self.const(ATTENTION_MODE_CDF, device))
-        attention_mode = self.const(rt.mask_indices(ATTENTION_MODES), device)[drawn]
+        attention_mode = self.const(ATTENTION_MODE_VALUES, device)[drawn]
         self_attention_mask = rt.unilm_masks(attention_mode, batch.valid, pairs.token_type_ids)
         return {
             'input_ids': input_ids,

@@ -53,7 +53,7 @@ class XlmTlmCollator(rt.Collator):
     sentence_ids) or on a padded dict of tensors; outputs use Hugging Face key names.
     """
 
-    needs = ('mask', 'random', 'end', 'translation')
+    needs = ('mask', 'random', 'end')
     mask_copies = None
     outputs = ('input_ids', 'attention_mask', 'labels', 'position_ids', 'langs')
 
