@@ -461,8 +461,31 @@ class Generator:
         self.body("input_ids, input_valid = batch.input_ids, batch.valid")
 
     def emit_selectfragment(self, step: L.SelectFragment) -> None:
-        self._emit_budget(step.budget)
-        self.body("selected = rt.fragment(keys, STREAM_SPAN_PLACE, candidates, budget)")
+        w = self.body
+        if step.budget is not None:
+            self._emit_budget(step.budget)
+        else:
+            self.consts.add(self.cname("FRAGMENT_LENGTH_LAW"), step.law, f"mean {step.mean:.4f}")
+            values = self.consts.add(self.cname("FRAGMENT_LENGTH_VALUES"), step.values)
+            cdf = self.consts.add(self.cname("FRAGMENT_LENGTH_CDF"), step.cdf)
+            w("budget = rt.sample_lengths(")
+            w("    keys.draw(STREAM_SPAN_LENGTH, 1)[:, 0],")
+            w(f"    self.const({values}, device),")
+            w(f"    self.const({cdf}, device),")
+            w(")")
+        w("selected = rt.fragment(keys, STREAM_SPAN_PLACE, candidates, budget)")
+
+    def emit_views(self, step: L.Views) -> None:
+        if step.kind == "selected":
+            self.body(
+                "view_input_ids, view_valid = rt.selected_rows("
+                "batch.input_ids, selected, self.vocab.require('cls'), self.pad_id)"
+            )
+        else:
+            self.body("view_input_ids, view_valid = batch.input_ids, batch.valid  # the clean row")
+
+    def emit_samplekeys(self, step: L.SampleKeys) -> None:
+        self.body("sample_keys = keys.draw(STREAM_SAMPLE, batch.input_ids.shape[1])")
 
     def emit_permutesentences(self, step: L.PermuteSentences) -> None:
         rate = self.consts.add(self.cname("PERMUTE_SENTENCES_RATE"), step.rate)
@@ -669,33 +692,53 @@ class Generator:
     # --- the heads -----------------------------------------------------------------------
     def _heads(self) -> None:
         w = self.body
+        heads = {head.kind: head for head in self.plan.heads}
         for head in self.plan.heads:
             self.consts.add(f"{head.kind.upper()}_WEIGHT", head.weight)
         for step in self.plan.steps:
             if isinstance(step, L.BuildPairs):
                 self.consts.add("LABEL_KEY", step.label_key, "the pair label's Hugging Face name")
+        views = next((s.kind for s in self.plan.steps if isinstance(s, L.Views)), None)
+        rtd = heads.get("replaced_token_detection")
         w(f"class {self.prefix}Heads(torch.nn.Module):")
         with w.indent():
-            w(f'"""The `{self.plan.name}` losses from a model\'s hidden states (B, L, H).')
+            w(f'"""The `{self.plan.name}` losses: the model run on a collated batch, its hidden')
+            w("states through each head.")
             w()
-            w("forward(hidden_states, batch) -> dict of losses; 'loss' is their weighted sum.")
+            w("``model`` follows the protocol of ``objspec.runtime.encoders`` (a tiny model, or")
+            w("``rt.HuggingFaceEncoder(AutoModel...)``); it is a submodule, so one optimizer over")
+            w("``heads.parameters()`` trains it all. forward(batch) -> dict of losses; 'loss' is")
+            w("their weighted sum.")
             w('"""')
             w()
-            w("def __init__(self, hidden_size: int, embeddings: torch.nn.Embedding) -> None:")
+            if rtd is not None:
+                params = dict(rtd.params)
+                self.consts.add("GENERATOR_SIZE", params["generator_size"], "of the hidden size")
+                self.consts.add("GENERATOR_TEMPERATURE", params["temperature"])
+                w(
+                    "def __init__(self, model: torch.nn.Module, "
+                    "generator: torch.nn.Module | None = None) -> None:"
+                )
+            else:
+                w("def __init__(self, model: torch.nn.Module) -> None:")
             with w.indent():
                 w("super().__init__()")
+                w("self.model = model")
+                if rtd is not None:
+                    w("# ELECTRA's generator: smaller, sharing the token embedding")
+                    w("if generator is None:")
+                    w("    generator = rt.smaller(model, GENERATOR_SIZE)")
+                    w("self.generator = generator")
                 for head in self.plan.heads:
-                    w(f"self.{head.kind} = {HEAD_CONSTRUCTORS[head.kind](head)}")
+                    w(f"self.{head.kind} = {HEAD_CONSTRUCTORS[head.kind](head, rtd is not None)}")
             w()
-            w(
-                "def forward(self, hidden_states: torch.Tensor, batch: dict[str, torch.Tensor]) "
-                "-> dict[str, torch.Tensor]:"
-            )
+            w("def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:")
             with w.indent():
+                self._model_passes(heads, views)
                 w("losses = {")
                 with w.indent():
                     for head in self.plan.heads:
-                        w(f"{head.kind!r}: self.{head.kind}({HEAD_INPUTS[head.kind]}),")
+                        w(f"{head.kind!r}: {_head_call(head.kind, views, rtd is not None)},")
                 w("}")
                 total = " + ".join(
                     f"{head.kind.upper()}_WEIGHT * losses[{head.kind!r}]"
@@ -703,6 +746,60 @@ class Generator:
                 )
                 w(f"losses['loss'] = {total}")
                 w("return losses")
+
+    def _model_passes(self, heads: dict[str, L.HeadPlan], views: str | None) -> None:
+        """The model's forward passes the heads read, in order."""
+        w = self.body
+        if "replaced_token_detection" in heads:
+            w("# the generator's masked LM; its samples replace the selected tokens (no gradient)")
+            w("generator_states = rt.encode(self.generator, batch)")
+            w("mlm_loss, mlm_logits = self.mlm.loss_and_logits(generator_states, batch['labels'])")
+            w("fake = rt.sample_replacements(")
+            w("    batch['input_ids'], batch['labels'], mlm_logits, batch['sample_keys'],")
+            w("    GENERATOR_TEMPERATURE,")
+            w(")")
+            w("# the discriminator reads the fake row and tells replaced tokens from originals")
+            w("hidden_states = rt.encode(self.model, batch, fake.input_ids)")
+            return
+        if views == "dropout":
+            w("# views dropout: the clean row encoded twice, with independent dropout")
+            w("view_states = rt.encode(self.model, batch, batch['view_input_ids'])")
+            w("twin_states = rt.encode(self.model, batch, batch['view_input_ids'])")
+            if "mlm" not in heads:
+                return
+        if views == "corrupted":
+            w("# views corrupted: the clean row against its corruption")
+            w("view_states = rt.encode(self.model, batch, batch['view_input_ids'])")
+        w("hidden_states = rt.encode(self.model, batch)")
+        if views == "selected":
+            w("# views selected: the corrupted row against its selected tokens, their own row")
+            w("view_states = self.model(batch['view_input_ids'], batch['view_attention_mask'])")
+
+
+def _head_call(kind: str, views: str | None, electra: bool) -> str:
+    """The expression of one head's loss in the generated forward."""
+    if kind == "mlm" and electra:
+        return "mlm_loss"  # computed with the generator's logits, before sampling
+    if kind == "contrastive":
+        anchor, positive = CONTRASTIVE_SIDES[views or "dropout"]
+        return f"self.contrastive({anchor}, {positive})"
+    return f"self.{kind}({HEAD_INPUTS[kind]})"
+
+
+CONTRASTIVE_SIDES = {
+    "dropout": (
+        "view_states, batch['view_attention_mask']",
+        "twin_states, batch['view_attention_mask']",
+    ),
+    "corrupted": (
+        "view_states, batch['view_attention_mask']",
+        "hidden_states, batch['attention_mask']",
+    ),
+    "selected": (
+        "hidden_states, batch['attention_mask']",
+        "view_states, batch['view_attention_mask']",
+    ),
+}
 
 
 OUTPUT_EXPRESSIONS = {
@@ -723,6 +820,9 @@ OUTPUT_EXPRESSIONS = {
     "sentence_structure_label": "pairs.label",
     "target_mapping": "target_mapping",
     "target_positions": "rt.target_positions(selected)",
+    "view_input_ids": "view_input_ids",
+    "view_attention_mask": "view_valid.long()",
+    "sample_keys": "sample_keys",
 }
 
 HEAD_INPUTS = {
@@ -730,22 +830,30 @@ HEAD_INPUTS = {
     "seq2seq": "hidden_states, batch['labels']",
     "sentence_classification": "hidden_states, batch[LABEL_KEY]",
     "span_boundary": "hidden_states, batch['labels'], batch['span_start'], batch['span_end']",
+    "replaced_token_detection": "hidden_states, fake.replaced, batch['attention_mask']",
 }
 
 
-def _head_ctor(runtime_class: str) -> Callable[[L.HeadPlan], str]:
-    def build(head: L.HeadPlan) -> str:
+def _head_ctor(runtime_class: str, takes_params: bool = True) -> HeadConstructor:
+    def build(head: L.HeadPlan, electra: bool) -> str:
         params = "".join(f", {checked_identifier(k)}={v!r}" for k, v in head.params)
-        return f"rt.{runtime_class}(hidden_size, embeddings{params})"
+        # ELECTRA's masked LM is the generator's: its hidden size, the shared embedding
+        size = (
+            "self.generator.hidden_size" if electra and head.kind == "mlm" else "model.hidden_size"
+        )
+        return f"rt.{runtime_class}({size}, model.embeddings{params if takes_params else ''})"
 
     return build
 
 
-HEAD_CONSTRUCTORS = {
+HeadConstructor = Callable[[L.HeadPlan, bool], str]
+HEAD_CONSTRUCTORS: dict[str, HeadConstructor] = {
     "mlm": _head_ctor("MLMHead"),
     "span_boundary": _head_ctor("SpanBoundaryHead"),
     "seq2seq": _head_ctor("Seq2SeqHead"),
     "sentence_classification": _head_ctor("SentenceClassificationHead"),
+    "replaced_token_detection": _head_ctor("ReplacedTokenDetectionHead", takes_params=False),
+    "contrastive": _head_ctor("ContrastiveHead"),
 }
 
 

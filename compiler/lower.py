@@ -43,6 +43,7 @@ STREAMS = {
     "factorization": 22,
     "pair": 23,
     "attention_mode": 24,
+    "sample": 25,
 }
 
 JOIN_TEXT = "input parallel: </s> sentence </s> translation </s>, positions restart"
@@ -122,7 +123,13 @@ class SelectRandomSpans(Step):
 
 @dataclass(frozen=True)
 class SelectFragment(Step):
-    budget: BudgetPlan
+    """One fragment per row: ``budget`` tokens (MASS), or a length from the law's table."""
+
+    budget: BudgetPlan | None
+    law: str | None = None
+    mean: float = 0.0
+    values: tuple[int, ...] = ()
+    cdf: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,6 +225,19 @@ class Labels(Step):
 
 
 @dataclass(frozen=True)
+class Views(Step):
+    """The second side of a contrastive pair: the clean row ('dropout', 'corrupted') or the
+    selected tokens as their own row, after [CLS] ('selected')."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class SampleKeys(Step):
+    """Per-position counter keys for the training step's sampling (ELECTRA's generator)."""
+
+
+@dataclass(frozen=True)
 class Targets(Step):
     """Decoder targets: 'selected' (in order, positions kept), 'all' or 'sentinels'."""
 
@@ -233,7 +253,7 @@ class Output(Step):
 class HeadPlan:
     kind: str
     weight: float
-    params: tuple[tuple[str, int], ...] = ()
+    params: tuple[tuple[str, int | float | str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -366,8 +386,8 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         rate = transforms["rotate"]
         steps.append(Rotate(f"transform rotate document {_pct(rate)}", rate))
     output = objective.output.kind
-    if objective.predict.target == "label":
-        pass  # the pair's label, drawn with the pair
+    if objective.predict.target in ("label", "views"):
+        pass  # the pair's label, drawn with the pair; a contrastive objective's views
     elif output == "encoder":
         steps.append(Labels("predict original at selected"))
         if objective.attention.kind == "permutation":
@@ -385,6 +405,10 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     else:
         steps.append(Targets(PREDICT_TEXT[objective.predict.target], objective.predict.target))
         steps.append(Output(f"output {output}", output))
+    if objective.views is not None:
+        steps.append(Views(f"views {objective.views.kind}", objective.views.kind))
+    if any(h.name == "replaced_token_detection" for h in objective.heads):
+        steps.append(SampleKeys("sample keys: the generator samples in the training step"))
     outputs = _outputs(objective)
     needs = tuple(a for a in ("mask", "random", "sentinel") if objective.replace.share_of(a) > 0)
     if objective.predict.target == "sentinels":
@@ -395,6 +419,8 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         needs += ("cls", "sep")
     if objective.input.kind == "parallel":
         needs += ("end",)
+    if objective.views is not None and objective.views.kind == "selected":
+        needs += ("cls",)
     used = _streams_used(steps)
     return Plan(
         name=objective.name,
@@ -428,8 +454,12 @@ def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
     kind = objective.output.kind
     if objective.pair is not None and objective.pair.labelled:
         return ("input_ids", "attention_mask", "token_type_ids", objective.pair.label_key)
+    if objective.predict.target == "views":
+        return ("input_ids", "attention_mask", "view_input_ids", "view_attention_mask")
     if kind == "encoder":
         spans = isinstance(objective.select, ir.Spans)
+        views = objective.views is not None
+        rtd = any(h.name == "replaced_token_detection" for h in objective.heads)
         shuffles = any(t.kind == "shuffle_trigrams" for t in objective.transforms)
         permutes = objective.attention.kind == "permutation"
         unilm = objective.attention.kind == "unilm"
@@ -441,6 +471,8 @@ def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
             + (("token_type_ids",) if objective.pair is not None else ())
             + (("self_attention_mask", "attention_mode") if unilm else ())
             + (("position_ids", "langs") if objective.input.kind == "parallel" else ())
+            + (("view_input_ids", "view_attention_mask") if views else ())
+            + (("sample_keys",) if rtd else ())
         )
     if kind == "decoder_only":
         return ("input_ids", "attention_mask", "labels", "prefix_mask")
@@ -514,7 +546,7 @@ def _selection(
             f"select exact{alpha}; {_budget_text(sel.budget)}", _budget(sel.budget), sel.alpha
         )
     if isinstance(sel, ir.Fragment):
-        return SelectFragment(f"select fragment; {_budget_text(sel.budget)}", _budget(sel.budget))
+        return _fragment(sel)
     if isinstance(sel, ir.RandomSpans):
         roll = ", random_roll" if sel.random_roll else ""
         return SelectRandomSpans(
@@ -537,6 +569,17 @@ def _selection(
     )
 
 
+def _fragment(sel: ir.Fragment) -> SelectFragment:
+    if sel.budget is not None:
+        return SelectFragment(f"select fragment; {_budget_text(sel.budget)}", _budget(sel.budget))
+    assert sel.length is not None  # the IR holds exactly one of them
+    table = sel.length.table
+    law = sel.length.describe()
+    return SelectFragment(
+        f"select fragment length ~ {law}", None, law, table.mean, table.values, table.cdf_u32()
+    )
+
+
 def _replacement(rep: ir.Replacement, inserts: bool = False) -> Replace:
     shares = tuple(s for s in rep.shares if s.share > 0)
     mix = ", ".join(f"{s.action} {_pct(s.share)}" for s in shares)
@@ -554,8 +597,8 @@ def _replacement(rep: ir.Replacement, inserts: bool = False) -> Replace:
     )
 
 
-def _head_params(head: ir.Head) -> tuple[tuple[str, int], ...]:
-    return tuple((key, head.param(key)) for key in sorted(ir.HEAD_PARAMS[head.name]))
+def _head_params(head: ir.Head) -> tuple[tuple[str, ir.HeadValue], ...]:
+    return tuple(sorted(head.resolved))
 
 
 def _classes(objective: ir.Objective) -> tuple[tuple[str, int], ...]:
@@ -568,12 +611,18 @@ def _streams_used(steps: list[Step]) -> list[str]:
         if isinstance(step, SelectBernoulli | SelectExact):
             used.append("select")
         budgeted = SelectExact | SelectSpans | SelectFragment
-        if isinstance(step, budgeted) and step.budget.rounding == "stochastic":
+        if (
+            isinstance(step, budgeted)
+            and step.budget is not None
+            and step.budget.rounding == "stochastic"
+        ):
             used.append("budget")
         if isinstance(step, SelectSpans):
             used += ["span_length", "span_order", "span_place"]
         if isinstance(step, SelectFragment):
-            used.append("span_place")
+            used += ["span_place"] + (["span_length"] if step.law is not None else [])
+        if isinstance(step, SampleKeys):
+            used.append("sample")
         if isinstance(step, SelectSuffix):
             used.append("suffix")
         if isinstance(step, BuildPairs):

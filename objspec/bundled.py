@@ -373,14 +373,19 @@ def token_counts(tokenizer: Tokenizer | None = None) -> list[int]:
     return np.bincount(ids, minlength=tokenizer.get_vocab_size()).tolist()
 
 
-def parallel_examples(tokenizer: Tokenizer | None = None, max_length: int = 64) -> list[dict]:
+def parallel_examples(
+    tokenizer: Tokenizer | None = None,
+    max_length: int = 64,
+    documents: Sequence[Sequence[str]] | None = None,
+) -> list[dict]:
     """A STAND-IN parallel corpus for demos and tests of translation objectives (the bundled
     corpus is monolingual): each sentence paired with the next sentence of its document as its
-    "translation", language ids 0 and 1, each side cut to ``max_length // 2`` tokens."""
+    "translation", language ids 0 and 1, each side cut to ``max_length // 2`` tokens.
+    ``documents`` defaults to the bundled corpus."""
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
     side = max(max_length // 2, 1)
     out: list[dict] = []
-    for document in load_documents():
+    for document in documents if documents is not None else load_documents():
         encodings = tokenizer.encode_batch(list(document), add_special_tokens=False)
         for first, second in zip(encodings, encodings[1:], strict=False):
             out.append(

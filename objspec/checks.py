@@ -273,6 +273,8 @@ def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
     if isinstance(sel, ir.Bernoulli | ir.RandomSpans | ir.Suffix | ir.Windows | ir.NoSelection):
         return
     budget = sel.budget
+    if budget is None:  # a fragment sized by its law: fragment_lengths checks it
+        return
     out = _collate(compiled, case)
     selected = _selected(objective, out)
     if budget.of == "units":
@@ -439,6 +441,47 @@ def check_mix(objective: ir.Objective, compiled: Any, case: Case) -> None:
         ok, detail = _binomial_ok(observed[action], n, p)
         if not ok:
             raise _fail(f"share of {action!r} off: {detail}")
+
+
+# --- contrastive views and one fragment per row --------------------------------------------
+
+
+def check_views(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """A contrastive view is the clean row (dropout, corrupted), or [CLS] and the row's selected
+    tokens in order (selected); 'predict views' leaves the input untouched."""
+    out = _collate(compiled, case)
+    ids, valid, _ = _inputs(case)
+    view, view_valid = out["view_input_ids"], out["view_attention_mask"].bool()
+    assert objective.views is not None
+    if objective.views.kind != "selected":
+        width = ids.shape[1]
+        if not (torch.equal(view[:, :width], ids) and torch.equal(view_valid, valid)):
+            raise _fail(f"'views {objective.views.kind}' is not the clean row")
+        if objective.predict.target == "views" and not torch.equal(out["input_ids"], ids):
+            raise _fail("'predict views' changed the input")
+        return
+    selected = _selected(objective, out)
+    for row in range(ids.shape[0]):
+        expected = [CLS, *ids[row][selected[row]].tolist()]
+        got = view[row][view_valid[row]].tolist()
+        if got != expected:
+            raise _fail(f"row {row}: view {got} is not [CLS] + the selected tokens {expected}")
+
+
+def check_fragment_lengths(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """Per-row fragment lengths against the lowered law, on rows long enough that no fragment
+    is cut (6-sigma binomial bound per length)."""
+    sel = objective.select
+    assert isinstance(sel, ir.Fragment) and sel.length is not None
+    table = sel.length.table
+    big = big_case(rows=4000, length=table.high + 2)
+    lengths = _selected(objective, _collate(compiled, big)).sum(dim=1)
+    for value, p in zip(table.values, table.probs, strict=True):
+        ok, detail = _binomial_ok(int((lengths == value).sum()), lengths.numel(), p)
+        if not ok:
+            raise _fail(f"fragments of length {value}: {detail}")
+    if bool(((lengths < table.low) | (lengths > table.high)).any()):
+        raise _fail("a fragment length lies outside the law's support")
 
 
 # --- BART: the whole document as the target ------------------------------------------------
@@ -1024,6 +1067,20 @@ CHECKS: tuple[Check, ...] = (
     ),
 )
 
+CHECKS += (
+    Check(
+        "views",
+        "contrastive views are the clean row, or [CLS] and the selected tokens in order",
+        check_views,
+    ),
+    Check(
+        "fragment_lengths",
+        "fragment lengths follow the lowered law (6-sigma binomial bound per length)",
+        check_fragment_lengths,
+        True,
+    ),
+)
+
 SAME_LENGTH_CHECKS = ("labels", "untouched", "budget", "whole_words", "span_support", "mix", "rate")
 
 
@@ -1137,6 +1194,14 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         skip.add("rate")
     else:
         skip.add("budget")
+    if objective.views is None:
+        skip.add("views")
+    if not (isinstance(objective.select, ir.Fragment) and objective.select.length is not None):
+        skip.add("fragment_lengths")
+    else:
+        skip.add("budget")  # the law sizes the fragment: fragment_lengths checks it
+    if objective.predict.target == "views":
+        skip.update(("labels", "untouched", "mix", "dynamic"))  # no targets: 'views' checks it
     if objective.unit.kind != "word":
         skip.add("whole_words")
     if not isinstance(objective.select, ir.Spans):

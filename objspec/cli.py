@@ -1,4 +1,4 @@
-"""``objspec compile | check | show | demo``.
+"""``objspec compile | check | show | pretrain | demo``.
 
 Exit codes: 0 success; 1 a spec failed to parse or validate (the located report is printed);
 2 bad command-line usage; 3 a property check failed.
@@ -112,7 +112,13 @@ def render_corruption(
 
 def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: int) -> None:
     from objspec import bundled
-    from objspec.gallery import is_rewrite, pair_lines, rewrite_lines, translation_lines
+    from objspec.gallery import (
+        is_rewrite,
+        pair_lines,
+        rewrite_lines,
+        translation_lines,
+        view_lines,
+    )
     from objspec.runtime import Vocab
 
     objective, compiled = _load(spec)
@@ -137,14 +143,18 @@ def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: i
         for line in translation_lines(tokenizer, example, result):
             out.print(Text(line))
         return
-    if is_rewrite(result) or "token_type_ids" in result:
+    views_only = "view_input_ids" in result and "labels" not in result
+    if is_rewrite(result) or "token_type_ids" in result or views_only:
         render = rewrite_lines if is_rewrite(result) else pair_lines
+        render = view_lines if views_only else render
         for line in render(tokenizer, list(example["input_ids"]), result):
             out.print(Text(line))
         return
     before, after = render_corruption(tokenizer, example, result)
     out.print(Text("before: ") + before)
     out.print(Text("after:  ") + after)
+    if "view_input_ids" in result:
+        out.print(Text("view:   " + view_lines(tokenizer, [], result)[0]))
     legend = Text("legend: ")
     for kind, style in SHOW_STYLES.items():
         legend.append(f" {kind} ", style=style)
@@ -190,6 +200,59 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_CHECK if failed else EXIT_OK
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from objspec.pretrain import PretrainConfig, Pretrainer, init_distributed, sparkline
+
+    distributed = init_distributed()
+    config = PretrainConfig(
+        spec=args.spec,
+        out=args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        max_length=args.max_length,
+        hidden_size=args.hidden_size,
+        layers=args.layers,
+        dropout=args.dropout,
+        checkpoint_every=args.checkpoint_every,
+        text=list(args.text or []),
+        device=args.device,
+    )
+    trainer = Pretrainer(config)
+    lead = trainer.rank == 0
+    if args.resume and trainer.resume() and lead:
+        out.print(f"resumed from {trainer.out / 'checkpoint.pt'} at step {trainer.step}")
+    if lead:
+        ranks = f", {trainer.world_size} ranks" if distributed else ""
+        out.print(
+            f"[bold]pretrain[/] {args.spec}: {len(trainer.examples)} examples, "
+            f"batch {config.batch_size}{ranks}, {config.steps} steps -> {trainer.out}"
+        )
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} loss {task.fields[loss]:.4f}"),
+        TimeRemainingColumn(),
+        console=out,
+        disable=not lead,
+    )
+    with progress:
+        task = progress.add_task(
+            "training", total=config.steps, completed=trainer.step, loss=float("nan")
+        )
+        trainer.run(lambda row: progress.update(task, advance=1, loss=row["loss"]))
+    if lead and trainer.rows:
+        curve = [r["loss"] for r in trainer.rows]
+        out.print(f"loss {curve[0]:.4f} -> {curve[-1]:.4f}  {sparkline(curve)}")
+        png = trainer.out / "losses.png"
+        shown = f" and {png}" if png.exists() else " (install matplotlib for the PNG)"
+        out.print(f"loss curve: {trainer.out / 'losses.csv'}{shown}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="objspec", description="Pre-training objectives as specs, compiled to collators."
@@ -218,6 +281,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epoch", type=int, default=0)
     p.add_argument("--max-length", type=int, default=64)
     p.set_defaults(run=cmd_show)
+
+    p = sub.add_parser(
+        "pretrain",
+        help="train the tiny model with a spec's collator and heads (torchrun for several ranks)",
+    )
+    p.add_argument("spec", help=".objspec file")
+    p.add_argument("--out", default="runs/pretrain", help="folder for curve and checkpoint")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=32, help="global batch (all ranks)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-length", type=int, default=64, help="tokens per packed example")
+    p.add_argument("--hidden-size", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument(
+        "--text", nargs="*", help="corpus files: a sentence per line, blank line between docs"
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.set_defaults(run=cmd_pretrain)
 
     p = sub.add_parser("demo", help="compile, show and check every bundled spec")
     p.add_argument("--seed", type=int, default=0)

@@ -89,9 +89,16 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
             rows.append(
                 ("selection", f"{kind}, budget {b.rounding}({_pct(b.rate)} x {b.basis}){cap}")
             )
-        if isinstance(step, L.SelectFragment):
+        if isinstance(step, L.SelectFragment) and step.budget is not None:
             b = step.budget
             rows.append(("selection", f"one fragment of {b.rounding}({_pct(b.rate)} x {b.basis})"))
+        if isinstance(step, L.SelectFragment) and step.law is not None:
+            rows.append(("selection", f"one fragment per row, length ~ {step.law}"))
+            rows.append(("fragment length", f"mean {step.mean:.3f} tokens"))
+        if isinstance(step, L.Views):
+            rows.append(("contrastive views", VIEW_TEXT[step.kind]))
+        if isinstance(step, L.SampleKeys):
+            rows.append(("sampling", "the generator samples in the training step (Gumbel-max)"))
         if isinstance(step, L.SelectRandomSpans):
             roll = ", rolled (random_roll)" if step.random_roll else ""
             rows.append(
@@ -159,6 +166,12 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
     return ["| parameter | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
 
 
+VIEW_TEXT = {
+    "dropout": "the clean row, encoded twice with independent dropout",
+    "corrupted": "the clean row against its corruption",
+    "selected": "the corrupted row against [CLS] + its selected tokens, encoded alone",
+}
+
 TARGET_TEXT = {
     "selected": "the selected tokens, in order, at their original positions",
     "all": "the whole original sequence",
@@ -191,9 +204,10 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
     if "langs" in out:
         lines = translation_lines(tokenizer, example, out)
         return ["```text", *lines[:-1], "```", lines[-1]]
-    if is_rewrite(out) or "token_type_ids" in out:
+    views_only = "view_input_ids" in out and "labels" not in out
+    if is_rewrite(out) or "token_type_ids" in out or views_only:
         render = rewrite_lines if is_rewrite(out) else pair_lines
-        lines = render(tokenizer, example["input_ids"], out)
+        lines = (view_lines if views_only else render)(tokenizer, example["input_ids"], out)
         return ["```text", *lines[:-1], "```", lines[-1]]
     n = len(example["input_ids"])
     labels = out["labels"][0, :n].tolist()
@@ -207,13 +221,26 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
         return " ".join(words)
 
     selected = sum(label != -100 for label in labels)
+    view = [f"view:   {view_lines(tokenizer, [], out)[0]}"] if "view_input_ids" in out else []
     return [
         "```text",
         f"before: {mark(example['input_ids'])}",
         f"after:  {mark(after_ids)}",
+        *view,
         "```",
         f"{selected} of {n} tokens selected (between {MARK_OPEN} {MARK_CLOSE}); "
-        "the model predicts the original token at each of them.",
+        "the model predicts the original token at each of them"
+        + ("; the other view is shown last." if view else "."),
+    ]
+
+
+def view_lines(tokenizer: Any, original: list[int], out: dict[str, torch.Tensor]) -> list[str]:
+    """Row 0's contrastive view, and a summary."""
+    view = out["view_input_ids"][0][out["view_attention_mask"][0].bool()].tolist()
+    return [
+        " ".join(tokenizer.id_to_token(i) or "[UNK]" for i in view),
+        "A contrastive view: its positive is the other view of the same row, its negatives "
+        "the other rows of the batch.",
     ]
 
 
@@ -304,9 +331,12 @@ def render_page(spec: Path) -> str:
         "```python",
         "import objspec",
         f'compiled = objspec.compile_file("specs/{spec.name}")',
-        "collator = compiled.Collator(tokenizer, seed=0)       # any HF tokenizer, or a Vocab",
-        "heads = compiled.Heads(hidden_size, model_embeddings)  # losses from hidden states",
+        "collator = compiled.Collator(tokenizer, seed=0)  # any HF tokenizer, or a Vocab",
+        "heads = compiled.Heads(model)  # model: objspec.runtime.encoders' protocol",
+        "losses = heads(collator(examples))  # a dict; losses['loss'] is the weighted sum",
         "```",
+        "",
+        f"or train the tiny model on the bundled corpus: `objspec pretrain specs/{spec.name}`.",
         "",
     ]
     return "\n".join(lines)

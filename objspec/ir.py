@@ -165,10 +165,21 @@ class RandomSpans(Node):
 
 
 class Fragment(Node):
-    """One contiguous fragment of ``budget`` tokens per row, its start uniform (MASS)."""
+    """One contiguous fragment per row, its start uniform: ``budget`` tokens (MASS), or a
+    length drawn from ``length`` (InfoWord's n-gram), cut to the row's candidates."""
 
     kind: Literal["fragment"] = "fragment"
-    budget: Budget
+    budget: Budget | None = None
+    length: Law | None = None
+
+    @model_validator(mode="after")
+    def _one_size(self) -> Fragment:
+        if (self.budget is None) == (self.length is None):
+            raise _fail(
+                "'select fragment' takes a budget or a length law, not both",
+                "e.g. 'budget 50% of tokens' (MASS) or 'select fragment length ~ LAW' (InfoWord)",
+            )
+        return self
 
 
 class Suffix(Node):
@@ -247,7 +258,7 @@ class Predict(Node):
     """The targets: the original token at every selected position (MLM; MASS's fragment), the
     whole original sequence (BART), or the noise spans delimited by their sentinels (T5)."""
 
-    target: Literal["selected", "all", "sentinels", "label"] = "selected"
+    target: Literal["selected", "all", "sentinels", "label", "views"] = "selected"
 
 
 class Transform(Node):
@@ -350,8 +361,15 @@ class Loss(Node):
 class Head(Node):
     """A loss head and its weight in the total loss."""
 
-    name: Literal["mlm", "span_boundary", "seq2seq", "sentence_classification"]
-    params: tuple[tuple[str, int], ...] = ()
+    name: Literal[
+        "mlm",
+        "span_boundary",
+        "seq2seq",
+        "sentence_classification",
+        "replaced_token_detection",
+        "contrastive",
+    ]
+    params: tuple[tuple[str, HeadValue], ...] = ()
     weight: float = Field(default=1.0, gt=0.0)
 
     @model_validator(mode="after")
@@ -363,20 +381,75 @@ class Head(Node):
                     f"head {self.name!r} has no parameter {key!r}",
                     did_you_mean(key, allowed) if allowed else "it takes no parameters",
                 )
-            if not isinstance(value, int) or value < 1:
-                raise _fail(f"{self.name}({key}=...) must be a positive integer, got {value!r}")
+            problem = allowed[key].problem(value)
+            if problem:
+                raise _fail(f"{self.name}({key}=...) {problem}, got {value!r}")
         return self
 
-    def param(self, key: str) -> int:
-        return dict(self.params).get(key, HEAD_PARAMS[self.name][key])
+    def param(self, key: str) -> HeadValue:
+        return dict(self.params).get(key, HEAD_PARAMS[self.name][key].default)
+
+    @property
+    def resolved(self) -> tuple[tuple[str, HeadValue], ...]:
+        """Every parameter, the defaults filled in (stated in the generated code)."""
+        return tuple((key, self.param(key)) for key in HEAD_PARAMS[self.name])
 
 
-HEAD_PARAMS: dict[str, dict[str, int]] = {
+HeadValue = int | float | str
+
+
+class HeadParam(BaseModel):
+    """One head parameter: its default and what values it takes."""
+
+    model_config = ConfigDict(frozen=True)
+    default: HeadValue
+    kind: Literal["count", "fraction", "positive", "flag", "choice"]
+    choices: tuple[str, ...] = ()
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not valid here, or None."""
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if self.kind == "count" and not (isinstance(value, int) and value >= 1):
+            return "must be a positive integer"
+        if self.kind == "flag" and value not in (0, 1):
+            return "must be 0 or 1"
+        if self.kind == "fraction" and not (number and 0 < value <= 1):
+            return "must be a fraction in (0, 1]"
+        if self.kind == "positive" and not (number and value > 0):
+            return "must be a positive number"
+        if self.kind == "choice" and value not in self.choices:
+            return "must be one of " + ", ".join(self.choices)
+        return None
+
+
+HEAD_PARAMS: dict[str, dict[str, HeadParam]] = {
     "mlm": {},
-    "span_boundary": {"max_span": 10, "position_dim": 200},
+    "span_boundary": {
+        "max_span": HeadParam(default=10, kind="count"),
+        "position_dim": HeadParam(default=200, kind="count"),
+    },
     "seq2seq": {},
     "sentence_classification": {},
+    "replaced_token_detection": {
+        "generator_size": HeadParam(default=0.25, kind="fraction"),
+        "temperature": HeadParam(default=1.0, kind="positive"),
+    },
+    "contrastive": {
+        "temperature": HeadParam(default=0.05, kind="positive"),
+        "pooling": HeadParam(default="first", kind="choice", choices=("first", "mean")),
+        "similarity": HeadParam(default="cosine", kind="choice", choices=("cosine", "dot")),
+        "projection": HeadParam(default=1, kind="flag"),
+    },
 }
+MODEL_HEADS = ("replaced_token_detection", "contrastive")  # heads that run the model again
+
+
+class Views(Node):
+    """The two sides of a contrastive head, per row: the clean row twice, encoded with
+    different dropout (SimCSE); the clean row and its corruption; or the corrupted row and its
+    selected tokens as their own row (InfoWord's masked sentence and n-gram)."""
+
+    kind: Literal["dropout", "corrupted", "selected"]
 
 
 class Masks(Node):
@@ -406,6 +479,7 @@ class Objective(Node):
     loss: Loss = Loss()
     heads: tuple[Head, ...]
     masks: Masks = Masks()
+    views: Views | None = None
     source: str = Field(default="", repr=False)
     path: str | None = Field(default=None, repr=False)
 
@@ -447,6 +521,7 @@ class Objective(Node):
                 "write 'predict original at selected' without an 'output' statement",
             )
         self._consistent_pair(names)
+        self._consistent_model_heads(names)
         if self.input.kind == "parallel" and (
             self.output.seq2seq or self.predict.target != "selected" or self.pair is not None
         ):
@@ -502,6 +577,52 @@ class Objective(Node):
                 "write 'head sentence_classification' (and no 'output')",
             )
 
+    def _consistent_model_heads(self, heads: Sequence[str]) -> None:
+        """ELECTRA's discriminator needs its generator's masked LM; a contrastive head needs
+        views, and views a contrastive head; 'predict views' is a contrastive objective alone."""
+        selects = not isinstance(self.select, NoSelection)
+        plain = (
+            not self.output.seq2seq
+            and self.pair is None
+            and self.attention.kind == "bidirectional"
+            and self.input.kind == "single"
+        )
+        if "replaced_token_detection" in heads:
+            if "mlm" not in heads or not selects or self.predict.target != "selected":
+                raise _fail(
+                    "the replaced_token_detection head samples from a generator trained by "
+                    "the masked LM of the selected tokens",
+                    "add 'head mlm' (the generator's loss) and 'predict original at selected'",
+                )
+            if not plain or self.views is not None or self.inserts:
+                raise _fail("replaced token detection works on one sequence, token for token")
+            if any(s.action in LENGTH_CHANGING for s in self.replace.shares):
+                raise _fail("replaced token detection needs the row's length kept")
+        if ("contrastive" in heads) != (self.views is not None):
+            raise _fail(
+                "a contrastive head and a 'views' statement go together",
+                "e.g. 'views dropout' with 'head contrastive(temperature=0.05)'",
+            )
+        if self.views is None:
+            if self.predict.target == "views":
+                raise _fail("'predict views' needs a 'views' statement", "e.g. 'views dropout'")
+            return
+        if not plain:
+            raise _fail("contrastive views are rows of one sequence with bidirectional attention")
+        if self.views.kind != "dropout" and not selects:
+            raise _fail(
+                f"'views {self.views.kind}' needs a selection to corrupt",
+                "use 'views dropout' with 'select none', or select something",
+            )
+        if (self.predict.target == "views") != (not selects):
+            raise _fail(
+                "a contrastive objective without a selection predicts its views alone",
+                "write 'select none' with 'predict views', or keep the selection with "
+                "'predict original at selected' and 'head mlm'",
+            )
+        if self.inserts or any(s.action in LENGTH_CHANGING for s in self.replace.shares):
+            raise _fail("contrastive views keep the row's length (no delete or sentinel)")
+
     def _consistent_collapse(self) -> None:
         """Zero-length spans insert a token: they need spans decided per span, in a
         sequence-to-sequence form (fairseq's replace_length 1, -1 or 0 with insertions)."""
@@ -542,7 +663,7 @@ class Objective(Node):
                 "write 'replace per span: sentinel 100%'",
             )
         if not self.output.seq2seq:
-            if changes_length or self.predict.target not in ("selected", "label"):
+            if changes_length or self.predict.target not in ("selected", "label", "views"):
                 raise _fail(
                     "this objective changes the sequence, so it needs a sequence-to-sequence form",
                     "add 'output encoder_decoder' (or 'output decoder_only')",
@@ -684,6 +805,8 @@ class Composition(Node):
         mlm = others[0].objective
         if mlm.output.seq2seq or mlm.predict.target != "selected" or mlm.transforms:
             raise _fail("the masked-LM task of a composition predicts the selected tokens")
+        if mlm.views is not None or any(h.name in MODEL_HEADS for h in mlm.heads):
+            raise _fail("this version composes heads that read one pass of the model")
         return self
 
     @property
@@ -756,8 +879,10 @@ PREDICTIONS: dict[tuple[str, str | None, str | None], str] = {
     ("original", "at", "selected"): "selected",
     ("original", "at", "all"): "all",
     ("spans", "as", "sentinels"): "sentinels",
+    ("views", None, None): "views",
 }
 MASKS = ("dynamic", "static")
+VIEWS = ("dropout", "corrupted", "selected")
 
 
 class _Reader:
@@ -911,7 +1036,7 @@ class _Reader:
             elif kind == "windows" and clause.get("option") == "rate" and "value" in clause:
                 out["rate"] = self.rate(clause["value"], "window rate", clause["loc"])
             elif (
-                kind in ("spans", "windows")
+                kind in ("spans", "windows", "fragment")
                 and clause.get("option") == "length"
                 and "law" in clause
             ):
@@ -957,6 +1082,13 @@ class _Reader:
                     "'select bernoulli' takes no budget",
                     budget["loc"],
                     "the rate is on the select line",
+                )
+        elif kind == "fragment" and "length" in out:
+            if budget is not None:
+                self.error(
+                    "'select fragment length ~ LAW' takes no budget",
+                    budget["loc"],
+                    "its length law sizes the fragment",
                 )
         else:
             if kind == "spans" and "length" not in out:
@@ -1065,7 +1197,7 @@ class _Reader:
                 call["loc"],
                 f"e.g. {HEAD_USAGE.get(name, name)}",
             )
-        params = tuple((kw["keyword"], kw["value"]) for kw in call["kwargs"])
+        params = tuple((kw["keyword"], _head_value(kw["value"])) for kw in call["kwargs"])
         weight = (
             1.0 if st["weight"] is None else self.number(st["weight"], "head weight", st["loc"])
         )
@@ -1119,12 +1251,18 @@ SELECT_USAGE = {
     "exact": "e.g. 'select exact' (or 'select exact alpha 0.5', XLM) with 'budget 15% of tokens'",
     "spans": "e.g. 'select spans length ~ geometric(p=0.2) truncated 1..10' with a 'budget'",
     "random_spans": "e.g. 'select random_spans density 15%, mean 3' (add 'random_roll' to roll)",
-    "fragment": "e.g. 'select fragment' with 'budget 50% of tokens, round'",
+    "fragment": "e.g. 'select fragment' with 'budget 50% of tokens, round' (MASS), or "
+    "'select fragment length ~ normal(mu=5, sigma=1) clipped 1..10' (InfoWord)",
     "none": "'select none' (a transform is the only noise)",
     "suffix": "e.g. 'select suffix 25%' (UL2's S-denoiser: a prefix-LM split)",
     "windows": "e.g. 'select windows length ~ uniform on 1..5, rate 1/6' (XLNet, as HF)",
 }
 HEAD_USAGE = {"span_boundary": "head span_boundary(max_span=10, position_dim=200)"}
+
+
+def _head_value(value: Any) -> Any:
+    """A head parameter as written: a number, or a bare word (``pooling=first``) as its text."""
+    return value["word"] if isinstance(value, dict) and "word" in value else value
 
 
 def _loc(value: Any, default: Loc | None) -> Loc | None:
@@ -1191,6 +1329,10 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
         },
         "attention": reader.attention,
         "pair": reader.pair,
+        "views": lambda st: {
+            "kind": reader.bare_call(st["call"], "views", VIEWS),
+            "loc": st["loc"],
+        },
     }
     for kind, read in readers.items():
         if kind in by_kind:

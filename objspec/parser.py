@@ -245,6 +245,9 @@ class ToIR(Transformer[Token, dict[str, Any]]):
     def output(self, meta: Any, children: list[Any]) -> dict[str, Any]:
         return self._statement("output", meta, call=children[0])
 
+    def views(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return self._statement("views", meta, call=children[0])
+
     def task(self, meta: Any, children: list[Any]) -> dict[str, Any]:
         name, weight, *body = children
         return self._statement("task", meta, name=str(name), weight=weight, body=body)

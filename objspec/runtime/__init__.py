@@ -14,6 +14,7 @@ from objspec.runtime.attention import (
 )
 from objspec.runtime.batch import Batch, BatchError, content_index, read_batch
 from objspec.runtime.collator import Collator
+from objspec.runtime.distributed import gather_with_grad, shard, world
 from objspec.runtime.document import (
     move_within,
     ngram_blocks,
@@ -22,12 +23,17 @@ from objspec.runtime.document import (
     sentence_order,
     shuffle_ngrams,
 )
+from objspec.runtime.encoders import Encoder, HuggingFaceEncoder, encode, smaller
 from objspec.runtime.heads import (
+    ContrastiveHead,
     MLMHead,
+    ReplacedTokenDetectionHead,
+    Replacements,
     SentenceClassificationHead,
     Seq2SeqHead,
     SpanBoundaryHead,
     TiedDecoder,
+    sample_replacements,
 )
 from objspec.runtime.models import TinyEncoder, TinySeq2Seq
 from objspec.runtime.pairs import Pairs, build_pairs, split_points, truncate_pair
@@ -47,6 +53,7 @@ from objspec.runtime.rewrite import (
     rewrite,
     run_start_position,
     run_starts,
+    selected_rows,
     sentinels_at,
     shift_right,
     suffix,
@@ -65,7 +72,7 @@ from objspec.runtime.selection import (
     unit_lengths,
     word_unit_starts,
 )
-from objspec.runtime.spans import Spans, place_spans
+from objspec.runtime.spans import Spans, place_spans, sample_lengths
 from objspec.runtime.translation import Joined, join_translation
 from objspec.runtime.vocab import Vocab, VocabError
 
@@ -77,6 +84,17 @@ __all__ = [
     "Collator",
     "Keys",
     "MLMHead",
+    "ContrastiveHead",
+    "Encoder",
+    "HuggingFaceEncoder",
+    "ReplacedTokenDetectionHead",
+    "Replacements",
+    "encode",
+    "gather_with_grad",
+    "sample_replacements",
+    "shard",
+    "smaller",
+    "world",
     "Joined",
     "Pairs",
     "SentenceClassificationHead",
@@ -139,6 +157,8 @@ __all__ = [
     "run_start_position",
     "run_starts",
     "sentinels_at",
+    "selected_rows",
+    "sample_lengths",
     "shift_right",
     "t5_noise_counts",
 ]

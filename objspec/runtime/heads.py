@@ -6,11 +6,15 @@ stays the user's. Decoders are tied to the input embeddings (B, L, H) -> (B, L, 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from objspec.runtime.distributed import gather_with_grad
 from objspec.runtime.replace import IGNORE_INDEX
+from objspec.runtime.rng import hash32, mul32
 
 
 def _zero_loss(hidden: torch.Tensor) -> torch.Tensor:
@@ -49,10 +53,17 @@ class MLMHead(nn.Module):
         return self.decoder(self.transform(hidden))
 
     def forward(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.loss_and_logits(hidden, labels)[0]
+
+    def loss_and_logits(
+        self, hidden: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, logits (N, V) at the N labelled positions in row-major order)."""
         target = labels != IGNORE_INDEX
-        if not bool(target.any()):
-            return _zero_loss(hidden)
-        return F.cross_entropy(self.logits(hidden[target]), labels[target])
+        logits = self.logits(hidden[target])
+        if logits.shape[0] == 0:
+            return _zero_loss(hidden), logits
+        return F.cross_entropy(logits, labels[target]), logits
 
 
 class Seq2SeqHead(MLMHead):
@@ -142,3 +153,141 @@ class SpanBoundaryHead(nn.Module):
         right = hidden[rows, span_end[target]]
         features = torch.cat([left, right, self.position(offset[target])], dim=-1)
         return F.cross_entropy(self.decoder(self.mlp(features)), labels[target])
+
+
+class Replacements(NamedTuple):
+    """ELECTRA's corrupted input: ``input_ids`` (B, L) int64 with the generator's samples at
+    the selected positions, ``replaced`` (B, L) bool where a sample differs from the original."""
+
+    input_ids: torch.Tensor
+    replaced: torch.Tensor
+
+
+GUMBEL_SALT = 0x2545F491
+
+
+def gumbel_noise(sample_keys: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """(N, V) float32 standard Gumbel noise from (N,) int64 per-position counter keys: each
+    (key, token) pair hashed to a 24-bit uniform in (0, 1), so sampling is a pure function of
+    (seed, epoch, example, position) on every device, resumable like the corruption itself."""
+    tokens = torch.arange(vocab_size, device=sample_keys.device, dtype=torch.int64)
+    bits = hash32(sample_keys.unsqueeze(1) ^ hash32(mul32(tokens, GUMBEL_SALT).unsqueeze(0)))
+    u = ((bits >> 8).float() + 0.5) / float(1 << 24)
+    return -torch.log(-torch.log(u))
+
+
+@torch.no_grad()
+def sample_replacements(
+    input_ids: torch.Tensor,
+    labels: torch.Tensor,
+    logits: torch.Tensor,
+    sample_keys: torch.Tensor,
+    temperature: float = 1.0,
+) -> Replacements:
+    """ELECTRA's fake input: at each labelled position (labels != -100; row-major, matching
+    ``logits`` (N, V)) a token sampled from ``softmax(logits / temperature)`` by Gumbel-max,
+    without gradient. A sample equal to the original counts as original (not replaced)."""
+    target = labels != IGNORE_INDEX
+    noise = gumbel_noise(sample_keys[target], logits.shape[1])
+    sampled = (logits.float() / temperature + noise).argmax(dim=1)
+    fake = input_ids.clone()
+    fake[target] = sampled
+    return Replacements(fake, target & (fake != labels))
+
+
+class ReplacedTokenDetectionHead(nn.Module):
+    """ELECTRA's discriminator: dense -> GELU -> dense(1) per token; sigmoid binary
+    cross-entropy against ``replaced`` over every non-pad token ([CLS] and [SEP] included),
+    averaged over them.
+
+    forward(hidden (B, L, H), replaced (B, L) bool, attention_mask (B, L)) -> loss.
+    ``embeddings`` is unused (the heads share one constructor signature).
+    """
+
+    def __init__(self, hidden_size: int, embeddings: nn.Embedding | None = None) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.score = nn.Linear(hidden_size, 1)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(B, L) float: the logit of "replaced" per token."""
+        return self.score(F.gelu(self.dense(hidden))).squeeze(-1)
+
+    def forward(
+        self, hidden: torch.Tensor, replaced: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        valid = attention_mask.bool()
+        if not bool(valid.any()):
+            return _zero_loss(hidden)
+        logits = self.logits(hidden)[valid]
+        return F.binary_cross_entropy_with_logits(logits, replaced[valid].float())
+
+
+POOLINGS = ("first", "mean")
+SIMILARITIES = ("cosine", "dot")
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(B, H): the first token's state, or the mean over each row's non-pad tokens."""
+    if pooling == "first":
+        return hidden[:, 0]
+    weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+class ContrastiveHead(nn.Module):
+    """InfoNCE with in-batch negatives (SimCSE; InfoWord's sentence / n-gram pairs).
+
+    Each view is pooled (``first`` token or ``mean``), projected (dense + tanh, SimCSE's MLP;
+    ``projection=0`` skips it), and scored by ``cosine`` similarity or ``dot`` product over
+    ``temperature``. Row i's positive is the other view of row i; every other row's is a
+    negative. Under torch.distributed the views of every rank are all-gathered (the local
+    shard keeps its gradient), so the negatives are the global batch, as in SimCSE.
+
+    forward(anchor (B, L, H), anchor_mask (B, L), positive (B, L', H), positive_mask (B, L'))
+    -> loss: cross-entropy of each anchor against all positives, labels ``arange(N)``.
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        embeddings: nn.Embedding | None = None,
+        temperature: float = 0.05,
+        pooling: str = "first",
+        similarity: str = "cosine",
+        projection: int = 1,
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLINGS or similarity not in SIMILARITIES or temperature <= 0:
+            raise ValueError(f"bad contrastive head: {pooling=}, {similarity=}, {temperature=}")
+        self.temperature = temperature
+        self.pooling = pooling
+        self.similarity = similarity
+        self.project = (
+            nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh())
+            if projection
+            else nn.Identity()
+        )
+
+    def embed(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, H): one view's pooled, projected (and, for cosine, unit-normalised) vectors."""
+        z = self.project(pool(hidden, attention_mask, self.pooling))
+        return F.normalize(z, dim=-1) if self.similarity == "cosine" else z
+
+    def scores(self, anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+        """(N, N) logits: similarity of every anchor to every positive, over the temperature."""
+        return anchors @ positives.t() / self.temperature
+
+    def forward(
+        self,
+        anchor: torch.Tensor,
+        anchor_mask: torch.Tensor,
+        positive: torch.Tensor,
+        positive_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        anchors = gather_with_grad(self.embed(anchor, anchor_mask))
+        positives = gather_with_grad(self.embed(positive, positive_mask))
+        if anchors.shape[0] == 0:
+            return _zero_loss(anchor)
+        labels = torch.arange(anchors.shape[0], device=anchors.device)
+        return F.cross_entropy(self.scores(anchors, positives), labels)

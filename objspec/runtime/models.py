@@ -1,4 +1,5 @@
-"""A tiny reference encoder for tests and the demo. Real users bring their own model."""
+"""Tiny reference models for tests, the demo and ``objspec pretrain``. Real users bring their
+own model (see :mod:`objspec.runtime.encoders` for the protocol)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from torch import nn
 
 
 class TinyEncoder(nn.Module):
-    """Token + position embeddings and a small pre-norm Transformer encoder.
+    """Token, position and token-type embeddings and a small pre-norm Transformer encoder,
+    following the model protocol of :mod:`objspec.runtime.encoders`.
 
-    forward(input_ids (B, L) int64, attention_mask (B, L) int/bool) -> hidden (B, L, H).
-    ``embeddings`` is the token embedding the heads tie their decoders to.
+    forward(input_ids (B, L) int64, attention_mask (B, L), *, token_type_ids=None,
+    position_ids=None, attention_bias=None (B, L, L) bool) -> hidden (B, L, H).
+    ``embeddings`` is the token embedding the heads tie their decoders to; pass one to share it
+    (ELECTRA's generator): when its width differs from ``hidden_size`` a linear map projects it.
     """
 
     def __init__(
@@ -23,10 +27,14 @@ class TinyEncoder(nn.Module):
         heads: int = 4,
         max_length: int = 512,
         dropout: float = 0.0,
+        embeddings: nn.Embedding | None = None,
     ) -> None:
         super().__init__()
+        self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.layers = layers
+        self.max_length = max_length
+        self.dropout = dropout
         self.layer_sizes: dict[str, Any] = {
             "d_model": hidden_size,
             "nhead": heads,
@@ -35,19 +43,75 @@ class TinyEncoder(nn.Module):
             "batch_first": True,
             "norm_first": True,
         }
-        self.embeddings = nn.Embedding(vocab_size, hidden_size)
+        self.embeddings = (
+            embeddings if embeddings is not None else nn.Embedding(vocab_size, hidden_size)
+        )
+        width = self.embeddings.embedding_dim
+        self.project = nn.Linear(width, hidden_size) if width != hidden_size else nn.Identity()
         self.positions = nn.Embedding(max_length, hidden_size)
+        self.token_types = nn.Embedding(2, hidden_size)
+        self.embedding_dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(**self.layer_sizes)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden_size)
-        for table in (self.embeddings, self.positions):
-            nn.init.normal_(table.weight, std=0.02)  # BERT's initializer range
+        for table in (self.embeddings, self.positions, self.token_types):
+            if embeddings is None or table is not embeddings:
+                nn.init.normal_(table.weight, std=0.02)  # BERT's initializer range
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        x = self.embeddings(input_ids) + self.positions(positions).unsqueeze(0)
-        x = self.encoder(x, src_key_padding_mask=~attention_mask.bool())
+    def embed(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, L, H): token (projected) + position (+ token type) embeddings."""
+        if position_ids is None:
+            position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+        x = self.project(self.embeddings(input_ids)) + self.positions(position_ids)
+        if token_type_ids is not None:
+            x = x + self.token_types(token_type_ids)
+        return self.embedding_dropout(x)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        attention_bias: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        x = self.embed(input_ids, position_ids, token_type_ids)
+        valid = attention_mask.bool()
+        if attention_bias is None:
+            x = self.encoder(x, src_key_padding_mask=~valid)
+        else:
+            x = self.encoder(x, mask=self._blocked(attention_bias, valid))
         return self.norm(x)
+
+    def _blocked(self, attention_bias: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """(B x heads, L, L) bool, True where attention is blocked: outside the bias or at
+        padding. A query left with no key (a padding row) attends to itself."""
+        allowed = attention_bias.bool() & valid.unsqueeze(1)
+        alone = ~allowed.any(dim=2, keepdim=True)
+        eye = torch.eye(allowed.shape[1], dtype=torch.bool, device=allowed.device)
+        allowed = allowed | (alone & eye)
+        heads = self.layer_sizes["nhead"]
+        return (~allowed).repeat_interleave(heads, dim=0)
+
+    def smaller(self, fraction: float) -> TinyEncoder:
+        """ELECTRA's generator: ``fraction`` of the hidden size (at least 8), as many layers,
+        sharing this model's token embedding."""
+        hidden = max(8, round(self.hidden_size * fraction))
+        return TinyEncoder(
+            self.vocab_size,
+            hidden_size=hidden,
+            layers=self.layers,
+            heads=max(1, hidden // 16),
+            max_length=self.max_length,
+            dropout=self.dropout,
+            embeddings=self.embeddings,
+        )
 
 
 class TinySeq2Seq(TinyEncoder):
@@ -74,12 +138,7 @@ class TinySeq2Seq(TinyEncoder):
     ) -> torch.Tensor:
         memory = super().forward(input_ids, attention_mask)
         t = decoder_input_ids.shape[1]
-        positions = (
-            decoder_position_ids
-            if decoder_position_ids is not None
-            else torch.arange(t, device=decoder_input_ids.device).unsqueeze(0)
-        )
-        y = self.embeddings(decoder_input_ids) + self.positions(positions)
+        y = self.embed(decoder_input_ids, decoder_position_ids)
         causal = nn.Transformer.generate_square_subsequent_mask(t, device=y.device).isinf()
         y = self.decoder(
             y,

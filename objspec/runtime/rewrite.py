@@ -297,8 +297,19 @@ def prepend(
     ids: torch.Tensor, valid: torch.Tensor, first: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-packed rows with ``first`` (B,) int64 put in front of each (UL2's mode token)."""
-    ones = torch.ones_like(valid[:, :1])
+    ones = torch.ones((valid.shape[0], 1), dtype=valid.dtype, device=valid.device)
     return torch.cat([first.unsqueeze(1), ids], dim=1), torch.cat([ones, valid], dim=1)
+
+
+def selected_rows(
+    tokens: torch.Tensor, selected: torch.Tensor, first_id: int, fill: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 1 + W) int64 rows and their (B, 1 + W) bool validity: ``first_id`` ([CLS]) and then
+    each row's selected tokens in order, packed left (InfoWord's n-gram as its own sequence).
+    A row with nothing selected is ``first_id`` alone."""
+    ids, valid = rewrite(tokens, selected, fill=fill)
+    first = torch.full((ids.shape[0],), first_id, dtype=ids.dtype, device=ids.device)
+    return prepend(ids, valid, first)
 
 
 def t5_lengths(inputs_length: int, density: float, mean_span: float) -> tuple[int, int]:

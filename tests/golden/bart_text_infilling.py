@@ -142,16 +142,22 @@ class BartTextInfillingCollator(rt.Collator):
 
 
 class BartTextInfillingHeads(torch.nn.Module):
-    """The `bart_text_infilling` losses from a model's hidden states (B, L, H).
+    """The `bart_text_infilling` losses: the model run on a collated batch, its hidden
+    states through each head.
 
-    forward(hidden_states, batch) -> dict of losses; 'loss' is their weighted sum.
+    ``model`` follows the protocol of ``objspec.runtime.encoders`` (a tiny model, or
+    ``rt.HuggingFaceEncoder(AutoModel...)``); it is a submodule, so one optimizer over
+    ``heads.parameters()`` trains it all. forward(batch) -> dict of losses; 'loss' is
+    their weighted sum.
     """
 
-    def __init__(self, hidden_size: int, embeddings: torch.nn.Embedding) -> None:
+    def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
-        self.seq2seq = rt.Seq2SeqHead(hidden_size, embeddings)
+        self.model = model
+        self.seq2seq = rt.Seq2SeqHead(model.hidden_size, model.embeddings)
 
-    def forward(self, hidden_states: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        hidden_states = rt.encode(self.model, batch)
         losses = {
             'seq2seq': self.seq2seq(hidden_states, batch['labels']),
         }

@@ -95,16 +95,22 @@ class RobertaCollator(rt.Collator):
 
 
 class RobertaHeads(torch.nn.Module):
-    """The `roberta` losses from a model's hidden states (B, L, H).
+    """The `roberta` losses: the model run on a collated batch, its hidden
+    states through each head.
 
-    forward(hidden_states, batch) -> dict of losses; 'loss' is their weighted sum.
+    ``model`` follows the protocol of ``objspec.runtime.encoders`` (a tiny model, or
+    ``rt.HuggingFaceEncoder(AutoModel...)``); it is a submodule, so one optimizer over
+    ``heads.parameters()`` trains it all. forward(batch) -> dict of losses; 'loss' is
+    their weighted sum.
     """
 
-    def __init__(self, hidden_size: int, embeddings: torch.nn.Embedding) -> None:
+    def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
-        self.mlm = rt.MLMHead(hidden_size, embeddings)
+        self.model = model
+        self.mlm = rt.MLMHead(model.hidden_size, model.embeddings)
 
-    def forward(self, hidden_states: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        hidden_states = rt.encode(self.model, batch)
         losses = {
             'mlm': self.mlm(hidden_states, batch['labels']),
         }

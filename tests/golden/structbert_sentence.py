@@ -78,16 +78,22 @@ class StructbertSentenceCollator(rt.Collator):
 
 
 class StructbertSentenceHeads(torch.nn.Module):
-    """The `structbert_sentence` losses from a model's hidden states (B, L, H).
+    """The `structbert_sentence` losses: the model run on a collated batch, its hidden
+    states through each head.
 
-    forward(hidden_states, batch) -> dict of losses; 'loss' is their weighted sum.
+    ``model`` follows the protocol of ``objspec.runtime.encoders`` (a tiny model, or
+    ``rt.HuggingFaceEncoder(AutoModel...)``); it is a submodule, so one optimizer over
+    ``heads.parameters()`` trains it all. forward(batch) -> dict of losses; 'loss' is
+    their weighted sum.
     """
 
-    def __init__(self, hidden_size: int, embeddings: torch.nn.Embedding) -> None:
+    def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
-        self.sentence_classification = rt.SentenceClassificationHead(hidden_size, embeddings, classes=3)
+        self.model = model
+        self.sentence_classification = rt.SentenceClassificationHead(model.hidden_size, model.embeddings, classes=3)
 
-    def forward(self, hidden_states: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        hidden_states = rt.encode(self.model, batch)
         losses = {
             'sentence_classification': self.sentence_classification(hidden_states, batch[LABEL_KEY]),
         }

@@ -1,0 +1,292 @@
+"""``objspec pretrain``: train a tiny model with a spec's compiled collator and heads.
+
+Everything random is a function of the seed: the data order of epoch e is a permutation keyed
+by (seed, e), the corruption of an example by (seed, e, its index) and ELECTRA's samples by
+(seed, e, index, position). So a run resumed from a checkpoint sees exactly the batches the
+uninterrupted run would have, and under ``torchrun`` each rank takes an interleaved shard of
+every global batch, each example corrupted exactly as a one-process run corrupts it.
+
+Files written to ``out``: ``losses.csv`` (step, total and per-head losses), ``losses.png`` (the
+curve), ``checkpoint.pt`` (model, heads, optimizer, step, losses) and ``rng-rank{r}.pt``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from objspec import CompiledObjective, bundled, compile_file
+from objspec.runtime import TinyEncoder, TinySeq2Seq, Vocab
+from objspec.runtime.distributed import shard, world
+from objspec.runtime.rng import hash32, stream_key
+
+ORDER_STREAM = 0  # the data order's key; stream 0 is never a corruption stream
+
+
+@dataclass
+class PretrainConfig:
+    """What a run trains, on what, and where it writes. ``batch_size`` is the global batch
+    (split over the ranks under torchrun)."""
+
+    spec: str
+    out: str = "runs/pretrain"
+    steps: int = 200
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    max_length: int = 64
+    hidden_size: int = 64
+    layers: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+    clip: float = 1.0
+    checkpoint_every: int = 50
+    text: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    limit: int | None = None  # train on the corpus' first ``limit`` examples only
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """(n,) int64: the order of the examples in ``epoch``, a permutation keyed by (seed,
+    epoch) alone (every rank computes the same one)."""
+    key = stream_key(seed, epoch, ORDER_STREAM)
+    return torch.argsort(hash32(torch.arange(n, dtype=torch.int64) ^ key), stable=True)
+
+
+def step_indices(step: int, n: int, batch_size: int, seed: int) -> tuple[int, torch.Tensor]:
+    """(epoch, this rank's example indices) of global batch ``step``: epochs of ``n //
+    batch_size`` full batches (the last partial batch dropped, as drop_last), then this rank's
+    interleaved shard."""
+    per_epoch = n // batch_size
+    epoch, k = divmod(step, per_epoch)
+    order = epoch_order(n, seed, epoch)[k * batch_size : (k + 1) * batch_size]
+    return epoch, shard(order)
+
+
+def load_examples(config: PretrainConfig, compiled: CompiledObjective) -> list[dict[str, Any]]:
+    """The training examples: the bundled corpus or the user's text files (one sentence per
+    line, documents separated by blank lines), packed to ``max_length`` tokens."""
+    tokenizer = bundled.load_tokenizer()
+    documents = (
+        [doc for path in config.text for doc in bundled.load_documents(path)]
+        if config.text
+        else bundled.load_documents()
+    )
+    if "langs" in compiled.Collator.outputs:  # translation pairs: see parallel_examples
+        return bundled.parallel_examples(tokenizer, config.max_length, documents)
+    return [dict(e) for e in bundled.encode_examples(tokenizer, documents, config.max_length)]
+
+
+def build_model(compiled: CompiledObjective, vocab: Vocab, config: PretrainConfig) -> nn.Module:
+    """The tiny reference model the batch form needs: encoder-decoder for decoder targets."""
+    seq2seq = "decoder_input_ids" in compiled.Collator.outputs
+    model_class = TinySeq2Seq if seq2seq else TinyEncoder
+    return model_class(
+        vocab.size,
+        hidden_size=config.hidden_size,
+        layers=config.layers,
+        heads=config.heads,
+        max_length=4 * config.max_length,  # room for joined translation pairs
+        dropout=config.dropout,
+    )
+
+
+RESUME_FIXED = (
+    "spec",
+    "seed",
+    "batch_size",
+    "max_length",
+    "hidden_size",
+    "layers",
+    "heads",
+    "text",
+    "limit",
+)  # what a resumed run must share with the checkpoint's
+
+
+class Pretrainer:
+    """A training run: the compiled collator and heads around the tiny model, the data order,
+    checkpoints. ``batch(step)`` is the collated batch of global step ``step`` on this rank."""
+
+    def __init__(self, config: PretrainConfig) -> None:
+        if config.steps < 0 or config.batch_size < 1 or config.checkpoint_every < 1:
+            raise ValueError("steps must be >= 0, batch_size and checkpoint_every >= 1")
+        self.config = config
+        self.rank, self.world_size = world()
+        if config.batch_size % self.world_size:
+            raise ValueError(
+                f"batch_size {config.batch_size} does not split over {self.world_size} ranks"
+            )
+        torch.manual_seed(config.seed)  # the same initial weights on every rank
+        self.compiled = compile_file(config.spec)
+        tokenizer = bundled.load_tokenizer()
+        self.vocab = Vocab.from_tokenizer(tokenizer)
+        self.examples = load_examples(config, self.compiled)[: config.limit]
+        if len(self.examples) < config.batch_size:
+            raise ValueError(
+                f"the corpus packs into {len(self.examples)} examples, fewer than one batch "
+                f"of {config.batch_size}"
+            )
+        needs_counts = "counts" in self.compiled.Collator.needs
+        self.collator = self.compiled.Collator(
+            self.vocab,
+            seed=config.seed,
+            device=config.device,
+            token_counts=bundled.token_counts(tokenizer) if needs_counts else None,
+        )
+        self.model = build_model(self.compiled, self.vocab, config)
+        self.heads: nn.Module = self.compiled.Heads(self.model).to(config.device)
+        self.trained: nn.Module = self.heads
+        if self.world_size > 1:
+            # the tiny model's token-type table is unused by single-segment objectives
+            self.trained = nn.parallel.DistributedDataParallel(
+                self.heads, find_unused_parameters=True
+            )
+        self.optimizer = torch.optim.Adam(self.heads.parameters(), lr=config.lr)
+        self.step = 0
+        self.rows: list[dict[str, float]] = []
+        torch.manual_seed(config.seed + 1 + self.rank)  # dropout differs across ranks
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.out)
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        """This rank's collated batch of global step ``step``."""
+        epoch, indices = step_indices(
+            step, len(self.examples), self.config.batch_size, self.config.seed
+        )
+        self.collator.set_epoch(epoch)
+        return self.collator([self.examples[i] for i in indices.tolist()])
+
+    def train_step(self) -> dict[str, float]:
+        """One optimizer step on the next batch; the losses of that batch."""
+        self.heads.train()
+        losses = self.trained(self.batch(self.step))
+        self.optimizer.zero_grad()
+        losses["loss"].backward()
+        nn.utils.clip_grad_norm_(self.heads.parameters(), self.config.clip)
+        self.optimizer.step()
+        row = {"step": float(self.step), **{k: float(v.detach()) for k, v in losses.items()}}
+        self.rows.append(row)
+        self.step += 1
+        return row
+
+    def run(self, on_step: Callable[[dict[str, float]], None] | None = None) -> list[float]:
+        """Train up to ``config.steps``, checkpointing every ``checkpoint_every`` steps and at
+        the end; the total losses of the steps run."""
+        losses = []
+        while self.step < self.config.steps:
+            row = self.train_step()
+            losses.append(row["loss"])
+            if on_step is not None:
+                on_step(row)
+            if self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps:
+                self.save()
+        return losses
+
+    # --- checkpoints -----------------------------------------------------------------------
+    def save(self) -> None:
+        """Write the checkpoint (rank 0), this rank's RNG state, and the loss curve."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.save(torch.get_rng_state(), self.out / f"rng-rank{self.rank}.pt")
+        if self.rank != 0:
+            return
+        state = {
+            "config": asdict(self.config),
+            "step": self.step,
+            "heads": self.heads.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rows": self.rows,
+        }
+        torch.save(state, self.out / "checkpoint.pt")
+        write_curve(self.rows, self.out)
+
+    def resume(self) -> bool:
+        """Continue from ``out/checkpoint.pt`` if there is one (True when resumed). The spec,
+        seed, batch size and model sizes must be the run's own."""
+        path = self.out / "checkpoint.pt"
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        fixed = RESUME_FIXED
+        saved = state["config"]
+        changed = [k for k in fixed if saved[k] != asdict(self.config)[k]]
+        if changed:
+            raise ValueError(
+                f"{path} was written by a run with other {', '.join(changed)}; use another --out"
+            )
+        self.heads.load_state_dict(state["heads"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.rows = list(state["rows"])
+        rng = self.out / f"rng-rank{self.rank}.pt"
+        if rng.exists():
+            torch.set_rng_state(torch.load(rng, weights_only=False))
+        return True
+
+
+def write_curve(rows: Sequence[dict[str, float]], out: Path) -> None:
+    """``losses.csv`` and, with matplotlib installed, ``losses.png`` of the run so far."""
+    if not rows:
+        return
+    keys = list(rows[0])
+    with open(out / "losses.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: int(v) if k == "step" else f"{v:.6g}" for k, v in row.items()})
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # the curve is in the CSV; the PNG needs the 'pretrain' extra
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = [r["step"] for r in rows]
+    for key in keys[1:]:
+        ax.plot(steps, [r[key] for r in rows], label=key, linewidth=2 if key == "loss" else 1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "losses.png", dpi=100)
+    plt.close(fig)
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 60) -> str:
+    """The curve as one line of block characters (``width`` buckets, each a mean)."""
+    if not values:
+        return ""
+    buckets = min(width, len(values))
+    means = []
+    for b in range(buckets):
+        part = values[b * len(values) // buckets : (b + 1) * len(values) // buckets]
+        means.append(sum(part) / len(part))
+    low, high = min(means), max(means)
+    span = (high - low) or 1.0
+    return "".join(SPARKS[int((m - low) / span * (len(SPARKS) - 1))] for m in means)
+
+
+def init_distributed() -> bool:
+    """Join the process group torchrun describes (gloo on CPU, nccl on GPU); False when not
+    launched by torchrun."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return False
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return True

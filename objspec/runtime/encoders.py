@@ -1,0 +1,141 @@
+"""The model protocol: how compiled heads call the user's model.
+
+An **encoder** is any ``nn.Module`` with
+
+- ``hidden_size: int`` and ``embeddings: nn.Embedding`` (the input token embedding; decoders
+  are tied to it);
+- ``forward(input_ids (B, L) int64, attention_mask (B, L), *, token_type_ids=None,
+  position_ids=None, attention_bias=None) -> hidden states (B, L, H)``, where
+  ``attention_bias`` is (B, L, L) bool, True where query i may attend to key j (UniLM's masks,
+  XLNet's ``perm_mask`` inverted);
+- optionally ``smaller(fraction) -> encoder``: a model with ``fraction`` of the hidden size and
+  the same token embedding, for ELECTRA's generator.
+
+An **encoder-decoder** takes ``(input_ids, attention_mask, decoder_input_ids,
+decoder_attention_mask, decoder_position_ids=None)`` and returns the decoder's states (B, T, H).
+
+:func:`encode` reads those inputs from a collator's batch. :class:`HuggingFaceEncoder` adapts a
+Hugging Face ``AutoModel`` encoder (BERT, RoBERTa, ELECTRA, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+
+class Encoder(Protocol):
+    hidden_size: int
+    embeddings: nn.Embedding
+
+    def __call__(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        attention_bias: torch.Tensor | None = None,
+    ) -> torch.Tensor: ...
+
+
+OPTIONAL_INPUTS = ("token_type_ids", "position_ids")
+DECODER_INPUTS = ("decoder_input_ids", "decoder_attention_mask", "decoder_position_ids")
+
+
+def attention_bias(batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """(B, L, L) bool, True where a query may attend to a key, from the batch's attention
+    outputs: UniLM's ``self_attention_mask`` as is, XLNet's ``perm_mask`` (1 = may not attend)
+    inverted. None when the batch has neither (full bidirectional attention)."""
+    if "self_attention_mask" in batch:
+        return batch["self_attention_mask"].bool()
+    if "perm_mask" in batch:
+        return batch["perm_mask"] == 0
+    return None
+
+
+def encode(
+    model: Any, batch: dict[str, torch.Tensor], input_ids: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Hidden states (B, L, H) of ``model`` on ``batch``; the decoder's states (B, T, H) when
+    the batch has decoder inputs. ``input_ids`` (B, L) replaces the batch's tokens in the same
+    layout (ELECTRA's sampled tokens, a contrastive view of the same rows)."""
+    ids = batch["input_ids"] if input_ids is None else input_ids
+    mask = batch["attention_mask"]
+    if "decoder_input_ids" in batch:
+        return model(
+            ids,
+            mask,
+            batch["decoder_input_ids"],
+            batch["decoder_attention_mask"],
+            batch.get("decoder_position_ids"),
+        )
+    extra = {key: batch[key] for key in OPTIONAL_INPUTS if key in batch}
+    bias = attention_bias(batch)
+    if bias is not None:
+        extra["attention_bias"] = bias
+    return model(ids, mask, **extra)
+
+
+class HuggingFaceEncoder(nn.Module):
+    """A Hugging Face ``AutoModel`` encoder (``BertModel``, ``RobertaModel``, ``ElectraModel``,
+    ...) as an objspec encoder: its last hidden state, its input embeddings, an
+    ``attention_bias`` passed as a 4-d attention mask."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.hidden_size = int(model.config.hidden_size)
+        self.embeddings = model.get_input_embeddings()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        attention_bias: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        mask: torch.Tensor = attention_mask
+        if attention_bias is not None:
+            mask = (attention_bias & attention_mask.bool().unsqueeze(1)).unsqueeze(1)
+        extra = {"token_type_ids": token_type_ids, "position_ids": position_ids}
+        kwargs = {k: v for k, v in extra.items() if v is not None}
+        return self.model(input_ids=input_ids, attention_mask=mask, **kwargs).last_hidden_state
+
+    def smaller(self, fraction: float) -> HuggingFaceEncoder:
+        """The same architecture with ``fraction`` of the hidden size (heads of 64, FFN 4x, as
+        ELECTRA's ``get_generator_config``) sharing the token embedding. Needs a config with a
+        separate ``embedding_size`` (ELECTRA's), so the shared table fits the smaller model."""
+        config: Any = self.model.config
+        if not hasattr(config, "embedding_size"):
+            raise TypeError(
+                f"{type(self.model).__name__} has no separate embedding size, so a smaller "
+                "generator cannot share its token embedding; pass generator= to the heads"
+            )
+        hidden = max(1, round(config.hidden_size * fraction))
+        small = config.__class__(
+            **{
+                **config.to_dict(),
+                "hidden_size": hidden,
+                "num_attention_heads": max(1, hidden // 64),
+                "intermediate_size": 4 * hidden,
+            }
+        )
+        generator: Any = type(self.model)(small)
+        generator.set_input_embeddings(self.embeddings)
+        return HuggingFaceEncoder(generator)
+
+
+def smaller(model: Any, fraction: float) -> Any:
+    """ELECTRA's generator for ``model``: its ``smaller(fraction)``, with a clear error when the
+    model has none."""
+    if not hasattr(model, "smaller"):
+        raise TypeError(
+            f"{type(model).__name__} has no smaller(fraction) method to build ELECTRA's "
+            "generator from; pass generator= (an encoder sharing model.embeddings) to the heads"
+        )
+    return model.smaller(fraction)
