@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[dev,hf]'
+	$(BIN)/python -m pip install -q -e '.[dev,hf,pretrain]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -26,11 +26,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check objspec compiler tests benchmarks
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[dev,hf,bench]'
+	$(BIN)/python -m pip install -q -e '.[dev,hf,pretrain,bench]'
 	$(BIN)/python -m benchmarks.run
 
 golden: $(STAMP)
 	$(BIN)/python -m tests.regen_golden
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .hypothesis
+	rm -rf $(VENV) build runs .pytest_cache .hypothesis

@@ -197,7 +197,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.rule(
         "[green]all checks passed[/]" if not failed else f"[red]{len(failed)} checks failed[/]"
     )
-    return EXIT_CHECK if failed else EXIT_OK
+    out.print()
+    out.rule("[bold]objspec pretrain[/]: the tiny model trained with one compiled objective")
+    spec = bundled_specs_dir() / DEMO_PRETRAIN
+    trained = cmd_pretrain(
+        build_parser().parse_args(["pretrain", str(spec), "--out", "runs/demo", *DEMO_STEPS])
+    )
+    return EXIT_CHECK if failed else trained
+
+
+DEMO_PRETRAIN = "spanbert.objspec"
+DEMO_STEPS = ("--steps", "150", "--lr", "2e-3")
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:

@@ -326,9 +326,24 @@ def _shift_decoder_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
+def _reverse_the_views(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out["view_input_ids"] = out["view_input_ids"].flip(1)
+    return out
+
+
+def _shorten_every_fragment(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    labelled = out["labels"] != -100
+    first = labelled & ~torch.cat([torch.zeros_like(labelled[:, :1]), labelled[:, :-1]], dim=1)
+    out["labels"] = out["labels"].masked_fill(first, -100)
+    return out
+
+
 @pytest.mark.parametrize(
     ("spec", "check", "damage"),
     [
+        ("simcse", "views", _reverse_the_views),
+        ("infoword", "views", _reverse_the_views),
+        ("infoword", "fragment_lengths", _shorten_every_fragment),
         ("bert_mlm", "untouched", _label_specials),
         ("bert_mlm", "labels", _drop_a_label),
         ("wwm", "budget", _drop_all_labels),
