@@ -6,8 +6,8 @@ by (seed, e), the corruption of an example by (seed, e, its index) and ELECTRA's
 uninterrupted run would have, and under ``torchrun`` each rank takes an interleaved shard of
 every global batch, each example corrupted exactly as a one-process run corrupts it.
 
-Files written to ``out``: ``losses.csv`` (step, total and per-head losses), ``losses.png`` (the
-curve), ``checkpoint.pt`` (model, heads, optimizer, step, losses) and ``rng-rank{r}.pt``.
+Files written to ``out``: ``losses.csv`` (step, total and per-head losses, averaged over the
+ranks), ``losses.png`` (the curve), ``checkpoint.pt`` (model, heads, optimizer, step, losses) and ``rng-rank{r}.pt``.
 """
 
 from __future__ import annotations
@@ -175,7 +175,11 @@ class Pretrainer:
         losses["loss"].backward()
         nn.utils.clip_grad_norm_(self.heads.parameters(), self.config.clip)
         self.optimizer.step()
-        row = {"step": float(self.step), **{k: float(v.detach()) for k, v in losses.items()}}
+        logged = torch.stack([v.detach() for v in losses.values()])
+        if self.world_size > 1:  # the mean over ranks: each rank's losses are of its shard
+            dist.all_reduce(logged)
+            logged /= self.world_size
+        row = {"step": float(self.step), **dict(zip(losses, logged.tolist(), strict=True))}
         self.rows.append(row)
         self.step += 1
         return row
