@@ -7,7 +7,8 @@ uninterrupted run would have, and under ``torchrun`` each rank takes an interlea
 every global batch, each example corrupted exactly as a one-process run corrupts it.
 
 Files written to ``out``: ``losses.csv`` (step, total and per-head losses, averaged over the
-ranks), ``losses.png`` (the curve), ``checkpoint.pt`` (model, heads, optimizer, step, losses) and ``rng-rank{r}.pt``.
+ranks), ``losses.png`` (the curve), ``checkpoint.pt`` (model, heads, optimizer, step, losses)
+and ``rng-rank{r}.pt``.
 """
 
 from __future__ import annotations
