@@ -253,8 +253,9 @@ def _expected_budget(objective: ir.Objective, budget: ir.Budget, case: Case) -> 
         "floor": [math.floor(v + 1e-9) for v in x],
         "stochastic": [math.floor(v) for v in x],
     }[budget.rounding]
-    hi = [min(max(k, budget.min), budget.max if budget.max is not None else k) for k in rounded]
-    return torch.minimum(torch.tensor(hi, dtype=torch.int64), n)
+    floored = torch.tensor(rounded, dtype=torch.int64).clamp(min=budget.min)
+    capped = floored if budget.max is None else floored.clamp(max=budget.max)
+    return torch.minimum(capped, n)
 
 
 def _longest_word(objective: ir.Objective, case: Case) -> torch.Tensor:

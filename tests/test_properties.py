@@ -95,7 +95,9 @@ def selections(draw: st.DrawFn) -> tuple[str, bool]:
     basis = draw(st.sampled_from(["tokens", "units"]))
     budget = f"budget {rate}% of {basis}, {rounding}"
     if kind == "exact":
-        cap = draw(st.one_of(st.none(), st.integers(0, 30)))
+        floor = draw(st.one_of(st.none(), st.integers(1, 5)))
+        cap = draw(st.one_of(st.none(), st.integers(floor or 0, 30)))
+        budget += f", min {floor}" if floor is not None else ""
         return "select exact\n  " + budget + (f", max {cap}" if cap is not None else ""), False
     law = draw(
         st.sampled_from(
