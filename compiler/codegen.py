@@ -481,6 +481,8 @@ class Generator:
                 "view_input_ids, view_valid = rt.selected_rows("
                 "batch.input_ids, selected, self.vocab.require('cls'), self.pad_id)"
             )
+        elif step.kind == "paired":
+            self.body("view_input_ids, view_valid = rt.paired_view(batch)  # positive_ids")
         else:
             self.body("view_input_ids, view_valid = batch.input_ids, batch.valid  # the clean row")
 
@@ -771,8 +773,8 @@ class Generator:
             w("# views corrupted: the clean row against its corruption")
             w("view_states = rt.encode(self.model, batch, batch['view_input_ids'])")
         w("hidden_states = rt.encode(self.model, batch)")
-        if views == "selected":
-            w("# views selected: the corrupted row against its selected tokens, their own row")
+        if views in ("selected", "paired"):
+            w(f"# views {views}: {VIEW_COMMENTS[views]}")
             w("view_states = self.model(batch['view_input_ids'], batch['view_attention_mask'])")
 
 
@@ -786,6 +788,11 @@ def _head_call(kind: str, views: str | None, electra: bool) -> str:
     return f"self.{kind}({HEAD_INPUTS[kind]})"
 
 
+VIEW_COMMENTS = {
+    "selected": "the corrupted row against its selected tokens, their own row",
+    "paired": "the row against the example's positive_ids, their own row",
+}
+
 CONTRASTIVE_SIDES = {
     "dropout": (
         "view_states, batch['view_attention_mask']",
@@ -796,6 +803,10 @@ CONTRASTIVE_SIDES = {
         "hidden_states, batch['attention_mask']",
     ),
     "selected": (
+        "hidden_states, batch['attention_mask']",
+        "view_states, batch['view_attention_mask']",
+    ),
+    "paired": (
         "hidden_states, batch['attention_mask']",
         "view_states, batch['view_attention_mask']",
     ),

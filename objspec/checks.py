@@ -111,6 +111,7 @@ def cases(draw: st.DrawFn, max_batch: int = 6, max_length: int = 48) -> Case:
                 "input_ids": [CLS, *body, SEP],
                 "sentence_ids": [-1, *sentences, -1],
                 "translation_ids": translation,
+                "positive_ids": [CLS, *translation, SEP],
                 "index": first_index + row,
             }
         )
@@ -130,6 +131,7 @@ def big_case(seed: int = 1234, rows: int = 64, length: int = 256, size: int = 10
             "input_ids": [CLS, *row.tolist(), SEP],
             "sentence_ids": sentences,
             "translation_ids": row[: length // 2].flip(0).tolist(),
+            "positive_ids": [CLS, *row[: length // 2].flip(0).tolist(), SEP],
             "index": i,
         }
         for i, row in enumerate(body)
@@ -448,12 +450,18 @@ def check_mix(objective: ir.Objective, compiled: Any, case: Case) -> None:
 
 
 def check_views(objective: ir.Objective, compiled: Any, case: Case) -> None:
-    """A contrastive view is the clean row (dropout, corrupted), or [CLS] and the row's selected
-    tokens in order (selected); 'predict views' leaves the input untouched."""
+    """A contrastive view is the clean row (dropout, corrupted), [CLS] and the row's selected
+    tokens in order (selected), or the example's positive_ids (paired); 'predict views' leaves
+    the input untouched."""
     out = _collate(compiled, case)
     ids, valid, _ = _inputs(case)
     view, view_valid = out["view_input_ids"], out["view_attention_mask"].bool()
     assert objective.views is not None
+    if objective.views.kind == "paired":
+        positive = read_batch([{"input_ids": e["positive_ids"]} for e in case.examples], 0)
+        if not torch.equal(view.masked_fill(~view_valid, 0), positive.input_ids):
+            raise _fail("'views paired' is not each example's positive_ids")
+        return
     if objective.views.kind != "selected":
         width = ids.shape[1]
         if not (torch.equal(view[:, :width], ids) and torch.equal(view_valid, valid)):
@@ -1071,7 +1079,7 @@ CHECKS: tuple[Check, ...] = (
 CHECKS += (
     Check(
         "views",
-        "contrastive views are the clean row, or [CLS] and the selected tokens in order",
+        "contrastive views are the clean row, [CLS] + the selected tokens, or the positive",
         check_views,
     ),
     Check(

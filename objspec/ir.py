@@ -446,10 +446,12 @@ MODEL_HEADS = ("replaced_token_detection", "contrastive")  # heads that run the 
 
 class Views(Node):
     """The two sides of a contrastive head, per row: the clean row twice, encoded with
-    different dropout (SimCSE); the clean row and its corruption; or the corrupted row and its
-    selected tokens as their own row (InfoWord's masked sentence and n-gram)."""
+    different dropout (SimCSE); the clean row and its corruption; the corrupted row and its
+    selected tokens as their own row (InfoWord's masked sentence and n-gram); or the row and
+    the example's own ``positive_ids`` (supervised SimCSE's entailed sentence, CERT's
+    back-translation)."""
 
-    kind: Literal["dropout", "corrupted", "selected"]
+    kind: Literal["dropout", "corrupted", "selected", "paired"]
 
 
 class Masks(Node):
@@ -609,7 +611,7 @@ class Objective(Node):
             return
         if not plain:
             raise _fail("contrastive views are rows of one sequence with bidirectional attention")
-        if self.views.kind != "dropout" and not selects:
+        if self.views.kind in ("corrupted", "selected") and not selects:
             raise _fail(
                 f"'views {self.views.kind}' needs a selection to corrupt",
                 "use 'views dropout' with 'select none', or select something",
@@ -882,7 +884,7 @@ PREDICTIONS: dict[tuple[str, str | None, str | None], str] = {
     ("views", None, None): "views",
 }
 MASKS = ("dynamic", "static")
-VIEWS = ("dropout", "corrupted", "selected")
+VIEWS = ("dropout", "corrupted", "selected", "paired")
 
 
 class _Reader:

@@ -148,6 +148,42 @@ def test_an_empty_batch_has_zero_contrastive_loss() -> None:
     loss.backward()
 
 
+PAIRED = """
+objective paired
+  select   none
+  predict  views
+  views    paired
+  head     contrastive(temperature=0.05)
+"""
+
+
+def test_paired_views_come_from_positive_ids() -> None:
+    """'views paired' (supervised SimCSE): the example's positive_ids are the other view, from
+    lists or padded tensors; a batch without them gets a clear error."""
+    from objspec import compile_spec
+    from objspec.runtime import BatchError, Vocab
+
+    compiled = compile_spec(PAIRED)
+    vocab = Vocab(size=VOCAB, pad_id=0, cls_id=1, sep_id=2, mask_id=3)
+    examples = [
+        {"input_ids": [1, 10, 11, 2], "positive_ids": [1, 12, 2]},
+        {"input_ids": [1, 13, 2], "positive_ids": [1, 14, 15, 16, 2]},
+    ]
+    batch = compiled.Collator(vocab)(examples)
+    assert batch["view_input_ids"].tolist() == [[1, 12, 2, 0, 0], [1, 14, 15, 16, 2]]
+    padded = compiled.Collator(vocab)(
+        {"input_ids": batch["input_ids"], "positive_ids": batch["view_input_ids"]}
+    )
+    assert torch.equal(padded["view_attention_mask"], batch["view_attention_mask"])
+    torch.manual_seed(0)
+    heads = compiled.Heads(TinyEncoder(VOCAB, hidden_size=16, layers=1, heads=2, max_length=8))
+    loss = heads(batch)["loss"]
+    assert torch.isfinite(loss)
+    loss.backward()
+    with pytest.raises(BatchError, match="positive_ids"):
+        compiled.Collator(vocab)([{"input_ids": [1, 10, 2]}])
+
+
 # --- the model protocol --------------------------------------------------------------------------
 
 

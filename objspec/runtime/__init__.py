@@ -53,7 +53,6 @@ from objspec.runtime.rewrite import (
     rewrite,
     run_start_position,
     run_starts,
-    selected_rows,
     sentinels_at,
     shift_right,
     suffix,
@@ -74,6 +73,7 @@ from objspec.runtime.selection import (
 )
 from objspec.runtime.spans import Spans, place_spans, sample_lengths
 from objspec.runtime.translation import Joined, join_translation
+from objspec.runtime.views import paired_view, selected_rows
 from objspec.runtime.vocab import Vocab, VocabError
 
 __all__ = [
@@ -158,6 +158,7 @@ __all__ = [
     "run_starts",
     "sentinels_at",
     "selected_rows",
+    "paired_view",
     "sample_lengths",
     "shift_right",
     "t5_noise_counts",

@@ -29,7 +29,9 @@ class Batch:
     special: (B, L) bool or None, a caller-provided special_tokens_mask;
     sentence_ids: (B, L) int64 sentence index per token (-1 outside sentences) or None;
     translation: the parallel sentences (a Batch of ``translation_ids``) or None;
-    langs: (B, 2) int64 language ids of the sentence and its translation, or None.
+    langs: (B, 2) int64 language ids of the sentence and its translation, or None;
+    positive: each row's paired view (a Batch of ``positive_ids``: an entailed sentence, a
+    back-translation) for a contrastive objective, or None.
     """
 
     input_ids: torch.Tensor
@@ -40,6 +42,7 @@ class Batch:
     sentence_ids: torch.Tensor | None = None
     translation: Batch | None = None
     langs: torch.Tensor | None = None
+    positive: Batch | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -85,17 +88,6 @@ def _from_padded(batch: Mapping[str, Any], pad_id: int, device: torch.device | s
     word_ids = batch.get("word_ids")
     special = batch.get("special_tokens_mask")
     sentence_ids = batch.get("sentence_ids")
-    translation = None
-    if batch.get("translation_ids") is not None:
-        translation = _from_padded(
-            {
-                "input_ids": batch["translation_ids"],
-                "attention_mask": batch.get("translation_attention_mask"),
-                "index": idx,
-            },
-            pad_id,
-            ids.device,
-        )
     return Batch(
         input_ids=ids,
         valid=valid,
@@ -103,9 +95,37 @@ def _from_padded(batch: Mapping[str, Any], pad_id: int, device: torch.device | s
         word_ids=_as_long(word_ids, ids.device) if word_ids is not None else None,
         special=_as_long(special, ids.device).bool() if special is not None else None,
         sentence_ids=_as_long(sentence_ids, ids.device) if sentence_ids is not None else None,
-        translation=translation,
+        translation=_second_padded(batch, "translation", idx, pad_id),
         langs=_langs(batch.get("lang"), batch.get("translation_lang"), ids.shape[0], ids.device),
+        positive=_second_padded(batch, "positive", idx, pad_id),
     )
+
+
+def _second_padded(
+    batch: Mapping[str, Any], name: str, index: torch.Tensor, pad_id: int
+) -> Batch | None:
+    """The padded second sequence ``<name>_ids`` of each row, keyed by the row's index."""
+    if batch.get(f"{name}_ids") is None:
+        return None
+    fields = {
+        "input_ids": batch[f"{name}_ids"],
+        "attention_mask": batch.get(f"{name}_attention_mask"),
+        "index": index,
+    }
+    return _from_padded(fields, pad_id, index.device)
+
+
+def _second_listed(
+    examples: Sequence[Mapping[str, Any]], name: str, index: torch.Tensor, pad_id: int
+) -> Batch | None:
+    """The second sequence ``<name>_ids`` of each example, when every example has one."""
+    if not examples or not all(f"{name}_ids" in e for e in examples):
+        return None
+    second = _from_examples(
+        [{"input_ids": e[f"{name}_ids"], "index": 0} for e in examples], pad_id, None
+    )
+    second.index = index
+    return second
 
 
 def _langs(first: Any, second: Any, rows: int, device: torch.device) -> torch.Tensor:
@@ -136,18 +156,15 @@ def _from_examples(
     given = [i for i, e in enumerate(examples) if e.get("index") is not None]
     if given:  # an example without an index (alone in its batch) falls back to its content
         index[given] = torch.tensor([int(examples[i]["index"]) for i in given], dtype=torch.int64)
-    translation = None
-    if all("translation_ids" in e for e in examples):
-        parts = [{"input_ids": e["translation_ids"], "index": 0} for e in examples]
-        translation = _from_examples(parts, pad_id, None)
-        translation.index = index
+    translation = _second_listed(examples, "translation", index, pad_id)
+    positive = _second_listed(examples, "positive", index, pad_id)
     langs = _langs(
         [e.get("lang", 0) for e in examples],
         [e.get("translation_lang", 1) for e in examples],
         len(examples),
         ids.device,
     )
-    batch = Batch(ids, valid, index, word_ids, special, sentence_ids, translation, langs)
+    batch = Batch(ids, valid, index, word_ids, special, sentence_ids, translation, langs, positive)
     return _to(batch, device) if device is not None else batch
 
 
@@ -196,6 +213,7 @@ def _to(batch: Batch, device: torch.device | str) -> Batch:
         move(batch.sentence_ids),
         _to(batch.translation, device) if batch.translation is not None else None,
         move(batch.langs),
+        _to(batch.positive, device) if batch.positive is not None else None,
     )
 
 

@@ -301,17 +301,6 @@ def prepend(
     return torch.cat([first.unsqueeze(1), ids], dim=1), torch.cat([ones, valid], dim=1)
 
 
-def selected_rows(
-    tokens: torch.Tensor, selected: torch.Tensor, first_id: int, fill: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, 1 + W) int64 rows and their (B, 1 + W) bool validity: ``first_id`` ([CLS]) and then
-    each row's selected tokens in order, packed left (InfoWord's n-gram as its own sequence).
-    A row with nothing selected is ``first_id`` alone."""
-    ids, valid = rewrite(tokens, selected, fill=fill)
-    first = torch.full((ids.shape[0],), first_id, dtype=ids.dtype, device=ids.device)
-    return prepend(ids, valid, first)
-
-
 def t5_lengths(inputs_length: int, density: float, mean_span: float) -> tuple[int, int]:
     """T5's ``random_spans_helper``: the most tokens a row may have before corruption so that
     its corrupted input (non-noise tokens, one sentinel per span, one end token) fits in
