@@ -767,8 +767,8 @@ class Generator:
             w("# views dropout: the clean row encoded twice, with independent dropout")
             w("view_states = rt.encode(self.model, batch, batch['view_input_ids'])")
             w("twin_states = rt.encode(self.model, batch, batch['view_input_ids'])")
-            if "mlm" not in heads:
-                return
+            if set(heads) == {"contrastive"}:
+                return  # no other head reads the row
         if views == "corrupted":
             w("# views corrupted: the clean row against its corruption")
             w("view_states = rt.encode(self.model, batch, batch['view_input_ids'])")
@@ -804,7 +804,8 @@ CONTRASTIVE_SIDES = {
     ),
     "selected": (
         "hidden_states, batch['attention_mask']",
-        "view_states, batch['view_attention_mask']",
+        "view_states, batch['view_attention_mask'],"
+        " rows=batch['view_attention_mask'].sum(dim=1) > 1",  # rows with a selection
     ),
     "paired": (
         "hidden_states, batch['attention_mask']",

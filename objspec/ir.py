@@ -598,6 +598,12 @@ class Objective(Node):
                 )
             if not plain or self.views is not None or self.inserts:
                 raise _fail("replaced token detection works on one sequence, token for token")
+            if set(heads) != {"mlm", "replaced_token_detection"}:
+                raise _fail(
+                    "replaced token detection trains the generator's 'mlm' and the "
+                    "discriminator alone",
+                    "other heads would read the discriminator's states of the sampled row",
+                )
             if any(s.action in LENGTH_CHANGING for s in self.replace.shares):
                 raise _fail("replaced token detection needs the row's length kept")
         if ("contrastive" in heads) != (self.views is not None):
@@ -609,6 +615,11 @@ class Objective(Node):
             if self.predict.target == "views":
                 raise _fail("'predict views' needs a 'views' statement", "e.g. 'views dropout'")
             return
+        if self.predict.target == "views" and set(heads) != {"contrastive"}:
+            raise _fail(
+                "'predict views' has no token targets: its one head is 'contrastive'",
+                "select tokens and 'predict original at selected' for an MLM term",
+            )
         if not plain:
             raise _fail("contrastive views are rows of one sequence with bidirectional attention")
         if self.views.kind in ("corrupted", "selected") and not selects:

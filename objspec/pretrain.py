@@ -122,6 +122,7 @@ class Pretrainer:
             raise ValueError("steps must be >= 0, batch_size and checkpoint_every >= 1")
         self.config = config
         self.rank, self.world_size = world()
+        self.device = rank_device(config.device)
         if config.batch_size % self.world_size:
             raise ValueError(
                 f"batch_size {config.batch_size} does not split over {self.world_size} ranks"
@@ -140,16 +141,18 @@ class Pretrainer:
         self.collator = self.compiled.Collator(
             self.vocab,
             seed=config.seed,
-            device=config.device,
+            device=self.device,
             token_counts=bundled.token_counts(tokenizer) if needs_counts else None,
         )
         self.model = build_model(self.compiled, self.vocab, config)
-        self.heads: nn.Module = self.compiled.Heads(self.model).to(config.device)
+        self.heads: nn.Module = self.compiled.Heads(self.model).to(self.device)
         self.trained: nn.Module = self.heads
         if self.world_size > 1:
             # the tiny model's token-type table is unused by single-segment objectives
             self.trained = nn.parallel.DistributedDataParallel(
-                self.heads, find_unused_parameters=True
+                self.heads,
+                device_ids=[self.device] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
             )
         self.optimizer = torch.optim.Adam(self.heads.parameters(), lr=config.lr)
         self.step = 0
@@ -202,7 +205,7 @@ class Pretrainer:
     def save(self) -> None:
         """Write the checkpoint (rank 0), this rank's RNG state, and the loss curve."""
         self.out.mkdir(parents=True, exist_ok=True)
-        torch.save(torch.get_rng_state(), self.out / f"rng-rank{self.rank}.pt")
+        torch.save(rng_state(), self.out / f"rng-rank{self.rank}.pt")
         if self.rank != 0:
             return
         state = {
@@ -235,8 +238,31 @@ class Pretrainer:
         self.rows = list(state["rows"])
         rng = self.out / f"rng-rank{self.rank}.pt"
         if rng.exists():
-            torch.set_rng_state(torch.load(rng, weights_only=False))
+            set_rng_state(torch.load(rng, weights_only=False))
         return True
+
+
+def rank_device(device: str) -> torch.device:
+    """The device of this rank: under torchrun, ``cuda`` means this rank's own GPU
+    (``LOCAL_RANK``), made current for NCCL."""
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and chosen.index is None and "LOCAL_RANK" in os.environ:
+        chosen = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    if chosen.type == "cuda":
+        torch.cuda.set_device(chosen)
+    return chosen
+
+
+def rng_state() -> dict[str, Any]:
+    """torch's CPU generator and, when CUDA is up, every GPU's (dropout draws from them)."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    return {"cpu": torch.get_rng_state(), "cuda": cuda}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["cpu"])
+    if state["cuda"] is not None:
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def write_curve(rows: Sequence[dict[str, float]], out: Path) -> None:

@@ -331,8 +331,10 @@ def test_two_ranks_under_torchrun_match_one_process(tmp_path: Path) -> None:
     for rank, (lo, hi) in enumerate(distributed_worker.SHARDS):
         rank_loss, grad_a, grad_p = ranks[rank]["contrastive"]
         assert torch.allclose(rank_loss, loss.detach(), atol=1e-6)
-        assert torch.allclose(grad_a, a.grad[lo:hi], atol=1e-6)
-        assert torch.allclose(grad_p, p.grad[lo:hi], atol=1e-6)
+        # each rank's rows get their gradient summed over the 2 ranks' (equal) losses: DDP's
+        # average then gives the parameters the one-process gradient of the global batch
+        assert torch.allclose(grad_a, 2 * a.grad[lo:hi], atol=1e-6)
+        assert torch.allclose(grad_p, 2 * p.grad[lo:hi], atol=1e-6)
 
     electra = PretrainConfig(spec=str(SPECS / "electra.objspec"), out=str(tmp_path), batch_size=8)
     one = Pretrainer(electra)
@@ -350,3 +352,96 @@ def test_two_ranks_under_torchrun_match_one_process(tmp_path: Path) -> None:
     for rank in (0, 1):
         assert len(ranks[rank]["losses"]) == 2
     assert (tmp_path / "simcse" / "checkpoint.pt").exists()
+
+
+# --- edge cases and rejected combinations --------------------------------------------------------
+
+DROPOUT_WITH_SBO = """
+objective views_and_spans
+  select   spans length ~ geometric(p=0.2) truncated 1..10
+  budget   15% of tokens, ceil
+  replace  per span: mask 80%, random 10%, keep 10%
+  predict  original at selected
+  views    dropout
+  head     span_boundary
+  head     contrastive
+"""
+
+
+def test_dropout_views_feed_every_other_head() -> None:
+    """With 'views dropout', the corrupted row is still encoded for the other heads (here the
+    span boundary head, without an MLM head)."""
+    from objspec import compile_spec
+    from objspec.runtime import Vocab
+
+    compiled = compile_spec(DROPOUT_WITH_SBO)
+    vocab = Vocab(size=VOCAB, pad_id=0, cls_id=1, sep_id=2, mask_id=3)
+    batch = compiled.Collator(vocab)([{"input_ids": [1, *range(10, 30), 2], "index": 0}])
+    model = TinyEncoder(VOCAB, hidden_size=16, layers=1, heads=2, max_length=32)
+    losses = compiled.Heads(model)(batch)
+    assert set(losses) == {"span_boundary", "contrastive", "loss"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "select none\n  predict views\n  views dropout\n  head contrastive\n  head mlm",
+            "its one head is 'contrastive'",
+        ),
+        (
+            "select spans length ~ fixed(2)\n  budget 15% of tokens\n  replace per span: mask 100%"
+            "\n  predict original at selected\n  head mlm\n  head replaced_token_detection"
+            "\n  head span_boundary",
+            "the discriminator alone",
+        ),
+        ("select none\n  predict views\n  head contrastive", "go together"),
+        ("select none\n  predict views\n  views selected\n  head contrastive", "needs a selection"),
+        (
+            "select exact\n  budget 15% of tokens\n  replace per token: mask 100%"
+            "\n  predict original at selected\n  head replaced_token_detection",
+            "trained by the masked LM",
+        ),
+    ],
+)
+def test_model_in_the_loop_specs_that_cannot_work_are_rejected(body: str, message: str) -> None:
+    from objspec import parse_spec
+    from objspec.errors import SpecError
+
+    with pytest.raises(SpecError, match=message):
+        parse_spec(f"objective bad\n  {body}\n")
+
+
+def test_a_generator_for_any_hidden_size() -> None:
+    """ELECTRA's generator picks a head count that divides its hidden size (200 x 0.25 = 50)."""
+    generator = TinyEncoder(VOCAB, hidden_size=200, heads=4).smaller(0.25)
+    assert generator.hidden_size == 50 and 50 % generator.layer_sizes["nhead"] == 0
+    hidden = generator(torch.randint(5, VOCAB, (2, 7)), torch.ones(2, 7))
+    assert hidden.shape == (2, 7, 50)
+
+
+@pytest.mark.parametrize("spec", ["electra", "simcse", "infoword", "bart"])
+def test_an_empty_batch_trains_to_a_zero_loss(spec: str) -> None:
+    """An empty list of examples gives empty outputs, and the heads a zero loss that
+    backpropagates (a step that changes nothing), never a crash."""
+    from objspec import bundled
+    from objspec.runtime import TinySeq2Seq, Vocab
+
+    vocab = Vocab.from_tokenizer(bundled.load_tokenizer())
+    compiled = compile_file(SPECS / f"{spec}.objspec")
+    batch = compiled.Collator(vocab)([])
+    seq2seq = "decoder_input_ids" in compiled.Collator.outputs
+    model = (TinySeq2Seq if seq2seq else TinyEncoder)(vocab.size, hidden_size=16, heads=2)
+    loss = compiled.Heads(model)(batch)["loss"]
+    assert float(loss.detach()) == 0.0
+    loss.backward()
+
+
+def test_rows_without_a_pair_are_left_out_of_infonce() -> None:
+    torch.manual_seed(0)
+    head = ContrastiveHead(8, temperature=0.5)
+    a, b = torch.randn(4, 3, 8), torch.randn(4, 3, 8)
+    mask = torch.ones(4, 3)
+    rows = torch.tensor([True, False, True, True])
+    kept = head(a[rows], mask[rows], b[rows], mask[rows])
+    assert torch.allclose(head(a, mask, b, mask, rows=rows), kept)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
+from torch.distributed.nn.functional import all_gather as differentiable_all_gather
 
 
 def world() -> tuple[int, int]:
@@ -17,22 +18,22 @@ def world() -> tuple[int, int]:
 
 
 def gather_with_grad(local: torch.Tensor) -> torch.Tensor:
-    """(N, ...) every rank's ``local`` (n_r, ...) rows, in rank order; this rank's rows are
-    ``local`` itself, so its gradient flows (all_gather returns tensors without one). Ranks may
-    hold different numbers of rows: they are padded to the largest for the collective."""
-    rank, size = world()
+    """(N, ...) every rank's ``local`` (n_r, ...) rows, in rank order, differentiable.
+
+    Every rank then computes the same loss over the global batch; the backward sums each row's
+    gradient over the ranks (``torch.distributed.nn``'s all_gather), so once DDP averages the
+    parameters' gradients they equal one process's gradient of the global batch. Ranks may
+    hold different numbers of rows: they are padded to the largest for the collective.
+    """
+    _, size = world()
     if size == 1:
         return local
     counts = [torch.zeros(1, dtype=torch.int64, device=local.device) for _ in range(size)]
     dist.all_gather(counts, torch.tensor([local.shape[0]], device=local.device))
     rows = [int(c) for c in torch.cat(counts).cpu()]
-    padded = local.new_zeros((max(rows), *local.shape[1:]))
-    padded[: local.shape[0]] = local.detach()
-    parts = [torch.empty_like(padded) for _ in range(size)]
-    dist.all_gather(parts, padded)
-    parts = [part[:n] for part, n in zip(parts, rows, strict=True)]
-    parts[rank] = local
-    return torch.cat(parts)
+    padding = local.new_zeros((max(rows) - local.shape[0], *local.shape[1:]))
+    parts = differentiable_all_gather(torch.cat([local, padding]))
+    return torch.cat([part[:n] for part, n in zip(parts, rows, strict=True)])
 
 
 def shard(indices: torch.Tensor) -> torch.Tensor:

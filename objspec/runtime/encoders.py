@@ -25,6 +25,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from objspec.runtime.models import heads_for
+
 
 class Encoder(Protocol):
     hidden_size: int
@@ -121,7 +123,7 @@ class HuggingFaceEncoder(nn.Module):
             **{
                 **config.to_dict(),
                 "hidden_size": hidden,
-                "num_attention_heads": max(1, hidden // 64),
+                "num_attention_heads": heads_for(hidden, 64),
                 "intermediate_size": 4 * hidden,
             }
         )

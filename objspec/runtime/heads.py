@@ -22,6 +22,11 @@ def _zero_loss(hidden: torch.Tensor) -> torch.Tensor:
     return hidden.sum() * 0.0
 
 
+def first_token(hidden: torch.Tensor) -> torch.Tensor:
+    """(B, H): each row's first state; zeros for rows of width 0 (an empty batch)."""
+    return hidden[:, :1].sum(dim=1)
+
+
 class TiedDecoder(nn.Module):
     """Logits over the vocabulary with the input embedding matrix as output weights, plus a bias."""
 
@@ -91,7 +96,7 @@ class SentenceClassificationHead(nn.Module):
         self.classifier = nn.Linear(hidden_size, classes)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pooler(hidden[:, 0]))
+        return self.classifier(self.pooler(first_token(hidden)))
 
     def forward(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if hidden.shape[0] == 0:
@@ -164,6 +169,7 @@ class Replacements(NamedTuple):
 
 
 GUMBEL_SALT = 0x2545F491
+NOISE_ELEMENTS = 1 << 22  # Gumbel noise is made for this many (position, token) pairs at a time
 
 
 def gumbel_noise(sample_keys: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -188,8 +194,19 @@ def sample_replacements(
     ``logits`` (N, V)) a token sampled from ``softmax(logits / temperature)`` by Gumbel-max,
     without gradient. A sample equal to the original counts as original (not replaced)."""
     target = labels != IGNORE_INDEX
-    noise = gumbel_noise(sample_keys[target], logits.shape[1])
-    sampled = (logits.float() / temperature + noise).argmax(dim=1)
+    chunk = max(1, NOISE_ELEMENTS // max(logits.shape[1], 1))  # bounds the (N, V) temporaries
+    sampled = (
+        torch.cat(
+            [
+                (part.float() / temperature + gumbel_noise(keys, logits.shape[1])).argmax(dim=1)
+                for part, keys in zip(
+                    logits.split(chunk), sample_keys[target].split(chunk), strict=True
+                )
+            ]
+        )
+        if logits.shape[0]
+        else logits.new_zeros(0, dtype=torch.int64)
+    )
     fake = input_ids.clone()
     fake[target] = sampled
     return Replacements(fake, target & (fake != labels))
@@ -230,7 +247,7 @@ SIMILARITIES = ("cosine", "dot")
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """(B, H): the first token's state, or the mean over each row's non-pad tokens."""
     if pooling == "first":
-        return hidden[:, 0]
+        return first_token(hidden)
     weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
@@ -241,12 +258,18 @@ class ContrastiveHead(nn.Module):
     Each view is pooled (``first`` token or ``mean``), projected (dense + tanh, SimCSE's MLP;
     ``projection=0`` skips it), and scored by ``cosine`` similarity or ``dot`` product over
     ``temperature``. Row i's positive is the other view of row i; every other row's is a
-    negative. Under torch.distributed the views of every rank are all-gathered (the local
-    shard keeps its gradient), so the negatives are the global batch, as in SimCSE.
+    negative. Under torch.distributed the views of every rank are all-gathered, so the
+    negatives are the global batch, as in SimCSE; the gather's backward sums over the ranks,
+    so DDP's averaged step equals one process's step on the global batch.
 
-    forward(anchor (B, L, H), anchor_mask (B, L), positive (B, L', H), positive_mask (B, L'))
-    -> loss: cross-entropy of each anchor against all positives, labels ``arange(N)``.
+    forward(anchor (B, L, H), anchor_mask (B, L), positive (B, L', H), positive_mask (B, L'),
+    rows (B,) bool or None) -> loss: cross-entropy of each anchor against all positives, labels
+    ``arange(N)``; ``rows`` leaves out rows without a real pair (an InfoWord row with nothing
+    selected). Set ``gather = False`` to score a rank's rows alone (evaluation on one rank:
+    the all-gather is a collective every rank must join).
     """
+
+    gather = True
 
     def __init__(
         self,
@@ -284,9 +307,14 @@ class ContrastiveHead(nn.Module):
         anchor_mask: torch.Tensor,
         positive: torch.Tensor,
         positive_mask: torch.Tensor,
+        rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        anchors = gather_with_grad(self.embed(anchor, anchor_mask))
-        positives = gather_with_grad(self.embed(positive, positive_mask))
+        anchors = self.embed(anchor, anchor_mask)
+        positives = self.embed(positive, positive_mask)
+        if rows is not None:
+            anchors, positives = anchors[rows], positives[rows]
+        if self.gather:
+            anchors, positives = gather_with_grad(anchors), gather_with_grad(positives)
         if anchors.shape[0] == 0:
             return _zero_loss(anchor)
         labels = torch.arange(anchors.shape[0], device=anchors.device)

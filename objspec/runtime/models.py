@@ -9,6 +9,14 @@ import torch
 from torch import nn
 
 
+def heads_for(hidden: int, width: int) -> int:
+    """The most attention heads of about ``width`` dimensions each that divide ``hidden``."""
+    heads = max(1, hidden // width)
+    while hidden % heads:
+        heads -= 1
+    return heads
+
+
 class TinyEncoder(nn.Module):
     """Token, position and token-type embeddings and a small pre-norm Transformer encoder,
     following the model protocol of :mod:`objspec.runtime.encoders`.
@@ -83,6 +91,8 @@ class TinyEncoder(nn.Module):
     ) -> torch.Tensor:
         x = self.embed(input_ids, position_ids, token_type_ids)
         valid = attention_mask.bool()
+        if input_ids.numel() == 0:  # an empty batch: no attention to run
+            return self.norm(x)
         if attention_bias is None:
             x = self.encoder(x, src_key_padding_mask=~valid)
         else:
@@ -107,7 +117,7 @@ class TinyEncoder(nn.Module):
             self.vocab_size,
             hidden_size=hidden,
             layers=self.layers,
-            heads=max(1, hidden // 16),
+            heads=heads_for(hidden, 16),
             max_length=self.max_length,
             dropout=self.dropout,
             embeddings=self.embeddings,
@@ -139,6 +149,8 @@ class TinySeq2Seq(TinyEncoder):
         memory = super().forward(input_ids, attention_mask)
         t = decoder_input_ids.shape[1]
         y = self.embed(decoder_input_ids, decoder_position_ids)
+        if y.numel() == 0 or memory.numel() == 0:  # an empty batch: no attention to run
+            return self.decoder_norm(y + memory.sum() * 0.0)
         causal = nn.Transformer.generate_square_subsequent_mask(t, device=y.device).isinf()
         y = self.decoder(
             y,

@@ -29,31 +29,34 @@ def replace_selected(
     ``stream``, keyed by its position, or by its span's start (``span_start`` (B, L)) so a
     whole span shares one decision. 'mask' writes ``mask_id``, 'random' a token drawn from
     ``pool`` (N,) with ``random_stream``, 'keep' leaves the token, 'delete' writes DELETED
-    (for :func:`objspec.runtime.rewrite.rewrite` to drop). Draws are made only at the
-    selected positions (a gather of their coordinates), not over the whole batch.
+    (for :func:`objspec.runtime.rewrite.rewrite` to drop). The action draws are made over the
+    whole (B, L) grid (one hash of cached position keys, no gather); random tokens, a few
+    percent of the row, are drawn only where they are written.
     """
-    rows, cols = selected.nonzero(as_tuple=True)
-    counters = cols if span_start is None else span_start[rows, cols]
-    u = keys.draw_at(stream, rows, counters)
-    out = input_ids.clone()
+    length = input_ids.shape[1]
+    u = keys.draw(stream, length if span_start is None else span_start.clamp(min=0))
+    out = input_ids
     low = 0
     for name, high in zip(actions, cdf, strict=True):  # at most three actions, not tokens
-        hit = (u >= low) & (u < high) if low else u < high
-        low = high
+        bounds, low = (low, high), high
+        if name == "keep":
+            continue
+        hit = selected & (u < high) if not bounds[0] else selected & (u >= bounds[0]) & (u < high)
         if name == "mask":
             if mask_id is None:
                 raise ValueError("a 'mask' action needs the vocabulary's mask id")
-            out[rows[hit], cols[hit]] = mask_id
+            out = out.masked_fill(hit, mask_id)
         elif name == "random":
             if pool is None or random_stream is None:
                 raise ValueError("a 'random' action needs a pool of token ids and a stream")
-            r, c = rows[hit], cols[hit]
-            out[r, c] = pool[below(keys.draw_at(random_stream, r, c), pool.numel())]
+            rows, cols = hit.nonzero(as_tuple=True)  # few: a draw at each of them only
+            drawn = pool[below(keys.draw_at(random_stream, rows, cols), pool.numel())]
+            out = out.index_put((rows, cols), drawn)
         elif name == "delete":
-            out[rows[hit], cols[hit]] = DELETED
+            out = out.masked_fill(hit, DELETED)
         elif name != "keep":
             raise ValueError(f"action {name!r} is not a per-token replacement")
-    return out
+    return out if out is not input_ids else input_ids.clone()
 
 
 def labels_at(input_ids: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:

@@ -121,7 +121,7 @@ class InfowordHeads(torch.nn.Module):
         view_states = self.model(batch['view_input_ids'], batch['view_attention_mask'])
         losses = {
             'mlm': self.mlm(hidden_states, batch['labels']),
-            'contrastive': self.contrastive(hidden_states, batch['attention_mask'], view_states, batch['view_attention_mask']),
+            'contrastive': self.contrastive(hidden_states, batch['attention_mask'], view_states, batch['view_attention_mask'], rows=batch['view_attention_mask'].sum(dim=1) > 1),
         }
         losses['loss'] = MLM_WEIGHT * losses['mlm'] + CONTRASTIVE_WEIGHT * losses['contrastive']
         return losses
