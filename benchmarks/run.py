@@ -47,6 +47,8 @@ class Row:
     theirs: Timing | None
     incumbent: str
     tokens: int
+    out_bytes: int  # the bytes of one batch of our outputs
+    peak_bytes: int | None  # CUDA: the most memory one call of ours holds at once
 
     @property
     def ratio(self) -> float | None:
@@ -73,6 +75,25 @@ def time_it(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: i
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
     median = statistics.median(times)
     return Timing(median, (q[2] - q[0]) / median if median else 0.0)
+
+
+def output_bytes(out: Any) -> int:
+    """The bytes of a collator's outputs (a dict of tensors, or one tensor)."""
+    tensors = out.values() if isinstance(out, dict) else [out]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def peak_bytes(fn: Callable[[], Any], device: torch.device) -> int | None:
+    """CUDA: the peak memory allocated during one call, above what was held before it. CPU:
+    None (PyTorch keeps no peak statistics for host memory)."""
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    fn()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before
 
 
 def corpus_rows(tokenizer: Any, batch: int, length: int) -> list[list[int]]:
@@ -136,7 +157,10 @@ def offsets(rows: list[list[int]], vocab: Vocab) -> list[list[tuple[int, int]]]:
 def run(
     device: torch.device, batch: int, lengths: list[int], warmup: int, repeats: int
 ) -> list[Row]:
-    from transformers import DataCollatorForLanguageModeling
+    from transformers import (
+        DataCollatorForLanguageModeling,
+        DataCollatorForPermutationLanguageModeling,
+    )
 
     torch.set_num_threads(1)
     hf_tok = bundled.load_hf_tokenizer()
@@ -148,6 +172,10 @@ def run(
     span = objspec.compile_file(specs / "spanbert.objspec").Collator(vocab, seed=0, device=device)
     t5 = objspec.compile_file(specs / "t5_span.objspec").Collator(vocab, seed=0, device=device)
     bart = objspec.compile_file(specs / "bart.objspec").Collator(vocab, seed=0, device=device)
+    xlnet = objspec.compile_file(specs / "xlnet.objspec").Collator(vocab, seed=0, device=device)
+    hf_plm = DataCollatorForPermutationLanguageModeling(
+        hf_tok, plm_probability=1 / 6, max_span_length=5
+    )
     full_stop = tokenizer.token_to_id(".")
     word_start_table = torch.tensor(vocab.word_start or ())
     hf_mlm = DataCollatorForLanguageModeling(hf_tok, mlm_probability=0.15)
@@ -193,6 +221,8 @@ def run(
                     time_it(theirs, device, warmup, repeats) if theirs else None,
                     incumbent,
                     tokens,
+                    output_bytes(ours()),
+                    peak_bytes(ours, device),
                 )
             )
 
@@ -267,6 +297,28 @@ def run(
             "per-example fairseq-style reference",
         )
 
+        pair(
+            "(B, L, L) float32 x 2 write (dense PLM bound)",
+            "padded",
+            lambda: torch.zeros((2, batch, length, length), device=device),
+            None,
+            "",
+        )
+        pair(
+            "XLNet PLM (dense perm_mask, target_mapping)",
+            "padded",
+            lambda: xlnet(padded),
+            lambda: hf_plm.torch_mask_tokens(ids.clone()),
+            "HF PLM torch_mask_tokens",
+        )
+        pair(
+            "XLNet PLM (dense perm_mask, target_mapping)",
+            "list",
+            lambda: xlnet(listed),
+            lambda: hf_plm(hf_listed),
+            "HF DataCollatorForPermutationLanguageModeling",
+        )
+
     for length in lengths:
         at_length(length)
     return results
@@ -287,16 +339,17 @@ def render(results: list[Row], device: torch.device, batch: int) -> str:
         "ratio = incumbent time / our time (above 1: ours is faster).",
         "",
         "| objective | input | L | ours (M tok/s) | spread | incumbent | theirs (M tok/s) "
-        "| ratio |",
-        "|---|---|---:|---:|---:|---|---:|---:|",
+        "| ratio | batch out (MB) | peak (MB) |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in results:
         ours = r.tokens / r.ours.median_s / 1e6
         theirs = f"{r.tokens / r.theirs.median_s / 1e6:.2f}" if r.theirs else ""
         ratio = f"{r.ratio:.2f}x" if r.ratio else ""
+        peak = f"{r.peak_bytes / 1e6:.2f}" if r.peak_bytes is not None else "n/a"
         lines.append(
             f"| {r.pair} | {r.form} | {r.length} | {ours:.2f} | {r.ours.spread:.0%} | "
-            f"{r.incumbent} | {theirs} | {ratio} |"
+            f"{r.incumbent} | {theirs} | {ratio} | {r.out_bytes / 1e6:.2f} | {peak} |"
         )
     return "\n".join(lines + NOTES) + "\n"
 

@@ -337,13 +337,25 @@ def test_vocab_errors() -> None:
         Vocab(size=2, pad_id=0, mask_id=1).random_pool()
 
 
-def test_draw_at_matches_draw_at_the_same_coordinates() -> None:
+def test_draws_at_positions_match_the_grid() -> None:
     keys = Keys(5, 2, torch.tensor([10, 2**40 + 3, 7]))
     dense = keys.draw(6, 32)
     rows = torch.tensor([0, 1, 2, 1])
     cols = torch.tensor([0, 31, 5, 17])
-    assert torch.equal(keys.draw_at(6, rows, cols), dense[rows, cols])
+    assert torch.equal(keys.draw_at_positions(6, rows, cols, 32), dense[rows, cols])
     assert torch.equal(keys.draw(6, torch.arange(32)), dense)
+    starts = torch.tensor([[3, 3, 31], [0, 7, 7], [5, 5, 5]])
+    assert torch.equal(keys.draw(6, starts, below_length=32), keys.draw(6, starts))
+
+
+def test_example_keys_are_the_same_from_numpy_and_torch() -> None:
+    """The CPU path derives the example keys with numpy: the same bits as the tensor path,
+    negative and 64-bit indices included."""
+    from objspec.runtime.rng import example_stream_keys, stream_keys
+
+    index = torch.tensor([0, 1, 2**40 + 5, 12345678901, -7, 2**63 - 1])
+    per_stream = torch.tensor(stream_keys(3, 9))
+    assert torch.equal(Keys(3, 9, index)._keys, example_stream_keys(index, per_stream))
 
 
 def test_first_and_last_are_the_rows_own_with_left_padding() -> None:

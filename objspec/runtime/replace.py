@@ -34,7 +34,10 @@ def replace_selected(
     percent of the row, are drawn only where they are written.
     """
     length = input_ids.shape[1]
-    u = keys.draw(stream, length if span_start is None else span_start.clamp(min=0))
+    if span_start is None:
+        u = keys.draw(stream, length)
+    else:  # a span's decision is keyed by its start, a position of the row
+        u = keys.draw(stream, span_start.clamp(min=0), below_length=length)
     out = input_ids
     low = 0
     for name, high in zip(actions, cdf, strict=True):  # at most three actions, not tokens
@@ -50,7 +53,8 @@ def replace_selected(
             if pool is None or random_stream is None:
                 raise ValueError("a 'random' action needs a pool of token ids and a stream")
             rows, cols = hit.nonzero(as_tuple=True)  # few: a draw at each of them only
-            drawn = pool[below(keys.draw_at(random_stream, rows, cols), pool.numel())]
+            u_random = keys.draw_at_positions(random_stream, rows, cols, length)
+            drawn = pool[below(u_random, pool.numel())]
             out = out.index_put((rows, cols), drawn)
         elif name == "delete":
             out = out.masked_fill(hit, DELETED)

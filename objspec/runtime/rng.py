@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TypeVar
 
+import numpy as np
 import torch
 
 MASK32 = 0xFFFFFFFF
@@ -21,7 +22,7 @@ U32 = 1 << 32
 GOLDEN = 0x9E3779B9
 COUNTER_SALT = 0x5BE0CD19
 
-IntLike = TypeVar("IntLike", int, torch.Tensor)
+IntLike = TypeVar("IntLike", int, torch.Tensor, np.ndarray)
 
 
 def mul32(x: IntLike, c: int) -> IntLike:
@@ -61,6 +62,13 @@ def stream_keys(seed: int, epoch: int) -> tuple[int, ...]:
     return tuple(stream_key(seed, epoch, s) for s in range(STREAMS))
 
 
+def example_stream_keys(index: IntLike, per_stream: IntLike) -> IntLike:
+    """(B, STREAMS) int64: every example's key for every stream, from (B,) int64 indices and the
+    (STREAMS,) stream keys; the same bits from numpy arrays (the CPU path) and tensors."""
+    base = hash32(hash32(index & MASK32) ^ ((index >> 32) & MASK32))
+    return hash32(base[:, None] ^ per_stream[None, :])  # type: ignore[index]
+
+
 _MIXED_POSITIONS: dict[tuple[int, torch.device], torch.Tensor] = {}
 
 
@@ -87,35 +95,47 @@ class Keys:
         self.seed = seed
         self.epoch = epoch
         self.index = index.to(torch.int64)
-        per_stream = torch.tensor(stream_keys(seed, epoch), device=self.index.device)
-        base = hash32(hash32(self.index & MASK32) ^ ((self.index >> 32) & MASK32))
-        self._keys = hash32(base.unsqueeze(1) ^ per_stream.unsqueeze(0))  # (B, STREAMS)
+        if self.index.device.type == "cpu":  # numpy: the same int64 ops, less overhead per op
+            per_stream_np = np.asarray(stream_keys(seed, epoch), dtype=np.int64)
+            self._keys = torch.from_numpy(example_stream_keys(self.index.numpy(), per_stream_np))
+        else:
+            per_stream = torch.tensor(stream_keys(seed, epoch), device=self.index.device)
+            self._keys = example_stream_keys(self.index, per_stream)
 
     def example_keys(self, stream: int) -> torch.Tensor:
         """(B,) int64 in [0, 2**32): one key per example for ``stream``."""
         return self._keys[:, stream]
 
-    def draw(self, stream: int, counter: torch.Tensor | int) -> torch.Tensor:
+    def draw(
+        self, stream: int, counter: torch.Tensor | int, below_length: int | None = None
+    ) -> torch.Tensor:
         """Uniform 32-bit draws, int64 in [0, 2**32).
 
         ``counter`` is an int L (the positions 0..L-1, the common case), an (N,) tensor (the
         same counters for every row: span slots) or (B, N) (per-row counters, e.g. the start
-        position of each token's span). Returns (B, N).
+        position of each token's span). Returns (B, N). ``below_length``, when the counters are
+        known to be positions below it, reads their mix from the cached position table (the
+        same values, one gather instead of a hash).
         """
         k = self._keys[:, stream].unsqueeze(1)
         if isinstance(counter, int):
             mixed = mixed_positions(counter, k.device).unsqueeze(0)
+        elif below_length is not None:
+            mixed = mixed_positions(below_length, k.device)[counter.to(k.device)]
+            mixed = mixed if mixed.dim() == 2 else mixed.unsqueeze(0)
         else:
             c = counter.to(device=k.device, dtype=torch.int64)
             mixed = hash32((c & MASK32) ^ COUNTER_SALT)
             mixed = mixed if mixed.dim() == 2 else mixed.unsqueeze(0)
         return hash32(k ^ mixed)
 
-    def draw_at(self, stream: int, rows: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
-        """Draws at scattered coordinates: (N,) int64, the same values ``draw`` gives at
-        ``[rows[i], counters[i]]`` (for the few positions a decision is needed at)."""
+    def draw_at_positions(
+        self, stream: int, rows: torch.Tensor, cols: torch.Tensor, length: int
+    ) -> torch.Tensor:
+        """(N,) draws at scattered positions of a (B, ``length``) grid: the values ``draw``
+        gives at ``[rows[i], cols[i]]`` (for the few positions a decision is needed at)."""
         k = self._keys[rows, stream]
-        return hash32(k ^ hash32((counters.to(torch.int64) & MASK32) ^ COUNTER_SALT))
+        return hash32(k ^ mixed_positions(length, k.device)[cols])
 
 
 def threshold(p: float) -> int:
