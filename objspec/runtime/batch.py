@@ -29,7 +29,8 @@ class Batch:
     special: (B, L) bool or None, a caller-provided special_tokens_mask;
     sentence_ids: (B, L) int64 sentence index per token (-1 outside sentences) or None;
     translation: the parallel sentences (a Batch of ``translation_ids``) or None;
-    langs: (B, 2) int64 language ids of the sentence and its translation, or None;
+    langs: (B, 2) int64 language ids of the sentence and its translation (with a
+    translation), or None;
     positive: each row's paired view (a Batch of ``positive_ids``: an entailed sentence, a
     back-translation) for a contrastive objective, or None.
     """
@@ -88,6 +89,7 @@ def _from_padded(batch: Mapping[str, Any], pad_id: int, device: torch.device | s
     word_ids = batch.get("word_ids")
     special = batch.get("special_tokens_mask")
     sentence_ids = batch.get("sentence_ids")
+    translation = _second_padded(batch, "translation", idx, pad_id)
     return Batch(
         input_ids=ids,
         valid=valid,
@@ -95,8 +97,12 @@ def _from_padded(batch: Mapping[str, Any], pad_id: int, device: torch.device | s
         word_ids=_as_long(word_ids, ids.device) if word_ids is not None else None,
         special=_as_long(special, ids.device).bool() if special is not None else None,
         sentence_ids=_as_long(sentence_ids, ids.device) if sentence_ids is not None else None,
-        translation=_second_padded(batch, "translation", idx, pad_id),
-        langs=_langs(batch.get("lang"), batch.get("translation_lang"), ids.shape[0], ids.device),
+        translation=translation,
+        langs=(
+            _langs(batch.get("lang"), batch.get("translation_lang"), ids.shape[0], ids.device)
+            if translation is not None
+            else None
+        ),
         positive=_second_padded(batch, "positive", idx, pad_id),
     )
 
@@ -152,18 +158,25 @@ def _from_examples(
     special = None
     if all("special_tokens_mask" in e for e in examples) and examples:
         special = _pad_flat([e["special_tokens_mask"] for e in examples], valid, 1).bool()
-    index = content_index(ids, valid)
     given = [i for i, e in enumerate(examples) if e.get("index") is not None]
-    if given:  # an example without an index (alone in its batch) falls back to its content
-        index[given] = torch.tensor([int(examples[i]["index"]) for i in given], dtype=torch.int64)
+    if len(given) == len(examples):
+        index = torch.tensor([int(e["index"]) for e in examples], dtype=torch.int64)
+    else:  # an example without an index (alone in its batch) falls back to its content
+        index = content_index(ids, valid)
+        if given:
+            index[given] = torch.tensor(
+                [int(examples[i]["index"]) for i in given], dtype=torch.int64
+            )
     translation = _second_listed(examples, "translation", index, pad_id)
     positive = _second_listed(examples, "positive", index, pad_id)
-    langs = _langs(
-        [e.get("lang", 0) for e in examples],
-        [e.get("translation_lang", 1) for e in examples],
-        len(examples),
-        ids.device,
-    )
+    langs = None
+    if translation is not None:
+        langs = _langs(
+            [e.get("lang", 0) for e in examples],
+            [e.get("translation_lang", 1) for e in examples],
+            len(examples),
+            ids.device,
+        )
     batch = Batch(ids, valid, index, word_ids, special, sentence_ids, translation, langs, positive)
     return _to(batch, device) if device is not None else batch
 
@@ -175,15 +188,12 @@ def _per_token(
     has it."""
     if not examples or not all(key in e for e in examples):
         return None
-    return _pad_flat([_no_none(e[key]) for e in examples], valid, -1)
-
-
-def _no_none(word_ids: Sequence[int | None]) -> list[int]:
-    return [-1 if w is None else int(w) for w in word_ids]
+    return _pad_flat([e[key] for e in examples], valid, -1)
 
 
 def _pad_flat(rows: Sequence[Any], valid: torch.Tensor, fill: int) -> torch.Tensor:
-    """Pad ragged rows into (B, L) from one flat buffer (no per-row tensor construction)."""
+    """Pad ragged rows into (B, L) from one flat buffer (no per-row tensor construction);
+    None entries become ``fill``."""
     out = torch.full(valid.shape, fill, dtype=torch.int64)
     if not rows:
         return out
@@ -193,7 +203,11 @@ def _pad_flat(rows: Sequence[Any], valid: torch.Tensor, fill: int) -> torch.Tens
         flat = torch.from_numpy(np.concatenate(rows).astype(np.int64, copy=False))
     else:  # numpy reads a flat iterator of Python ints about 4x faster than torch.tensor
         total = sum(len(r) for r in rows)
-        flat = torch.from_numpy(np.fromiter(chain.from_iterable(rows), np.int64, count=total))
+        try:
+            flat = torch.from_numpy(np.fromiter(chain.from_iterable(rows), np.int64, count=total))
+        except TypeError:  # None entries (a fast tokenizer's word_ids): read as NaN, then fill
+            as_float = np.array(list(chain.from_iterable(rows)), dtype=np.float64)
+            flat = torch.from_numpy(np.nan_to_num(as_float, nan=fill).astype(np.int64))
     if flat.numel() != int(valid.sum()):
         raise BatchError("a per-token field does not have one entry per token")
     out[valid] = flat

@@ -26,11 +26,12 @@ def candidate_mask(
     exclude_last: bool = False,
 ) -> torch.Tensor:
     """(B, L) bool: positions that may be selected. Padding never is."""
-    cand = batch.valid.clone()
     if exclude_special:
-        cand &= ~vocab.special_table(batch.device)[batch.input_ids]
+        cand = batch.valid & vocab.ordinary_table(batch.device)[batch.input_ids]
         if batch.special is not None:
             cand &= ~batch.special
+    else:
+        cand = batch.valid.clone()
     if exclude_first or exclude_last:
         # the row's first and last real tokens, wherever its padding is (left or right)
         length = batch.shape[1]

@@ -72,6 +72,10 @@ class Vocab:
 
         return self._cached("special", device, build)
 
+    def ordinary_table(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """(V,) bool: True at the ids that are not special (cached per device)."""
+        return self._cached("ordinary", device, lambda: ~self.special_table())
+
     def word_start_table(self, device: torch.device | str | None = None) -> torch.Tensor:
         """(V,) bool word-start table; raises VocabError if the vocabulary has none."""
         if self.word_start is None:
