@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -216,21 +217,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from objspec.pretrain import PretrainConfig, Pretrainer, init_distributed, sparkline
 
     distributed = init_distributed()
-    config = PretrainConfig(
-        spec=args.spec,
-        out=args.out,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        max_length=args.max_length,
-        hidden_size=args.hidden_size,
-        layers=args.layers,
-        dropout=args.dropout,
-        checkpoint_every=args.checkpoint_every,
-        text=list(args.text or []),
-        device=args.device,
-    )
+    given = {f.name: getattr(args, f.name) for f in fields(PretrainConfig) if hasattr(args, f.name)}
+    config = PretrainConfig(**{**given, "text": list(args.text or [])})
     trainer = Pretrainer(config)
     lead = trainer.rank == 0
     if args.resume and trainer.resume() and lead:

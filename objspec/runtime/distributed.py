@@ -28,9 +28,9 @@ def gather_with_grad(local: torch.Tensor) -> torch.Tensor:
     _, size = world()
     if size == 1:
         return local
-    counts = [torch.zeros(1, dtype=torch.int64, device=local.device) for _ in range(size)]
-    dist.all_gather(counts, torch.tensor([local.shape[0]], device=local.device))
-    rows = [int(c) for c in torch.cat(counts).cpu()]
+    counts = torch.zeros((size, 1), dtype=torch.int64, device=local.device)
+    dist.all_gather(list(counts.unbind(0)), torch.tensor([local.shape[0]], device=local.device))
+    rows = [int(c) for c in counts.view(-1).cpu()]  # one host read of the ranks' row counts
     padding = local.new_zeros((max(rows) - local.shape[0], *local.shape[1:]))
     parts = differentiable_all_gather(torch.cat([local, padding]))
     return torch.cat([part[:n] for part, n in zip(parts, rows, strict=True)])
