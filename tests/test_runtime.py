@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import pytest
 import torch
@@ -379,3 +380,24 @@ def test_an_example_without_index_does_not_change_the_others_keys() -> None:
     alone = read_batch(rows[1:], pad_id=0)
     assert int(batch.index[0]) == 7
     assert int(batch.index[1]) == int(alone.index[0])  # the content hash, as alone
+
+
+@pytest.mark.skipif(
+    not (shutil.which("c++") or shutil.which("g++")), reason="torch.compile needs a C++ compiler"
+)
+def test_the_compiled_hash_gives_the_same_bits() -> None:
+    """use_compiled_hash fuses the hash with torch.compile: the same draws, any shape."""
+    from objspec.runtime import use_compiled_hash
+    from objspec.runtime.rng import hash32
+
+    x = torch.randint(-(2**40), 2**40, (64, 96), generator=torch.Generator().manual_seed(0))
+    eager = hash32(x)
+    keys = Keys(5, 1, torch.arange(7))
+    draws = keys.draw(3, 33)
+    use_compiled_hash(True)
+    try:
+        assert torch.equal(hash32(x), eager)
+        assert torch.equal(hash32(x[:5, :3]), hash32(x[:5, :3].clone()))
+        assert torch.equal(Keys(5, 1, torch.arange(7)).draw(3, 33), draws)
+    finally:
+        use_compiled_hash(False)

@@ -59,7 +59,7 @@ from objspec.runtime.rewrite import (
     t5_lengths,
     t5_noise_counts,
 )
-from objspec.runtime.rng import Keys, below, hash32, threshold
+from objspec.runtime.rng import Keys, below, hash32, threshold, use_compiled_hash
 from objspec.runtime.selection import (
     bernoulli_select,
     budget_counts,
@@ -120,6 +120,7 @@ __all__ = [
     "start_position",
     "take_in_random_order",
     "threshold",
+    "use_compiled_hash",
     "token_unit_starts",
     "unit_lengths",
     "word_unit_starts",
