@@ -410,9 +410,10 @@ NOTES = [
     "  HF's collator is: no layout with a dense `perm_mask` can be much faster than that row.",
     "- `torch.compile`: compiling a whole generated `corrupt()` was tried on this machine",
     "  (bert_mlm, dynamic shapes) and was slower than eager at both lengths (graph breaks at",
-    "  `nonzero` and at data-dependent branches). Compiling the hash alone helps: it is the",
-    "  opt-in `objspec.runtime.use_compiled_hash()`, measured in its own row above (a few",
-    "  seconds to compile once; the same bits).",
+    "  `nonzero` and at data-dependent branches). Compiling the hash alone is the opt-in",
+    "  `objspec.runtime.use_compiled_hash()` (a few seconds to compile once; the same bits),",
+    "  measured in its own rows: it pays on long rows, where the fused kernel saves more than",
+    "  the compiled call's fixed overhead, and costs on short ones.",
 ]
 
 

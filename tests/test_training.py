@@ -241,6 +241,52 @@ def test_hugging_face_encoders_follow_the_protocol() -> None:
     assert hidden.shape == (*batch["input_ids"].shape, 32)
 
 
+@pytest.mark.parametrize("spec", ["bart", "t5_span"])
+def test_hugging_face_encoder_decoders_follow_the_protocol(spec: str) -> None:
+    """A BartModel / T5Model through the adapter: the compiled seq2seq heads run it on the
+    collated batch, and the loss backpropagates."""
+    transformers = pytest.importorskip("transformers")
+    from objspec import bundled
+    from objspec.runtime import HuggingFaceSeq2Seq, Vocab
+
+    tokenizer = bundled.load_tokenizer()
+    vocab = Vocab.from_tokenizer(tokenizer)
+    compiled = compile_file(SPECS / f"{spec}.objspec")
+    examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:3], 40)
+    batch = compiled.Collator(vocab, seed=0)(examples)
+    if spec == "bart":
+        config = transformers.BartConfig(
+            vocab_size=vocab.size,
+            d_model=32,
+            encoder_layers=1,
+            decoder_layers=1,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=64,
+            decoder_ffn_dim=64,
+            max_position_embeddings=128,
+            pad_token_id=vocab.pad_id,
+        )
+        base = transformers.BartModel(config)
+    else:
+        config = transformers.T5Config(
+            vocab_size=vocab.size,
+            d_model=32,
+            d_kv=16,
+            d_ff=64,
+            num_layers=1,
+            num_heads=2,
+            pad_token_id=vocab.pad_id,
+            decoder_start_token_id=vocab.pad_id,
+        )
+        base = transformers.T5Model(config)
+    heads = compiled.Heads(HuggingFaceSeq2Seq(base))
+    loss = heads(batch)["loss"]
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert base.get_input_embeddings().weight.grad is not None
+
+
 # --- objspec pretrain ----------------------------------------------------------------------------
 
 
@@ -302,6 +348,24 @@ def test_pretrain_command_writes_its_curve_and_resumes(
     assert main([*args[:5], "6", *args[6:], "--resume"]) == 0
     assert "resumed from" in capsys.readouterr().out
     assert len((tmp_path / "losses.csv").read_text().splitlines()) == 7
+
+
+def test_pretrain_reads_the_users_text_files(tmp_path: Path) -> None:
+    corpus = tmp_path / "mine.txt"
+    sentences = [
+        f"the harbour town number {i} grew up around a sheltered inlet ." for i in range(40)
+    ]
+    corpus.write_text("\n".join(sentences[:20]) + "\n\n" + "\n".join(sentences[20:]) + "\n")
+    config = _config(tmp_path / "run", 2, spec="bert_mlm")
+    config.text, config.limit = [str(corpus)], None
+    trainer = Pretrainer(config)
+    from objspec import bundled
+
+    documents = bundled.load_documents(corpus)
+    assert [len(d) for d in documents] == [20, 20]
+    expected = bundled.encode_examples(bundled.load_tokenizer(), documents, 32)
+    assert [e["input_ids"] for e in trainer.examples] == [e["input_ids"] for e in expected]
+    assert len(trainer.run()) == 2
 
 
 def test_pretrain_rejects_a_batch_larger_than_the_corpus(tmp_path: Path) -> None:

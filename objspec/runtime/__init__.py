@@ -23,7 +23,13 @@ from objspec.runtime.document import (
     sentence_order,
     shuffle_ngrams,
 )
-from objspec.runtime.encoders import Encoder, HuggingFaceEncoder, encode, smaller
+from objspec.runtime.encoders import (
+    Encoder,
+    HuggingFaceEncoder,
+    HuggingFaceSeq2Seq,
+    encode,
+    smaller,
+)
 from objspec.runtime.heads import (
     ContrastiveHead,
     MLMHead,
@@ -87,6 +93,7 @@ __all__ = [
     "ContrastiveHead",
     "Encoder",
     "HuggingFaceEncoder",
+    "HuggingFaceSeq2Seq",
     "ReplacedTokenDetectionHead",
     "Replacements",
     "encode",

@@ -15,7 +15,8 @@ An **encoder-decoder** takes ``(input_ids, attention_mask, decoder_input_ids,
 decoder_attention_mask, decoder_position_ids=None)`` and returns the decoder's states (B, T, H).
 
 :func:`encode` reads those inputs from a collator's batch. :class:`HuggingFaceEncoder` adapts a
-Hugging Face ``AutoModel`` encoder (BERT, RoBERTa, ELECTRA, ...).
+Hugging Face ``AutoModel`` encoder (BERT, RoBERTa, ELECTRA, ...), :class:`HuggingFaceSeq2Seq`
+an encoder-decoder base model (T5, BART).
 """
 
 from __future__ import annotations
@@ -130,6 +131,36 @@ class HuggingFaceEncoder(nn.Module):
         generator: Any = type(self.model)(small)
         generator.set_input_embeddings(self.embeddings)
         return HuggingFaceEncoder(generator)
+
+
+class HuggingFaceSeq2Seq(nn.Module):
+    """A Hugging Face encoder-decoder base model (``T5Model``, ``BartModel``, ``MBartModel``,
+    ...) as an objspec encoder-decoder: the decoder's last hidden state, the shared token
+    embedding. ``decoder_position_ids`` (MASS) are not passed on: these models place decoder
+    tokens by their own positions."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+        config = model.config
+        self.hidden_size = int(getattr(config, "d_model", None) or config.hidden_size)
+        self.embeddings = model.get_input_embeddings()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        decoder_input_ids: torch.Tensor,
+        decoder_attention_mask: torch.Tensor,
+        decoder_position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+        )
+        return out.last_hidden_state
 
 
 def smaller(model: Any, fraction: float) -> Any:

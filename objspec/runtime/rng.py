@@ -64,7 +64,8 @@ _tensor_hash: Callable[[torch.Tensor], torch.Tensor] = _hash32_tensor
 def use_compiled_hash(enabled: bool = True) -> None:
     """Fuse the hash's ten integer ops into one kernel with ``torch.compile`` (opt-in, for the
     whole process: a one-time compile of a few seconds, and a C++ compiler on CPU). The bits
-    are the same; on one CPU thread it takes a third off a (64, 512) draw (docs/benchmarks.md).
+    are the same. On one CPU thread it pays on long rows and costs on short ones, where the
+    compiled call's fixed overhead outweighs the fused kernel (docs/benchmarks.md).
     """
     global _tensor_hash
     _tensor_hash = torch.compile(_hash32_tensor, dynamic=True) if enabled else _hash32_tensor
