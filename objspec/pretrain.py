@@ -259,7 +259,10 @@ def rng_state() -> dict[str, Any]:
     return {"cpu": torch.get_rng_state(), "cuda": cuda}
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any] | torch.Tensor) -> None:
+    if isinstance(state, torch.Tensor):  # a CPU generator state alone
+        torch.set_rng_state(state)
+        return
     torch.set_rng_state(state["cpu"])
     if state["cuda"] is not None:
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -349,6 +349,19 @@ def test_draws_at_positions_match_the_grid() -> None:
     assert torch.equal(keys.draw(6, starts, below_length=32), keys.draw(6, starts))
 
 
+def test_numpy_rows_with_none_or_nan_read_as_fill() -> None:
+    """Per-token fields given as numpy arrays: None (object arrays) and NaN read as -1."""
+    import numpy as np
+
+    from objspec.runtime import read_batch
+
+    examples = [
+        {"input_ids": [1, 2, 3], "word_ids": np.array([None, 0, None], dtype=object)},
+        {"input_ids": [1, 4], "word_ids": np.array([np.nan, 0.0])},
+    ]
+    assert read_batch(examples, 0).word_ids.tolist() == [[-1, 0, -1], [-1, 0, -1]]
+
+
 def test_example_keys_are_the_same_from_numpy_and_torch() -> None:
     """The CPU path derives the example keys with numpy: the same bits as the tensor path,
     negative and 64-bit indices included."""

@@ -200,7 +200,10 @@ def _pad_flat(rows: Sequence[Any], valid: torch.Tensor, fill: int) -> torch.Tens
     if isinstance(rows[0], torch.Tensor):
         flat = torch.cat([r.reshape(-1).to(torch.int64).cpu() for r in rows])
     elif isinstance(rows[0], np.ndarray):
-        flat = torch.from_numpy(np.concatenate(rows).astype(np.int64, copy=False))
+        joined = np.concatenate(rows)
+        if joined.dtype.kind in "fO":  # None (object) or NaN (float) entries become fill
+            joined = np.nan_to_num(joined.astype(np.float64), nan=fill)
+        flat = torch.from_numpy(joined.astype(np.int64, copy=False))
     else:  # numpy reads a flat iterator of Python ints about 4x faster than torch.tensor
         total = sum(len(r) for r in rows)
         try:
