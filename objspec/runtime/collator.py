@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -47,18 +48,10 @@ class Collator:
     ) -> None:
         self.vocab = vocab if isinstance(vocab, Vocab) else Vocab.from_tokenizer(vocab)
         for what in self.needs:
-            if what == "random":
-                self.vocab.random_pool()
-            elif what == "sentinel":
-                if not self.vocab.sentinel_ids:
-                    raise VocabError(
-                        "this objective needs sentinel tokens (<extra_id_0>, ...) "
-                        "but the vocabulary has none"
-                    )
-            elif what == "end":
-                self.end_id  # noqa: B018 - raises if the vocabulary has no end token
-            elif what == "counts":
+            if what == "counts":
                 token_counts = self._checked_counts(token_counts)
+            elif what in NEEDS_CHECKS:  # each check raises a VocabError that names the need
+                NEEDS_CHECKS[what](self)
             else:
                 self.vocab.require(what)
         self.decoder_start_id = self.pad_id if decoder_start_id is None else decoder_start_id
@@ -181,6 +174,22 @@ class Collator:
 
     def corrupt(self, batch: Batch, keys: Keys) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def _require_sentinels(self) -> None:
+        if not self.vocab.sentinel_ids:
+            raise VocabError(
+                "this objective needs sentinel tokens (<extra_id_0>, ...) "
+                "but the vocabulary has none"
+            )
+
+
+# What a spec's ``needs`` ask of the vocabulary beyond a named special token ('mask', 'cls',
+# ...: ``vocab.require``); 'counts' is the run-time count table, checked with it.
+NEEDS_CHECKS: dict[str, Callable[[Collator], object]] = {
+    "random": lambda c: c.vocab.random_pool(),
+    "sentinel": Collator._require_sentinels,
+    "end": lambda c: c.end_id,
+}
 
 
 __all__ = ["Collator", "VocabError"]
