@@ -120,6 +120,11 @@ class Pretrainer:
     def __init__(self, config: PretrainConfig) -> None:
         if config.steps < 0 or config.batch_size < 1 or config.checkpoint_every < 1:
             raise ValueError("steps must be >= 0, batch_size and checkpoint_every >= 1")
+        if config.hidden_size < 1 or config.heads < 1 or config.hidden_size % config.heads:
+            raise ValueError(
+                f"hidden_size {config.hidden_size} must be a positive multiple of the "
+                f"{config.heads} attention heads"
+            )
         self.config = config
         self.rank, self.world_size = world()
         self.device = rank_device(config.device)
@@ -246,6 +251,8 @@ def rank_device(device: str) -> torch.device:
     """The device of this rank: under torchrun, ``cuda`` means this rank's own GPU
     (``LOCAL_RANK``), made current for NCCL."""
     chosen = torch.device(device)
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
     if chosen.type == "cuda" and chosen.index is None and "LOCAL_RANK" in os.environ:
         chosen = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     if chosen.type == "cuda":
