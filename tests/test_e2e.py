@@ -9,7 +9,8 @@ import torch
 
 from objspec import bundled, compile_file
 from objspec.pretrain import PretrainConfig, Pretrainer
-from objspec.runtime import Vocab, sparse_target_mapping
+from objspec.runtime import sparse_target_mapping
+from tests.tiny_hf import bert_config, bundled_batch, seq2seq_model
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.objspec"))
 STEPS = 60
@@ -52,15 +53,7 @@ def test_collator_works_as_hf_trainer_data_collator(tmp_path: Path) -> None:
     tokenizer = bundled.load_hf_tokenizer()
     compiled = compile_file(SPECS[0].parent / "bert_mlm.objspec")
     collator = compiled.Collator(tokenizer, seed=0)
-    config = transformers.BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    model = transformers.BertForMaskedLM(config)
+    model = transformers.BertForMaskedLM(bert_config(transformers, len(tokenizer)))
     examples = bundled.encode_examples(bundled.load_tokenizer(), bundled.load_documents()[:2], 48)
     dataset = [{"input_ids": e["input_ids"], "index": e["index"]} for e in examples]
     args = transformers.TrainingArguments(
@@ -81,47 +74,13 @@ def test_collator_works_as_hf_trainer_data_collator(tmp_path: Path) -> None:
     assert torch.isfinite(torch.tensor(result.training_loss))
 
 
-def _hf_batch(spec: str, max_length: int) -> tuple[Vocab, dict[str, torch.Tensor]]:
-    """The bundled vocabulary and one compiled batch of the corpus' first documents."""
-    tokenizer = bundled.load_tokenizer()
-    vocab = Vocab.from_tokenizer(tokenizer)
-    examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:3], max_length)
-    collator = compile_file(SPECS[0].parent / f"{spec}.objspec").Collator(vocab, seed=0)
-    return vocab, collator(examples)
-
-
 @pytest.mark.parametrize("spec", ["t5_span", "bart", "ul2"])
 def test_seq2seq_batches_feed_hugging_face_models(spec: str) -> None:
     """The encoder-decoder batch is what HF's T5 and BART models take: one training step of a
     tiny model from a config (no download) gives a finite loss that backpropagates."""
     transformers = pytest.importorskip("transformers")
-    vocab, batch = _hf_batch(spec, 48)
-    if spec == "bart":
-        config = transformers.BartConfig(
-            vocab_size=vocab.size,
-            d_model=32,
-            encoder_layers=1,
-            decoder_layers=1,
-            encoder_attention_heads=2,
-            decoder_attention_heads=2,
-            encoder_ffn_dim=64,
-            decoder_ffn_dim=64,
-            max_position_embeddings=128,
-            pad_token_id=vocab.pad_id,
-        )
-        model = transformers.BartForConditionalGeneration(config)
-    else:
-        config = transformers.T5Config(
-            vocab_size=vocab.size,
-            d_model=32,
-            d_kv=16,
-            d_ff=64,
-            num_layers=1,
-            num_heads=2,
-            pad_token_id=vocab.pad_id,
-            decoder_start_token_id=vocab.pad_id,
-        )
-        model = transformers.T5ForConditionalGeneration(config)
+    vocab, batch = bundled_batch(spec, 48)
+    model = seq2seq_model(transformers, "bart" if spec == "bart" else "t5", vocab)
     out = model(**batch)
     assert torch.isfinite(out.loss)
     out.loss.backward()
@@ -132,16 +91,8 @@ def test_unilm_masks_feed_hugging_face_bert() -> None:
     """The (B, L, L) boolean self_attention_mask, given a head axis, is the 4-d attention mask
     Hugging Face's BertForMaskedLM takes."""
     transformers = pytest.importorskip("transformers")
-    vocab, batch = _hf_batch("unilm", 48)
-    config = transformers.BertConfig(
-        vocab_size=vocab.size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    model = transformers.BertForMaskedLM(config)
+    vocab, batch = bundled_batch("unilm", 48)
+    model = transformers.BertForMaskedLM(bert_config(transformers, vocab.size))
     out = model(
         input_ids=batch["input_ids"],
         attention_mask=batch["self_attention_mask"][:, None],
@@ -156,7 +107,7 @@ def test_xlnet_batches_feed_hugging_face_xlnet() -> None:
     """perm_mask and target_mapping in HF's layout: XLNetLMHeadModel takes the compiled batch
     of rows of odd and even lengths (no even-length requirement, transformers#7341)."""
     transformers = pytest.importorskip("transformers")
-    vocab, batch = _hf_batch("xlnet", 47)
+    vocab, batch = bundled_batch("xlnet", 47)
     assert (batch["labels"] != -100).any()
     config = transformers.XLNetConfig(
         vocab_size=vocab.size, d_model=32, n_layer=1, n_head=2, d_inner=64

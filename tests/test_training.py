@@ -26,6 +26,7 @@ from objspec.runtime import (
 )
 from objspec.runtime.heads import gumbel_noise
 from tests import distributed_worker
+from tests.tiny_hf import bert_config, bundled_batch, seq2seq_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -75,17 +76,10 @@ def test_gumbel_max_samples_the_softmax() -> None:
 
 
 def _electra_heads() -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
-    from objspec import bundled
-    from objspec.runtime import Vocab
-
+    vocab, batch = bundled_batch("electra", 32, documents=4)
     torch.manual_seed(0)
-    tokenizer = bundled.load_tokenizer()
-    vocab = Vocab.from_tokenizer(tokenizer)
-    compiled = compile_file(SPECS / "electra.objspec")
-    examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:4], 32)
-    batch = compiled.Collator(vocab, seed=0)(examples)
     model = TinyEncoder(vocab.size, hidden_size=32, layers=1, heads=2, max_length=64)
-    return compiled.Heads(model), batch
+    return compile_file(SPECS / "electra.objspec").Heads(model), batch
 
 
 def test_no_gradient_reaches_the_generator_from_the_discriminator() -> None:
@@ -230,9 +224,7 @@ def test_hugging_face_encoders_follow_the_protocol() -> None:
     loss = heads(batch)["loss"]
     assert torch.isfinite(loss)
     loss.backward()
-    bert = transformers.BertConfig(
-        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2
-    )
+    bert = bert_config(transformers, vocab_size)
     with pytest.raises(TypeError, match="pass generator="):
         compile_file(SPECS / "electra.objspec").Heads(
             HuggingFaceEncoder(transformers.BertModel(bert))
@@ -246,40 +238,11 @@ def test_hugging_face_encoder_decoders_follow_the_protocol(spec: str) -> None:
     """A BartModel / T5Model through the adapter: the compiled seq2seq heads run it on the
     collated batch, and the loss backpropagates."""
     transformers = pytest.importorskip("transformers")
-    from objspec import bundled
-    from objspec.runtime import HuggingFaceSeq2Seq, Vocab
+    from objspec.runtime import HuggingFaceSeq2Seq
 
-    tokenizer = bundled.load_tokenizer()
-    vocab = Vocab.from_tokenizer(tokenizer)
+    vocab, batch = bundled_batch(spec, 40)
+    base = seq2seq_model(transformers, "bart" if spec == "bart" else "t5", vocab, base=True)
     compiled = compile_file(SPECS / f"{spec}.objspec")
-    examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:3], 40)
-    batch = compiled.Collator(vocab, seed=0)(examples)
-    if spec == "bart":
-        config = transformers.BartConfig(
-            vocab_size=vocab.size,
-            d_model=32,
-            encoder_layers=1,
-            decoder_layers=1,
-            encoder_attention_heads=2,
-            decoder_attention_heads=2,
-            encoder_ffn_dim=64,
-            decoder_ffn_dim=64,
-            max_position_embeddings=128,
-            pad_token_id=vocab.pad_id,
-        )
-        base = transformers.BartModel(config)
-    else:
-        config = transformers.T5Config(
-            vocab_size=vocab.size,
-            d_model=32,
-            d_kv=16,
-            d_ff=64,
-            num_layers=1,
-            num_heads=2,
-            pad_token_id=vocab.pad_id,
-            decoder_start_token_id=vocab.pad_id,
-        )
-        base = transformers.T5Model(config)
     heads = compiled.Heads(HuggingFaceSeq2Seq(base))
     loss = heads(batch)["loss"]
     assert torch.isfinite(loss)
