@@ -17,6 +17,7 @@ import csv
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,11 @@ class PretrainConfig:
     limit: int | None = None  # train on the corpus' first ``limit`` examples only
 
 
+@lru_cache(maxsize=2)
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """(n,) int64: the order of the examples in ``epoch``, a permutation keyed by (seed,
-    epoch) alone (every rank computes the same one)."""
+    epoch) alone (every rank computes the same one). Cached: every step of an epoch reads it,
+    and sorting the whole corpus each step would cost O(n log n) per batch. Read-only."""
     key = stream_key(seed, epoch, ORDER_STREAM)
     return torch.argsort(hash32(torch.arange(n, dtype=torch.int64) ^ key), stable=True)
 
