@@ -8,6 +8,7 @@ lowered them, the spec text, and a rendered corruption of the bundled corpus' fi
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,15 @@ def _composition_parameters(composition: ir.Composition, plan: L.Plan) -> list[s
     return lines
 
 
+def _shares(names: Sequence[str], cdf: Sequence[int]) -> str:
+    """'a 80%, b 10%, ...': each name with its share of a lowered 32-bit CDF."""
+    bounds = (0, *cdf)
+    return ", ".join(
+        f"{name} {(hi - lo) / 2**32 * 100:.4g}%"
+        for name, lo, hi in zip(names, bounds, bounds[1:], strict=False)
+    )
+
+
 def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
     if isinstance(objective, ir.Mixture):
         return _mixture_parameters(objective, plan)
@@ -117,22 +127,16 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
                 )
             )
         if isinstance(step, L.UnilmAttention):
-            cdf = (0, *step.cdf)
-            mix = ", ".join(
-                f"{m} {(hi - lo) / 2**32 * 100:.4g}%"
-                for m, lo, hi in zip(step.masks, cdf, cdf[1:], strict=False)
-            )
-            rows.append(("attention", f"UniLM masks per example: {mix}"))
+            rows.append(("attention", f"UniLM masks per example: {_shares(step.masks, step.cdf)}"))
         if isinstance(step, L.PermutationAttention):
             rows.append(("attention", "permutation: a random factorization order of the targets"))
         if isinstance(step, L.BuildPairs):
-            mix = ", ".join(
-                f"{r} {(hi - lo) / 2**32 * 100:.4g}% (label {i})"
-                for i, (r, lo, hi) in enumerate(
-                    zip(step.relations, (0, *step.cdf), step.cdf, strict=False)
-                )
-            )
-            rows.append(("pair", f"{mix}; label key `{step.label_key}`"))
+            mix = _shares(step.relations, step.cdf)
+            if len(step.relations) == 1:
+                rows.append(("pair", f"{mix}: the two segments only, no label"))
+            else:
+                labels = f"labels 0..{len(step.relations) - 1} in this order"
+                rows.append(("pair", f"{mix} ({labels}); label key `{step.label_key}`"))
         if isinstance(step, L.SelectSuffix):
             rows.append(("selection", f"a suffix of about {_pct(step.rate)} (prefix LM)"))
         if isinstance(step, L.Sentinels):
@@ -144,12 +148,7 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
         if isinstance(step, L.SelectSpans):
             rows.append(("span length", f"{step.law}, mean {step.mean:.3f} units"))
         if isinstance(step, L.Replace):
-            cdf = (0, *step.cdf)
-            mix = ", ".join(
-                f"{a} {(hi - lo) / 2**32 * 100:.4g}%"
-                for a, lo, hi in zip(step.actions, cdf, cdf[1:], strict=False)
-            )
-            rows.append(("replacement", f"per {step.per}: {mix}"))
+            rows.append(("replacement", f"per {step.per}: {_shares(step.actions, step.cdf)}"))
     rows.append(
         (
             "masks",
