@@ -174,6 +174,9 @@ def run(
     t5 = objspec.compile_file(specs / "t5_span.objspec").Collator(vocab, seed=0, device=device)
     bart = objspec.compile_file(specs / "bart.objspec").Collator(vocab, seed=0, device=device)
     xlnet = objspec.compile_file(specs / "xlnet.objspec").Collator(vocab, seed=0, device=device)
+    xlnet_sparse = objspec.compile_file(specs / "xlnet_sparse.objspec").Collator(
+        vocab, seed=0, device=device
+    )
     hf_plm = DataCollatorForPermutationLanguageModeling(
         hf_tok, plm_probability=1 / 6, max_span_length=5
     )
@@ -275,28 +278,38 @@ def run(
             "per-example SpanBERT reference",
         )
 
-        pair(
-            "T5 span corruption",
-            "list",
-            lambda: t5(listed),
-            lambda: t5_span_collate(
+        def t5_ref() -> dict[str, torch.Tensor]:
+            return t5_span_collate(
                 rows, special, vocab_size=vocab.size, eos_id=vocab.require("sep"), pad_id=0
-            ),
-            "per-example T5 reference (numpy port)",
-        )
+            )
+
+        for form, t5_in in (("padded", padded), ("list", listed)):
+            pair(
+                "T5 span corruption",
+                form,
+                lambda t5_in=t5_in: t5(t5_in),
+                t5_ref,
+                "per-example T5 reference (numpy port)",
+            )
+        sentences = sentence_ids(rows, full_stop)
         listed_docs = [
-            {**e, "sentence_ids": s}
-            for e, s in zip(listed_words, sentence_ids(rows, full_stop), strict=True)
+            {**e, "sentence_ids": s} for e, s in zip(listed_words, sentences, strict=True)
         ]
-        pair(
-            "BART infilling + permutation",
-            "list",
-            lambda: bart(listed_docs),
-            lambda: bart_collate(
+        padded_docs = {**padded_words, "sentence_ids": torch.tensor(sentences, device=device)}
+
+        def bart_ref() -> dict[str, torch.Tensor]:
+            return bart_collate(
                 rows, word_start_table, full_stop, mask_id=mask_id, pad_id=0, vocab_size=vocab.size
-            ),
-            "per-example fairseq-style reference",
-        )
+            )
+
+        for form, docs in (("padded", padded_docs), ("list", listed_docs)):
+            pair(
+                "BART infilling + permutation",
+                form,
+                lambda docs=docs: bart(docs),
+                bart_ref,
+                "per-example fairseq-style reference",
+            )
 
         if shutil.which("c++") or shutil.which("g++"):  # torch.compile's CPU backend needs one
             use_compiled_hash(True)  # the opt-in path, measured side by side; then back to eager
@@ -328,6 +341,20 @@ def run(
             "XLNet PLM (dense perm_mask, target_mapping)",
             "list",
             lambda: xlnet(listed),
+            lambda: hf_plm(hf_listed),
+            "HF DataCollatorForPermutationLanguageModeling",
+        )
+        pair(
+            "XLNet PLM (sparse perm_order, target_positions)",
+            "padded",
+            lambda: xlnet_sparse(padded),
+            lambda: hf_plm.torch_mask_tokens(ids.clone()),
+            "HF PLM torch_mask_tokens",
+        )
+        pair(
+            "XLNet PLM (sparse perm_order, target_positions)",
+            "list",
+            lambda: xlnet_sparse(listed),
             lambda: hf_plm(hf_listed),
             "HF DataCollatorForPermutationLanguageModeling",
         )

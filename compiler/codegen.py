@@ -431,8 +431,9 @@ class Generator:
     def emit_permutationattention(self, step: L.PermutationAttention) -> None:
         w = self.body
         w("order = rt.factorization_order(keys, STREAM_FACTORIZATION, selected)")
-        w("perm_mask = rt.permutation_masks(order, selected)")
-        w("target_mapping = rt.target_mapping_dense(selected)")
+        if step.layout == "dense":
+            w("perm_mask = rt.permutation_masks(order, selected)")
+            w("target_mapping = rt.target_mapping_dense(selected)")
 
     def emit_jointranslation(self, step: L.JoinTranslation) -> None:
         w = self.body
@@ -822,6 +823,7 @@ OUTPUT_EXPRESSIONS = {
     "span_end": "spans.span_end",
     "shuffled_mask": "shuffled.long()",
     "perm_mask": "perm_mask",
+    "perm_order": "order",
     "token_type_ids": "pairs.token_type_ids",
     "self_attention_mask": "self_attention_mask",
     "attention_mode": "attention_mode",

@@ -148,7 +148,10 @@ class SelectWindows(Step):
 
 @dataclass(frozen=True)
 class PermutationAttention(Step):
-    """XLNet: a random factorization order over the targets -> perm_mask, target_mapping."""
+    """XLNet: a random factorization order over the targets -> perm_mask and target_mapping
+    (``dense``), or the order itself as perm_order (``sparse``)."""
+
+    layout: str
 
 
 @dataclass(frozen=True)
@@ -391,7 +394,9 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     elif output == "encoder":
         steps.append(Labels("predict original at selected"))
         if objective.attention.kind == "permutation":
-            steps.append(PermutationAttention("attention permutation"))
+            layout = objective.attention.layout
+            text = "attention permutation" + ("(layout=sparse)" if layout == "sparse" else "")
+            steps.append(PermutationAttention(text, layout))
         if objective.attention.kind == "unilm":
             mix = ", ".join(f"{k}={_pct(p)}" for k, p in objective.attention.mix)
             steps.append(
@@ -462,12 +467,14 @@ def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
         rtd = any(h.name == "replaced_token_detection" for h in objective.heads)
         shuffles = any(t.kind == "shuffle_trigrams" for t in objective.transforms)
         permutes = objective.attention.kind == "permutation"
+        sparse = objective.attention.layout == "sparse"
+        orders = ("perm_order",) if sparse else ("perm_mask", "target_mapping")
         unilm = objective.attention.kind == "unilm"
         return (
             ("input_ids", "attention_mask", "labels")
             + (("span_start", "span_end") if spans else ())
             + (("shuffled_mask",) if shuffles else ())
-            + (("perm_mask", "target_mapping", "target_positions") if permutes else ())
+            + (orders + ("target_positions",) if permutes else ())
             + (("token_type_ids",) if objective.pair is not None else ())
             + (("self_attention_mask", "attention_mode") if unilm else ())
             + (("position_ids", "langs") if objective.input.kind == "parallel" else ())

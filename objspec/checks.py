@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from objspec import ir
 from objspec.runtime import IGNORE_INDEX, Vocab, read_batch
+from objspec.runtime.attention import order_attention
 from objspec.runtime.selection import candidate_mask, word_unit_starts
 
 # Statistical checks fail only past this many standard deviations (a fixed seed makes them
@@ -842,10 +843,22 @@ def check_factorization(objective: ir.Objective, compiled: Any, case: Case) -> N
     out = _collate(compiled, case)
     _, valid, _ = _inputs(case)
     targets = out["labels"] != IGNORE_INDEX
-    blocked = out["perm_mask"].bool()
     length = targets.shape[1]
-    if not torch.equal(out["target_mapping"], torch.eye(length).expand_as(out["target_mapping"])):
-        raise _fail("target_mapping is not the identity of each row")
+    if "perm_order" in out:  # the sparse layout: the order itself, expanded here
+        order = out["perm_order"]
+        if not torch.equal(order >= 0, targets):
+            raise _fail("perm_order ranks other tokens than the targets")
+        blocked = ~order_attention(order)
+    else:
+        blocked = out["perm_mask"].bool()
+        mapping = out["target_mapping"]
+        if not torch.equal(mapping, torch.eye(length).expand_as(mapping)):
+            raise _fail("target_mapping is not the identity of each row")
+    listed = out["target_positions"]
+    if not torch.equal((listed >= 0).sum(dim=1), targets.sum(dim=1)) or not bool(
+        targets.gather(1, listed.clamp(min=0))[listed >= 0].all()
+    ):
+        raise _fail("target_positions does not list each row's targets")
     for row in range(targets.shape[0]):
         t = targets[row]
         others = valid[row] & ~t

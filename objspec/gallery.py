@@ -129,7 +129,12 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
         if isinstance(step, L.UnilmAttention):
             rows.append(("attention", f"UniLM masks per example: {_shares(step.masks, step.cdf)}"))
         if isinstance(step, L.PermutationAttention):
-            rows.append(("attention", "permutation: a random factorization order of the targets"))
+            written = {
+                "dense": "perm_mask and target_mapping, (B, L, L) each",
+                "sparse": "perm_order (B, L), expanded on the model's device",
+            }[step.layout]
+            order = "a random factorization order of the targets"
+            rows.append(("attention", f"permutation: {order}, written as {written}"))
         if isinstance(step, L.BuildPairs):
             mix = _shares(step.relations, step.cdf)
             if len(step.relations) == 1:

@@ -322,16 +322,21 @@ UNILM_MASKS = ("bidirectional", "left_to_right", "right_to_left", "seq2seq")
 
 class Attention(Node):
     """Who attends to whom: everyone (``bidirectional``); XLNet's ``permutation``: a random
-    factorization order over the targets, as ``perm_mask`` and ``target_mapping``; or
-    ``unilm``: one of UniLM's self-attention masks per example, drawn with ``mix``."""
+    factorization order over the targets, written in ``layout`` ``dense`` (``perm_mask`` and
+    ``target_mapping``, (B, L, L) each, Hugging Face's inputs) or ``sparse`` (the order itself,
+    ``perm_order`` (B, L), expanded on the model's device); or ``unilm``: one of UniLM's
+    self-attention masks per example, drawn with ``mix``."""
 
     kind: Literal["bidirectional", "permutation", "unilm"] = "bidirectional"
+    layout: Literal["dense", "sparse"] = "dense"
     mix: tuple[
         tuple[Literal["bidirectional", "left_to_right", "right_to_left", "seq2seq"], float], ...
     ] = ()
 
     @model_validator(mode="after")
     def _a_distribution(self) -> Attention:
+        if self.layout != "dense" and self.kind != "permutation":
+            raise _fail("a layout goes with permutation attention only")
         if self.kind != "unilm":
             return self
         total = sum(p for _, p in self.mix)
@@ -875,6 +880,7 @@ SELECT_KINDS = (
     "none",
 )
 ATTENTIONS = ("bidirectional", "permutation", "unilm")
+PERMUTATION_LAYOUTS = ("dense", "sparse")
 PAIR_RELATIONS = ("next", "swapped", "previous", "random")
 RESERVED_ATTENTIONS = ("causal", "prefix", "right_to_left", "seq2seq")
 KEEP_ALL = {"per": "token", "shares": [{"action": "keep", "share": 1.0}]}  # with 'select none'
@@ -1195,7 +1201,31 @@ class _Reader:
                     "unilm(bidirectional=1/3, seq2seq=1/3, left_to_right=1/6, right_to_left=1/6)",
                 )
             return {"kind": "unilm", "mix": tuple(mix), "loc": st["loc"]}
+        if call["name"] == "permutation" and (call["args"] or call["kwargs"]):
+            return self.permutation(call, st["loc"])
         return {"kind": self.bare_call(call, "attention", ATTENTIONS), "loc": st["loc"]}
+
+    def permutation(self, call: dict[str, Any], loc: Loc | None) -> dict[str, Any]:
+        """``attention permutation(layout=dense|sparse)``."""
+        out: dict[str, Any] = {"kind": "permutation", "loc": loc}
+        kwargs = call["kwargs"]
+        if call["args"] or len(kwargs) != 1 or kwargs[0]["keyword"] != "layout":
+            self.error(
+                "permutation takes one keyword, layout",
+                call["loc"],
+                "attention permutation(layout=sparse) or permutation(layout=dense)",
+            )
+            return out
+        layout = _head_value(kwargs[0]["value"])
+        if isinstance(layout, str) and self.choice(
+            layout, PERMUTATION_LAYOUTS, "permutation layout", kwargs[0]["loc"]
+        ):
+            out["layout"] = layout
+        elif not isinstance(layout, str):
+            self.error(
+                "layout is a word: dense or sparse", _loc(kwargs[0]["value"], kwargs[0]["loc"])
+            )
+        return out
 
     def head(self, st: dict[str, Any]) -> dict[str, Any]:
         call = st["call"]

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from objspec import bundled, compile_file
+from objspec import runtime as rt
 from objspec.pretrain import PretrainConfig, Pretrainer
 from objspec.runtime import sparse_target_mapping
+from objspec.runtime.encoders import attention_bias
 from tests.tiny_hf import bert_config, bundled_batch, seq2seq_model
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.objspec"))
@@ -124,3 +126,24 @@ def test_xlnet_batches_feed_hugging_face_xlnet() -> None:
         dense = model(**batch).loss
         sparse = model(**{**batch, "target_mapping": mapping, "labels": labels}).loss
     assert torch.allclose(sparse, dense, atol=1e-5)
+
+
+def test_sparse_permutation_layout_expands_to_the_dense_one() -> None:
+    """xlnet_sparse writes the factorization order that xlnet writes as (B, L, L) tensors: its
+    expansion gives the same perm_mask, the encoder the same attention, and XLNetLMHeadModel
+    the same loss from rt.xlnet_inputs."""
+    transformers = pytest.importorskip("transformers")
+    vocab, dense = bundled_batch("xlnet", 47)
+    _, sparse = bundled_batch("xlnet_sparse", 47)
+    assert "perm_mask" not in sparse and sparse["perm_order"].shape == sparse["labels"].shape
+    expanded = rt.xlnet_inputs(sparse)
+    assert torch.equal(expanded["perm_mask"], dense["perm_mask"])
+    assert torch.equal(attention_bias(sparse), attention_bias(dense))
+    config = transformers.XLNetConfig(
+        vocab_size=vocab.size, d_model=32, n_layer=1, n_head=2, d_inner=64
+    )
+    model = transformers.XLNetLMHeadModel(config).eval()
+    with torch.no_grad():
+        want = model(**{k: v for k, v in dense.items() if k != "target_positions"}).loss
+        got = model(**expanded).loss
+    assert torch.allclose(got, want, atol=1e-5)

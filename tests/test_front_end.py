@@ -190,3 +190,31 @@ def test_bounds_read_as_sentences(body: str, message: str) -> None:
         parse_spec(text)
     assert info.value.diagnostics[0].loc is not None
     assert info.value.diagnostics[0].loc.line == 2
+
+
+XLNET_BODY = (
+    "objective a\n  select windows length ~ uniform on 1..5, rate 1/6\n"
+    "  replace per token: mask 100%\n  predict original at selected\n  attention {}\n"
+    "  head mlm\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("attention", "message"),
+    [
+        ("permutation(layout=diagonal)", "unknown permutation layout 'diagonal'"),
+        ("permutation(layout=2)", "layout is a word"),
+        ("permutation(order=sparse)", "permutation takes one keyword, layout"),
+        ("bidirectional(layout=sparse)", "takes no arguments"),
+    ],
+)
+def test_permutation_layouts_are_checked(attention: str, message: str) -> None:
+    with pytest.raises(SpecError, match=message) as info:
+        parse_spec(XLNET_BODY.format(attention))
+    assert info.value.diagnostics[0].loc is not None
+    assert info.value.diagnostics[0].loc.line == 5
+
+
+def test_permutation_layout_is_read() -> None:
+    assert parse_spec(XLNET_BODY.format("permutation(layout=sparse)")).attention.layout == "sparse"
+    assert parse_spec(XLNET_BODY.format("permutation")).attention.layout == "dense"

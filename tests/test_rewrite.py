@@ -543,3 +543,22 @@ def test_the_compiler_and_the_runtime_number_unilm_masks_alike() -> None:
     from objspec.runtime.attention import UNILM_MASKS
 
     assert ir.UNILM_MASKS == UNILM_MASKS  # lowering writes indices the runtime reads
+
+
+@pytest.mark.parametrize("spec", ["xlnet", "xlnet_sparse"])
+def test_a_cut_permutation_batch_lists_only_the_targets_it_keeps(spec: str) -> None:
+    """max_length cuts the rows; target_positions holds positions, so those past the cut go
+    (-1), not the columns past it."""
+    from objspec import bundled, bundled_vocab, compile_file
+
+    path = Path(__file__).resolve().parent.parent / "specs" / f"{spec}.objspec"
+    examples = bundled.encode_examples(bundled.load_tokenizer(), bundled.load_documents(), 64)
+    compiled = compile_file(path)
+    full = compiled.Collator(bundled_vocab(), seed=1)(examples[:8])
+    cut = compiled.Collator(bundled_vocab(), seed=1, max_length=20)(examples[:8])
+    assert cut["input_ids"].shape[1] == 20 and full["input_ids"].shape[1] > 20
+    listed = cut["target_positions"]
+    assert bool((listed < 20).all())
+    kept = torch.where(full["target_positions"] < 20, full["target_positions"], -1)
+    assert torch.equal(listed, kept)
+    assert torch.equal((listed >= 0).sum(dim=1), (cut["labels"] != -100).sum(dim=1))

@@ -5,12 +5,14 @@ Everything here is vectorized over the batch: no Python loop over examples or to
 
 from objspec.runtime.attention import (
     factorization_order,
+    order_attention,
     permutation_masks,
     sparse_target_mapping,
     target_mapping_dense,
     target_positions,
     unilm_masks,
     window_spans,
+    xlnet_inputs,
 )
 from objspec.runtime.batch import Batch, BatchError, content_index, read_batch
 from objspec.runtime.collator import Collator
@@ -153,6 +155,8 @@ __all__ = [
     "target_mapping_dense",
     "target_positions",
     "sparse_target_mapping",
+    "order_attention",
+    "xlnet_inputs",
     "window_spans",
     "unilm_masks",
     "encoder_decoder_outputs",

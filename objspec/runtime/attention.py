@@ -3,6 +3,8 @@ target_mapping) and the window placement of its targets, vectorized over the bat
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from objspec.runtime.rewrite import positions_like, rank_among
@@ -24,11 +26,12 @@ def window_spans(
     is cut at the row's end (DataCollatorForPermutationLanguageModeling, vectorized)."""
     b, length = candidates.shape
     n = candidates.sum(dim=1, keepdim=True)
-    span = sample_lengths(keys.draw(streams[0], length), values, cdf)  # (B, W) window w's span
+    windows = -(-length // max(1, math.floor(1.0 / rate)))  # spans are >= 1: no window is shorter
+    span = sample_lengths(keys.draw(streams[0], windows), values, cdf)  # (B, W) window w's span
     window = torch.floor(span.double() / rate).long().clamp(min=1)
     window = torch.maximum(window, span)
     start = window.cumsum(dim=1) - window  # in candidate coordinates
-    offset = below(keys.draw(streams[1], length), window - span + 1)
+    offset = below(keys.draw(streams[1], windows), window - span + 1)
     first = start + offset
     last = torch.minimum(first + span, n)  # one past the span, cut at the row's end
     real = first < n
@@ -58,6 +61,27 @@ def permutation_masks(order: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     return blocked.view(torch.uint8).to(torch.float32)  # bytes -> float: ~8x faster on CPU
 
 
+def order_attention(order: torch.Tensor) -> torch.Tensor:
+    """(B, L, L) bool, True where token i may attend to token j, from the sparse layout's
+    ``perm_order`` (B, L) int64 (-1 at non-targets): the inverse of :func:`permutation_masks`,
+    built where the model runs instead of in the collator."""
+    return ~((order.unsqueeze(2) <= order.unsqueeze(1)) & (order >= 0).unsqueeze(1))
+
+
+def xlnet_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A permutation-LM batch (either layout) as ``XLNetLMHeadModel`` takes it, built on the
+    batch's device: ``perm_mask`` (B, L, L) float32, ``target_mapping`` (B, P, L) one-hot
+    rows with ``labels`` (B, P) (the sparse form), and the batch's other model inputs."""
+    out = {k: v for k, v in batch.items() if k not in ("perm_order", "target_positions")}
+    if "perm_order" in batch:
+        order = batch["perm_order"]
+        out["perm_mask"] = permutation_masks(order, order >= 0)
+    out["target_mapping"], out["labels"] = sparse_target_mapping(
+        batch["target_positions"], batch["labels"]
+    )
+    return out
+
+
 def target_mapping_dense(targets: torch.Tensor) -> torch.Tensor:
     """(B, L, L) float32: the identity per row, Hugging Face's ``target_mapping`` for labels of
     shape (B, L) with -100 at non-targets."""
@@ -70,11 +94,11 @@ def target_positions(targets: torch.Tensor) -> torch.Tensor:
     """(B, P) int64: each row's target positions in order, -1 past its last (P the most targets
     in a row): the compact form of ``target_mapping``, as the original XLNet's
     (num_predict, L) one-hot; :func:`sparse_target_mapping` expands it."""
-    length = targets.shape[1]
+    b = targets.shape[0]
     count = int(targets.sum(dim=1).max()) if targets.numel() else 0
-    pos = positions_like(targets)
-    order = torch.where(targets, pos, torch.full_like(pos, FAR)).sort(dim=1).values[:, :count]
-    return torch.where(order < length, order, torch.full_like(order, -1))
+    slot = torch.where(targets, rank_among(targets), count)  # non-targets to a dropped column
+    out = torch.full((b, count + 1), -1, dtype=torch.int64, device=targets.device)
+    return out.scatter_(1, slot, positions_like(targets))[:, :count]
 
 
 def sparse_target_mapping(

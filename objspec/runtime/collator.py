@@ -157,7 +157,9 @@ class Collator:
         decoder = "decoder_attention_mask" in out
         for key, value in out.items():
             limit = self.max_target_length if decoder and key in TARGET_KEYS else self.max_length
-            if limit is not None and value.dim() >= 2 and value.shape[1] > limit:
+            if limit is not None and key == "target_positions":  # positions, not a row of tokens
+                out[key] = torch.where(value < limit, value, torch.full_like(value, -1))
+            elif limit is not None and value.dim() >= 2 and value.shape[1] > limit:
                 out[key] = value[:, :limit, :limit] if key in SQUARE_OUTPUTS else value[:, :limit]
         return out
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from objspec.runtime.attention import order_attention
 from objspec.runtime.models import heads_for
 
 
@@ -51,11 +52,14 @@ DECODER_INPUTS = ("decoder_input_ids", "decoder_attention_mask", "decoder_positi
 def attention_bias(batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
     """(B, L, L) bool, True where a query may attend to a key, from the batch's attention
     outputs: UniLM's ``self_attention_mask`` as is, XLNet's ``perm_mask`` (1 = may not attend)
-    inverted. None when the batch has neither (full bidirectional attention)."""
+    inverted, or the mask built from the sparse layout's ``perm_order``. None when the batch has
+    none of them (full bidirectional attention)."""
     if "self_attention_mask" in batch:
         return batch["self_attention_mask"].bool()
     if "perm_mask" in batch:
         return batch["perm_mask"] == 0
+    if "perm_order" in batch:
+        return order_attention(batch["perm_order"])
     return None
 
 

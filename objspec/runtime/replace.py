@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from objspec.runtime.rng import Keys, below
+from objspec.runtime.rng import U32, Keys, below
 
 IGNORE_INDEX = -100  # the label of a position with nothing to predict (PyTorch / HF convention)
 DELETED = -1  # written where the action is 'delete'; the rewrite kernel then drops the position
@@ -34,17 +34,21 @@ def replace_selected(
     percent of the row, are drawn only where they are written.
     """
     length = input_ids.shape[1]
-    if span_start is None:
-        u = keys.draw(stream, length)
-    else:  # a span's decision is keyed by its start, a position of the row
-        u = keys.draw(stream, span_start.clamp(min=0), below_length=length)
+    ranges = list(zip(actions, (0, *cdf[:-1]), cdf, strict=True))
+    u = None  # no draw when the one action taken is taken always (XLNet's mask 100%)
+    if any(name != "keep" and (low, high) != (0, U32) for name, low, high in ranges):
+        if span_start is None:
+            u = keys.draw(stream, length)
+        else:  # a span's decision is keyed by its start, a position of the row
+            u = keys.draw(stream, span_start.clamp(min=0), below_length=length)
     out = input_ids
-    low = 0
-    for name, high in zip(actions, cdf, strict=True):  # at most three actions, not tokens
-        bounds, low = (low, high), high
-        if name == "keep":
+    for name, low, high in ranges:  # at most three actions
+        if name == "keep" or low == high:
             continue
-        hit = selected & (u < high) if not bounds[0] else selected & (u >= bounds[0]) & (u < high)
+        if u is None:
+            hit = selected
+        else:
+            hit = selected & (u < high) if not low else selected & (u >= low) & (u < high)
         if name == "mask":
             if mask_id is None:
                 raise ValueError("a 'mask' action needs the vocabulary's mask id")
