@@ -361,7 +361,10 @@ class Generator:
     def emit_selectspans(self, step: L.SelectSpans) -> None:
         w = self.body
         self._emit_budget(step.budget)
-        self.consts.add(self.cname("SPAN_LENGTH_LAW"), step.law, f"mean {step.mean:.4f} units")
+        self.consts.add(self.cname("SPAN_LENGTH_LAW"), step.law)
+        mean = self.consts.add(
+            self.cname("SPAN_LENGTH_MEAN"), round(step.mean, 4), "the law's mean, in units"
+        )
         values = self.consts.add(self.cname("SPAN_LENGTH_VALUES"), step.values)
         cdf = self.consts.add(self.cname("SPAN_LENGTH_CDF"), step.cdf)
         w("spans = rt.place_spans(")
@@ -376,8 +379,7 @@ class Generator:
             w(f"self.const({cdf}, device),")
             if step.budget.basis == "units":
                 w("budget_in_units=True,")
-            if step.draw_factor > 1:
-                w(f"draw_factor={step.draw_factor!r},  # the law draws zero-length spans too")
+            w(f"mean_length={mean},  # sizes the length draws")
         w(")")
         w("selected = spans.selected")
         self.span_start_expr = "spans.span_start"

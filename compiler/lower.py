@@ -9,7 +9,6 @@ copied from the source) for the generated module's comments.
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field, replace
 from itertools import accumulate
 
@@ -111,7 +110,6 @@ class SelectSpans(Step):
     mean: float
     values: tuple[int, ...]
     cdf: tuple[int, ...]
-    draw_factor: int = 1  # length draws per budget unit: more when the law draws zeros
 
 
 @dataclass(frozen=True)
@@ -564,7 +562,6 @@ def _selection(
         )
     table = sel.length.table
     law = sel.length.describe()
-    zero_share = table.prob_of(0)
     return SelectSpans(
         f"select spans length ~ {law}; {_budget_text(sel.budget)}",
         _budget(sel.budget),
@@ -572,7 +569,6 @@ def _selection(
         table.mean,
         table.values,
         table.cdf_u32(),
-        1 if zero_share == 0 else math.ceil(2 / (1 - zero_share)),
     )
 
 

@@ -243,7 +243,7 @@ def test_poisson_span_lengths_and_insertions_follow_the_table() -> None:
         torch.full((rows,), 1200),
         torch.tensor(table.values),
         torch.tensor(table.cdf_u32()),
-        draw_factor=3,
+        mean_length=table.mean,
     )
     assert bool((spans.selected.sum(dim=1) == 1200).all())
     ids = spans.span_id[spans.selected]
@@ -436,7 +436,7 @@ def test_poisson_word_spans_cover_exactly_the_word_budget() -> None:
         torch.tensor(table.values),
         torch.tensor(table.cdf_u32()),
         budget_in_units=True,
-        draw_factor=3,
+        mean_length=table.mean,
     )
     assert torch.equal((spans.selected & unit_start).sum(dim=1), budget)
     # whole words: a selected token's word start is selected

@@ -8,7 +8,7 @@ import math
 import torch
 
 from objspec.runtime.rewrite import positions_like, rank_among
-from objspec.runtime.rng import FAR, Keys, below
+from objspec.runtime.rng import FAR, Keys, below, lowest
 from objspec.runtime.spans import sample_lengths
 
 
@@ -45,11 +45,13 @@ def window_spans(
 def factorization_order(keys: Keys, stream: int, targets: torch.Tensor) -> torch.Tensor:
     """(B, L) int64: a uniformly random order 0..k-1 of each row's k targets; -1 elsewhere
     (every other token comes before all targets)."""
-    length = targets.shape[1]
+    b, length = targets.shape
     pos = positions_like(targets)
     u = keys.draw(stream, length)
-    order = torch.where(targets, u * length + pos, torch.full_like(u, FAR)).argsort(dim=1)
-    rank = torch.empty_like(order).scatter_(1, order, pos.contiguous())
+    count = int(targets.sum(dim=1).max()) if targets.numel() else 0
+    first = lowest(torch.where(targets, u * length + pos, FAR), count)  # (B, k) in order
+    ranks = torch.arange(first.shape[1], device=targets.device).expand_as(first)
+    rank = torch.full_like(pos, -1).scatter_(1, first, ranks)
     return torch.where(targets, rank, torch.full_like(rank, -1))
 
 

@@ -12,20 +12,26 @@ from objspec.runtime.rewrite import positions_like, rank_among
 from objspec.runtime.rng import FAR, SECOND_DRAW, Keys, below, threshold
 
 
+def moved_from(members: torch.Tensor, new_rank: torch.Tensor) -> torch.Tensor:
+    """(B, L) int64: the position each position's value comes from when the member of rank r
+    among its row's members moves to the position of the member of rank ``new_rank`` (a
+    permutation of the ranks); other positions keep theirs. Computed once, it moves any number
+    of per-token tensors by one gather each."""
+    b, length = members.shape
+    pos = positions_like(members)
+    slots = torch.full((b, length + 1), length, dtype=torch.int64, device=members.device)
+    slots.scatter_(1, torch.where(members, rank_among(members), length), pos)
+    target = slots.gather(1, torch.where(members, new_rank, length))
+    source = torch.cat([pos, pos[:, :1]], dim=1)  # column L: discarded
+    source.scatter_(1, torch.where(members, target, length), pos)
+    return source[:, :length]
+
+
 def move_within(
     values: torch.Tensor, members: torch.Tensor, new_rank: torch.Tensor
 ) -> torch.Tensor:
-    """(B, L): ``values`` with the member positions refilled, the member of rank r among its
-    row's members moving to the position of the member of rank ``new_rank`` (a permutation of
-    the ranks); other positions keep their values."""
-    b, length = values.shape
-    rank = rank_among(members)
-    slots = torch.full((b, length + 1), length, dtype=torch.int64, device=values.device)
-    slots.scatter_(1, torch.where(members, rank, length), positions_like(values))
-    target = slots.gather(1, torch.where(members, new_rank, length))
-    out = torch.cat([values, values[:, :1]], dim=1)  # column L: discarded
-    out.scatter_(1, torch.where(members, target, length), values)
-    return out[:, :length]
+    """(B, L): ``values`` with the member positions refilled as :func:`moved_from` says."""
+    return values.gather(1, moved_from(members, new_rank))
 
 
 def sentence_order(
@@ -107,12 +113,14 @@ def permute_sentences(keys: Keys, stream: int, batch: Batch, rate: float) -> Bat
     offset = rank_among(members) - old_start.gather(1, safe)
     new_rank = new_start.gather(1, slot_of.gather(1, safe)) + offset
 
+    source = moved_from(members, new_rank)
+
     def move(x: torch.Tensor | None) -> torch.Tensor | None:
-        return None if x is None else move_within(x, members, new_rank)
+        return None if x is None else x.gather(1, source)
 
     return replace(
         batch,
-        input_ids=move_within(batch.input_ids, members, new_rank),
+        input_ids=batch.input_ids.gather(1, source),
         word_ids=move(batch.word_ids),
         special=move(batch.special),
         sentence_ids=move(batch.sentence_ids),

@@ -54,9 +54,12 @@ def random_segmentation(
     gap = torch.arange(width, device=dev).unsqueeze(0)  # gap j lies between items j and j+1
     is_gap = gap < (items - 1).unsqueeze(1)
     u = keys.draw(stream, width)
-    order = torch.where(is_gap, u * width + gap, torch.full_like(u, FAR)).argsort(dim=1)
-    rank = torch.empty_like(order).scatter_(1, order, gap.expand(b, width).contiguous())
-    cut = is_gap & (rank < (segments - 1).unsqueeze(1))
+    key = torch.where(is_gap, u * width + gap, torch.full_like(u, FAR))
+    cuts = segments - 1  # the gaps with the ``cuts`` lowest keys are cut
+    most = int(cuts.max()) if b else 0
+    lowest_keys = key.topk(min(max(most, 1), width), dim=1, largest=False).values
+    last = lowest_keys.gather(1, (cuts - 1).clamp(min=0, max=lowest_keys.shape[1] - 1)[:, None])
+    cut = is_gap & (key <= last) & (cuts > 0).unsqueeze(1)
     segment_of_item = cut.long().cumsum(dim=1) - cut.long()  # cuts before item t
     is_item = (gap < items.unsqueeze(1)) & (segments > 0).unsqueeze(1)
     slot = torch.where(is_item, segment_of_item, torch.full_like(segment_of_item, width))
@@ -115,11 +118,15 @@ def random_spans_noise(
         roll_stream = roll_stream if max_spans >= 2 else None
         max_spans = max(max_spans - 1, 1)
     noise, spans = t5_noise_counts(n, density, mean_span, max_spans)
-    noise_len = random_segmentation(keys, streams[0], noise, spans, length)
-    keep_len = random_segmentation(keys, streams[1], n - noise, spans, length)
+    # each segmentation is as wide as its longest row (one host read for the three widths)
+    counts = torch.stack([noise, n - noise, spans])  # (3, B)
+    most = counts.amax(dim=1).clamp(min=1).cpu() if b else torch.ones(3, dtype=torch.int64)
+    most_noise, most_kept, most_spans = (int(w) for w in most)
+    noise_len = random_segmentation(keys, streams[0], noise, spans, most_noise)[:, :most_spans]
+    keep_len = random_segmentation(keys, streams[1], n - noise, spans, most_kept)[:, :most_spans]
     span_end = (keep_len + noise_len).cumsum(dim=1)  # in the row's candidate coordinates
     span_begin = span_end - noise_len
-    real = torch.arange(length, device=dev).unsqueeze(0) < spans.unsqueeze(1)
+    real = torch.arange(most_spans, device=dev).unsqueeze(0) < spans.unsqueeze(1)
     edges = torch.zeros((b, length + 1), dtype=torch.int64, device=dev)
     edges.scatter_add_(1, torch.where(real, span_begin, length), real.long())
     edges.scatter_add_(1, torch.where(real, span_end, length), -real.long())

@@ -100,18 +100,18 @@ def example_stream_keys(index: IntLike, per_stream: IntLike) -> IntLike:
     return hash32(base[:, None] ^ per_stream[None, :])  # type: ignore[index]
 
 
-_MIXED_POSITIONS: dict[tuple[int, torch.device], torch.Tensor] = {}
+_MIXED_POSITIONS: dict[torch.device, torch.Tensor] = {}
 
 
 def mixed_positions(length: int, device: torch.device) -> torch.Tensor:
-    """(L,) ``hash32(position ^ salt)``: the same for every batch, so it is cached."""
-    key = (length, device)
-    if key not in _MIXED_POSITIONS:
-        if len(_MIXED_POSITIONS) > 64:
-            _MIXED_POSITIONS.clear()
-        positions = torch.arange(length, dtype=torch.int64, device=device)
-        _MIXED_POSITIONS[key] = hash32(positions ^ COUNTER_SALT)
-    return _MIXED_POSITIONS[key]
+    """(L,) ``hash32(position ^ salt)``: the same for every batch, so one table per device is
+    kept (grown by doubling) and any length reads a prefix of it."""
+    table = _MIXED_POSITIONS.get(device)
+    if table is None or table.numel() < length:
+        size = max(1024, 1 << max(length - 1, 0).bit_length())
+        positions = torch.arange(size, dtype=torch.int64, device=device)
+        table = _MIXED_POSITIONS[device] = hash32(positions ^ COUNTER_SALT)
+    return table[:length]
 
 
 class Keys:
@@ -184,6 +184,14 @@ def below(u: torch.Tensor, n: torch.Tensor | int) -> torch.Tensor:
 
 FAR = 1 << 62  # a sort key past every real one (a 32-bit draw times a row length)
 SECOND_DRAW = 1 << 30  # counter offset of a step's second draw per slot (no batch dependence)
+
+
+def lowest(sort_keys: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, min(k, N)) int64: the columns of each row's k lowest ``sort_keys`` (B, N), lowest
+    first. A partial sort (``topk``), several times cheaper than an argsort of the whole row
+    when k is a fraction of it; the same columns as ``argsort()[:, :k]`` when the keys are
+    distinct (a draw times the width plus the column), as every caller's are."""
+    return sort_keys.topk(min(k, sort_keys.shape[1]), dim=1, largest=False).indices
 
 
 def cdf_index(u: torch.Tensor, cdf: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from objspec.runtime.batch import Batch
-from objspec.runtime.rng import FAR, Keys, threshold
+from objspec.runtime.rng import FAR, Keys, lowest, threshold
 from objspec.runtime.vocab import Vocab
 
 ROUNDING_EPS = 1e-9  # rate x count is rounded as the exact rational would be: 15% of 20 is 3
@@ -163,8 +163,10 @@ def take_in_random_order(
     u = keys.draw(stream, length)
     if weights is None:
         # Ties in the 32-bit draw are broken by position, so the order is a strict total order.
+        # Each taken unit costs at least 1: only the first max(budget) in the order can be.
         far = torch.full_like(u, FAR)
-        order = torch.where(candidate_starts, u * length + positions, far).argsort(dim=1)
+        most = int(budget.max()) if b else 0
+        order = lowest(torch.where(candidate_starts, u * length + positions, far), most)
     else:
         # Efraimidis-Spirakis: the order of -log(u) / w is a weighted draw without replacement
         race = -torch.log((u.double() + 0.5) / 2**32) / weights

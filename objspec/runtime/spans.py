@@ -19,11 +19,12 @@ Sorting is the only super-linear step: O(B x L log L).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
 
-from objspec.runtime.rng import FAR, Keys, cdf_index
+from objspec.runtime.rng import FAR, Keys, cdf_index, lowest
 from objspec.runtime.selection import start_position
 
 
@@ -63,6 +64,36 @@ def sample_lengths(u: torch.Tensor, values: torch.Tensor, cdf: torch.Tensor) -> 
     return values[cdf_index(u, cdf)]
 
 
+MOST_DRAWS_PER_UNIT = 1024  # a law drawing zero this often (P(0) > 99.9%) cannot fill a budget
+
+
+def draw_lengths(
+    keys: Keys,
+    stream: int,
+    target: torch.Tensor,
+    values: torch.Tensor,
+    cdf: torch.Tensor,
+    mean_length: float,
+) -> torch.Tensor:
+    """(B, S) int64 span lengths in draw order (draw i at counter i), enough of them that every
+    row's total reaches its ``target`` (B,) units. S starts at twice the expected count
+    (``target / mean_length``) and doubles until it suffices: the draw at a counter does not
+    depend on S, so the result is the same as from one long draw, at a fraction of its cost.
+    """
+    most = int(target.max()) if target.numel() else 0
+    slots = max(math.ceil(2 * most / max(mean_length, 0.5)) + 4, 1)
+    while True:
+        lengths = sample_lengths(keys.draw(stream, slots), values, cdf)
+        if not target.numel() or bool((lengths.sum(dim=1) >= target).all()):
+            return lengths
+        if slots > MOST_DRAWS_PER_UNIT * (most + 1):
+            raise ValueError(
+                f"the span length law drew {slots} spans without filling a budget of {most} "
+                "units: it draws zero-length spans too often"
+            )
+        slots *= 2
+
+
 def place_spans(
     keys: Keys,
     streams: tuple[int, int, int],
@@ -74,7 +105,7 @@ def place_spans(
     cdf: torch.Tensor,
     *,
     budget_in_units: bool = False,
-    draw_factor: int = 1,
+    mean_length: float = 1.0,
 ) -> Spans:
     """Place spans covering exactly ``budget`` (B,) tokens per row (fewer only if the row has fewer
     candidate tokens), or ``budget`` units when ``budget_in_units``. ``selectable`` (B, L) bool
@@ -84,15 +115,14 @@ def place_spans(
 
     A law with length 0 (BART's Poisson) draws zero-length spans too: they take no tokens, and
     ``insertions`` (B,) counts those drawn before the budget was met (fairseq turns each into
-    one inserted mask). ``draw_factor`` sizes the draws for them: ``draw_factor x budget + 16 x
-    (draw_factor - 1)`` length draws per row, so zeros do not run the budget short."""
+    one inserted mask). ``mean_length``, the law's mean, sizes the first round of length draws
+    (see :func:`draw_lengths`)."""
     b, length = candidate_starts.shape
     dev = candidate_starts.device
     unit_pos, n_units = compact_units(candidate_starts)
     target = torch.minimum(budget, n_units)
-    slots = max((int(target.max()) if b else 0) * draw_factor + 16 * (draw_factor - 1), 1)
-
-    lengths = sample_lengths(keys.draw(streams[0], slots), values, cdf)
+    lengths = draw_lengths(keys, streams[0], target, values, cdf, mean_length)
+    slots = lengths.shape[1]
     before = lengths.cumsum(dim=1) - lengths
     insertions = ((lengths == 0) & (before < target.unsqueeze(1))).sum(dim=1)
     kept = (target.unsqueeze(1) - before).clamp(min=0)
@@ -112,7 +142,7 @@ def place_spans(
     place_u = keys.draw(streams[2], width)
     cells = torch.arange(width, device=dev).unsqueeze(0)
     place_key = torch.where(cells < (free + k).unsqueeze(1), place_u * width + cells, FAR)
-    chosen = place_key.argsort(dim=1)[:, :slots]  # the K lowest keys (then junk past K)
+    chosen = lowest(place_key, slots)  # the K lowest keys (then junk past K)
     i = torch.arange(slots, device=dev).unsqueeze(0)
     chosen = (
         torch.where(i < k.unsqueeze(1), chosen, torch.full_like(chosen, FAR)).sort(dim=1).values

@@ -49,8 +49,9 @@ STREAM_PAIR = 23
 PAIR_RELATIONS = ('next', 'swapped')
 PAIR_CDF = (2147483648, 4294967296)
 BUDGET_RATE = 0.15
-# mean 1.6364 units
 SPAN_LENGTH_LAW = 'inverse on 1..3'
+# the law's mean, in units
+SPAN_LENGTH_MEAN = 1.6364
 SPAN_LENGTH_VALUES = (1, 2, 3)
 SPAN_LENGTH_CDF = (2342709434, 3514064151, 4294967296)
 REPLACE_ACTIONS = ('mask', 'random', 'keep')
@@ -104,6 +105,7 @@ class AlbertCollator(rt.Collator):
             budget,
             self.const(SPAN_LENGTH_VALUES, device),
             self.const(SPAN_LENGTH_CDF, device),
+            mean_length=SPAN_LENGTH_MEAN,  # sizes the length draws
         )
         selected = spans.selected
         # replace per token: mask 80%, random 10%, keep 10%

@@ -51,8 +51,9 @@ STREAM_INSERT_RANDOM_TOKEN = 13
 
 PERMUTE_SENTENCES_RATE = 1.0
 BUDGET_RATE = 0.3
-# mean 3.0000 units
 SPAN_LENGTH_LAW = 'poisson(lambda=3)'
+# the law's mean, in units
+SPAN_LENGTH_MEAN = 3.0
 SPAN_LENGTH_VALUES = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
 SPAN_LENGTH_CDF = (213833830, 855335322, 1817587559, 2779839795, 3501528973, 3934542480, 4151049233, 4243837842, 4278633570, 4290232146, 4293711719, 4294660693, 4294897937, 4294952685, 4294964417, 4294966763, 4294967203, 4294967281, 4294967294, 4294967296)
 REPLACE_ACTIONS = ('mask', 'random')
@@ -96,7 +97,7 @@ class BartCollator(rt.Collator):
             self.const(SPAN_LENGTH_VALUES, device),
             self.const(SPAN_LENGTH_CDF, device),
             budget_in_units=True,
-            draw_factor=3,  # the law draws zero-length spans too
+            mean_length=SPAN_LENGTH_MEAN,  # sizes the length draws
         )
         selected = spans.selected
         # replace per span, collapse: mask 90%, random 10%

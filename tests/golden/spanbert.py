@@ -46,8 +46,9 @@ STREAM_REPLACE = 6
 STREAM_RANDOM_TOKEN = 7
 
 BUDGET_RATE = 0.15
-# mean 3.7971 units
 SPAN_LENGTH_LAW = 'geometric(p=0.2) truncated 1..10'
+# the law's mean, in units
+SPAN_LENGTH_MEAN = 3.7971
 SPAN_LENGTH_VALUES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 SPAN_LENGTH_CDF = (962321997, 1732179594, 2348065672, 2840774535, 3234941624, 3550275296, 3802542234, 4004355784, 4165806624, 4294967296)
 REPLACE_ACTIONS = ('mask', 'random', 'keep')
@@ -86,6 +87,7 @@ class SpanbertCollator(rt.Collator):
             budget,
             self.const(SPAN_LENGTH_VALUES, device),
             self.const(SPAN_LENGTH_CDF, device),
+            mean_length=SPAN_LENGTH_MEAN,  # sizes the length draws
         )
         selected = spans.selected
         # replace per span: mask 80%, random 10%, keep 10%
