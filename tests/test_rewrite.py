@@ -562,3 +562,28 @@ def test_a_cut_permutation_batch_lists_only_the_targets_it_keeps(spec: str) -> N
     kept = torch.where(full["target_positions"] < 20, full["target_positions"], -1)
     assert torch.equal(listed, kept)
     assert torch.equal((listed >= 0).sum(dim=1), (cut["labels"] != -100).sum(dim=1))
+
+
+def test_span_lengths_are_drawn_until_every_budget_is_met() -> None:
+    """A law that mostly draws zero-length spans (Poisson(0.05): P(0) = 95%) needs ~20 draws
+    per covered unit. Told a mean of 1, the first round is far too short: the draws grow in
+    rounds until each row's budget is met, and the result equals one long draw's."""
+    from objspec.distributions import build_law
+    from objspec.runtime.spans import draw_lengths
+
+    table = build_law("poisson", (0.05,))
+    values, cdf = torch.tensor(table.values), torch.tensor(table.cdf_u32())
+    target = torch.tensor([0, 3, 40, 17])
+    lengths = draw_lengths(_keys(4, 5), 3, target, values, cdf, mean_length=1.0)
+    assert lengths.shape[1] >= 8 * (2 * 40 + 4)  # three rounds at least
+    assert bool((lengths.sum(dim=1) >= target).all())
+    once = values[torch.searchsorted(cdf, _keys(4, 5).draw(3, lengths.shape[1]), right=True)]
+    assert torch.equal(lengths, once)
+
+
+def test_a_law_that_cannot_fill_a_budget_is_a_clear_error() -> None:
+    from objspec.runtime.spans import draw_lengths
+
+    values, cdf = torch.tensor([0, 1]), torch.tensor([2**32 - 1, 2**32])  # P(1) = 2**-32
+    with pytest.raises(ValueError, match="draws zero-length spans too often"):
+        draw_lengths(_keys(2), 3, torch.tensor([5, 5]), values, cdf, 2**-32)

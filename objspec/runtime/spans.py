@@ -81,12 +81,13 @@ def draw_lengths(
     depend on S, so the result is the same as from one long draw, at a fraction of its cost.
     """
     most = int(target.max()) if target.numel() else 0
-    slots = max(math.ceil(2 * most / max(mean_length, 0.5)) + 4, 1)
+    cap = MOST_DRAWS_PER_UNIT * (most + 1)
+    slots = min(math.ceil(2 * most / max(mean_length, 1 / MOST_DRAWS_PER_UNIT)) + 4, cap)
     while True:
         lengths = sample_lengths(keys.draw(stream, slots), values, cdf)
         if not target.numel() or bool((lengths.sum(dim=1) >= target).all()):
             return lengths
-        if slots > MOST_DRAWS_PER_UNIT * (most + 1):
+        if slots >= cap:
             raise ValueError(
                 f"the span length law drew {slots} spans without filling a budget of {most} "
                 "units: it draws zero-length spans too often"
