@@ -50,6 +50,8 @@ class Row:
     tokens: int
     out_bytes: int  # the bytes of one batch of our outputs
     peak_bytes: int | None  # CUDA: the most memory one call of ours holds at once
+    ops: int  # aten ops one call of ours dispatches (nested ones included)
+    batch: int
 
     @property
     def ratio(self) -> float | None:
@@ -95,6 +97,16 @@ def peak_bytes(fn: Callable[[], Any], device: torch.device) -> int | None:
     fn()
     torch.cuda.synchronize(device)
     return torch.cuda.max_memory_allocated(device) - before
+
+
+def op_count(fn: Callable[[], Any]) -> int:
+    """The aten ops one call of ``fn`` dispatches (nested calls included), from the profiler:
+    on one CPU thread each costs microseconds whatever its size."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        fn()
+    return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
 
 
 def corpus_rows(tokenizer: Any, batch: int, length: int) -> list[list[int]]:
@@ -156,8 +168,14 @@ def offsets(rows: list[list[int]], vocab: Vocab) -> list[list[tuple[int, int]]]:
 
 
 def run(
-    device: torch.device, batch: int, lengths: list[int], warmup: int, repeats: int
+    device: torch.device,
+    batch: int,
+    lengths: list[int],
+    warmup: int,
+    repeats: int,
+    only: set[tuple[str, str]] | None = None,
 ) -> list[Row]:
+    """Time every pair (or the (name, form) pairs in ``only``) at each length."""
     from transformers import (
         DataCollatorForLanguageModeling,
         DataCollatorForPermutationLanguageModeling,
@@ -216,6 +234,8 @@ def run(
             theirs: Callable[[], Any] | None,
             incumbent: str,
         ) -> None:
+            if only is not None and (name, form) not in only:
+                return
             results.append(
                 Row(
                     name,
@@ -227,6 +247,8 @@ def run(
                     tokens,
                     output_bytes(ours()),
                     peak_bytes(ours, device),
+                    op_count(ours),
+                    batch,
                 )
             )
 
@@ -364,7 +386,9 @@ def run(
     return results
 
 
-def render(results: list[Row], device: torch.device, batch: int) -> str:
+def render(
+    results: list[Row], device: torch.device, batch: int, scaling: list[Row] | None = None
+) -> str:
     cpu = platform.processor() or platform.machine()
     lines = [
         "# Benchmarks",
@@ -379,19 +403,37 @@ def render(results: list[Row], device: torch.device, batch: int) -> str:
         "ratio = incumbent time / our time (above 1: ours is faster).",
         "",
         "| objective | input | L | ours (M tok/s) | spread | incumbent | theirs (M tok/s) "
-        "| ratio | batch out (MB) | peak (MB) |",
-        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
+        "| ratio | batch out (MB) | peak (MB) | ops |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        ours = r.tokens / r.ours.median_s / 1e6
-        theirs = f"{r.tokens / r.theirs.median_s / 1e6:.2f}" if r.theirs else ""
-        ratio = f"{r.ratio:.2f}x" if r.ratio else ""
         peak = f"{r.peak_bytes / 1e6:.2f}" if r.peak_bytes is not None else "n/a"
         lines.append(
-            f"| {r.pair} | {r.form} | {r.length} | {ours:.2f} | {r.ours.spread:.0%} | "
-            f"{r.incumbent} | {theirs} | {ratio} | {r.out_bytes / 1e6:.2f} | {peak} |"
+            f"| {r.pair} | {r.form} | {r.length} | {_speeds(r)} | "
+            f"{r.out_bytes / 1e6:.2f} | {peak} | {r.ops} |"
         )
+    if scaling:
+        lines += [
+            "",
+            "## Batch size",
+            "",
+            f"The same pairs at L={scaling[0].length} and larger batches (same machine, same run):",
+            "our op count stays fixed while the incumbents' per-example work grows with B.",
+            "",
+            "| objective | input | B | ours (M tok/s) | spread | incumbent | theirs (M tok/s) "
+            "| ratio |",
+            "|---|---|---:|---:|---:|---|---:|---:|",
+        ]
+        lines += [f"| {r.pair} | {r.form} | {r.batch} | {_speeds(r)} |" for r in scaling]
     return "\n".join(lines + NOTES) + "\n"
+
+
+def _speeds(r: Row) -> str:
+    """ours | spread | incumbent | theirs | ratio, as table cells."""
+    ours = r.tokens / r.ours.median_s / 1e6
+    theirs = f"{r.tokens / r.theirs.median_s / 1e6:.2f}" if r.theirs else ""
+    ratio = f"{r.ratio:.2f}x" if r.ratio else ""
+    return f"{ours:.2f} | {r.ours.spread:.0%} | {r.incumbent} | {theirs} | {ratio}"
 
 
 NOTES = [
@@ -468,6 +510,15 @@ def plot(results: list[Row], path: Path) -> bool:
     return True
 
 
+SCALED = {  # the pairs timed again at larger batches
+    ("MLM 80/10/10", "padded"),
+    ("SpanBERT spans + 80/10/10", "padded"),
+    ("T5 span corruption", "padded"),
+    ("BART infilling + permutation", "padded"),
+    ("XLNet PLM (sparse perm_order, target_positions)", "padded"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -477,14 +528,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lengths", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument(
+        "--scaling", type=int, nargs="*", default=[256, 1024], help="larger batches, first L"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes; nothing written")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if args.quick:
-        args.batch, args.lengths, args.repeats, args.warmup = 4, [16], 2, 1
+        args.batch, args.lengths, args.repeats, args.warmup, args.scaling = 4, [16], 2, 1, [8]
     results = run(device, args.batch, args.lengths, args.warmup, args.repeats)
-    text = render(results, device, args.batch)
+    scaling = []
+    for batch in args.scaling:
+        scaling += run(device, batch, args.lengths[:1], args.warmup, args.repeats, SCALED)
+    text = render(results, device, args.batch, scaling)
     print(text)
     if not args.quick:
         out = Path(args.out)
