@@ -24,6 +24,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check objspec compiler tests benchmarks
 	$(BIN)/ruff format --check objspec compiler tests benchmarks
+	$(BIN)/mypy objspec compiler benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,hf,pretrain,bench]'
