@@ -855,10 +855,12 @@ def check_factorization(objective: ir.Objective, compiled: Any, case: Case) -> N
         if not torch.equal(mapping, torch.eye(length).expand_as(mapping)):
             raise _fail("target_mapping is not the identity of each row")
     listed = out["target_positions"]
-    if not torch.equal((listed >= 0).sum(dim=1), targets.sum(dim=1)) or not bool(
-        targets.gather(1, listed.clamp(min=0))[listed >= 0].all()
-    ):
-        raise _fail("target_positions does not list each row's targets")
+    want = [row.nonzero().flatten() for row in targets]
+    for row, positions in enumerate(listed):
+        if not torch.equal(positions[positions >= 0], want[row]) or bool(
+            (positions[len(want[row]) :] >= 0).any()
+        ):
+            raise _fail(f"row {row}: target_positions does not list the targets in order")
     for row in range(targets.shape[0]):
         t = targets[row]
         others = valid[row] & ~t
@@ -1073,8 +1075,9 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check(
         "factorization",
-        "perm_mask is a factorization order: targets see earlier targets only, never"
-        " themselves; non-targets see no target",
+        "the attention (perm_mask, or perm_order expanded) is a factorization order: targets"
+        " see earlier targets only, never themselves; non-targets see no target;"
+        " target_positions lists the targets in order",
         check_factorization,
     ),
     Check(

@@ -153,6 +153,15 @@ class Spans(Node):
     length: Law
     budget: Budget
 
+    @model_validator(mode="after")
+    def _some_positive_length(self) -> Spans:
+        if self.length.table.prob_of(0) >= 1.0:
+            raise _fail(
+                f"span length law {self.length.describe()} only draws length 0: "
+                "no span would cover anything"
+            )
+        return self
+
 
 class RandomSpans(Node):
     """T5's random segmentation: ``round(density x n)`` noise tokens in ``round(noise / mean)``

@@ -315,10 +315,15 @@ def _let_targets_see_themselves(out: dict[str, torch.Tensor]) -> dict[str, torch
     return out
 
 
-def _reverse_a_target_pair(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _tie_two_targets(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Two targets of one row get the same rank: neither comes first."""
     order = out["perm_order"]
     out["perm_order"] = torch.where(order == 1, torch.zeros_like(order), order)
+    return out
+
+
+def _list_the_targets_backwards(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out["target_positions"] = out["target_positions"].flip(1)
     return out
 
 
@@ -369,7 +374,8 @@ def _shorten_every_fragment(out: dict[str, torch.Tensor]) -> dict[str, torch.Ten
         ("bart", "infilling", _swap_first_two_inputs),
         ("structbert_word", "shuffle", _unshuffle_everything),
         ("xlnet", "factorization", _let_targets_see_themselves),
-        ("xlnet_sparse", "factorization", _reverse_a_target_pair),
+        ("xlnet_sparse", "factorization", _tie_two_targets),
+        ("xlnet", "factorization", _list_the_targets_backwards),
         ("xlm_mlm", "frequency", _select_the_common_half),
         ("sop", "pairs", _flip_the_pair_labels),
         ("unilm", "unilm", _open_the_first_mask),

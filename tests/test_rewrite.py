@@ -582,8 +582,23 @@ def test_span_lengths_are_drawn_until_every_budget_is_met() -> None:
 
 
 def test_a_law_that_cannot_fill_a_budget_is_a_clear_error() -> None:
+    """Lengths drawn under a mean far above the law's (here 1 against 2**-32) give up with a
+    clear error once well past the expected count."""
     from objspec.runtime.spans import draw_lengths
 
     values, cdf = torch.tensor([0, 1]), torch.tensor([2**32 - 1, 2**32])  # P(1) = 2**-32
-    with pytest.raises(ValueError, match="draws zero-length spans too often"):
-        draw_lengths(_keys(2), 3, torch.tensor([5, 5]), values, cdf, 2**-32)
+    with pytest.raises(ValueError, match="draws zero-length spans more often than its mean"):
+        draw_lengths(_keys(2), 3, torch.tensor([5, 5]), values, cdf, mean_length=1.0)
+
+
+def test_a_span_law_of_only_zero_lengths_is_refused() -> None:
+    from objspec.errors import SpecError
+    from objspec.parser import parse_spec
+
+    text = (
+        "objective a\n  unit word\n  select spans length ~ fixed(0)\n  budget 30% of units\n"
+        "  replace per span, collapse: mask 100%\n  predict original at all\n"
+        "  output encoder_decoder\n  head seq2seq\n"
+    )
+    with pytest.raises(SpecError, match="only draws length 0"):
+        parse_spec(text)

@@ -22,8 +22,9 @@ def window_spans(
 ) -> torch.Tensor:
     """(B, L) bool: HF's PLM target placement over each row's candidate tokens. Windows follow
     each other from the row's start; a window holds one span of n tokens (n drawn from the law
-    ``values`` / ``cdf``) at a uniform offset and is ``floor(n / rate)`` long; the last window
-    is cut at the row's end (DataCollatorForPermutationLanguageModeling, vectorized)."""
+    ``values`` / ``cdf``, all at least 1 as the IR requires) at a uniform offset and is
+    ``floor(n / rate)`` long; the last window is cut at the row's end
+    (DataCollatorForPermutationLanguageModeling, vectorized)."""
     b, length = candidates.shape
     n = candidates.sum(dim=1, keepdim=True)
     windows = -(-length // max(1, math.floor(1.0 / rate)))  # spans are >= 1: no window is shorter
@@ -45,7 +46,7 @@ def window_spans(
 def factorization_order(keys: Keys, stream: int, targets: torch.Tensor) -> torch.Tensor:
     """(B, L) int64: a uniformly random order 0..k-1 of each row's k targets; -1 elsewhere
     (every other token comes before all targets)."""
-    b, length = targets.shape
+    length = targets.shape[1]
     pos = positions_like(targets)
     u = keys.draw(stream, length)
     count = int(targets.sum(dim=1).max()) if targets.numel() else 0

@@ -7,7 +7,7 @@ An **encoder** is any ``nn.Module`` with
 - ``forward(input_ids (B, L) int64, attention_mask (B, L), *, token_type_ids=None,
   position_ids=None, attention_bias=None) -> hidden states (B, L, H)``, where
   ``attention_bias`` is (B, L, L) bool, True where query i may attend to key j (UniLM's masks,
-  XLNet's ``perm_mask`` inverted);
+  XLNet's ``perm_mask`` inverted or built from ``perm_order``);
 - optionally ``smaller(fraction) -> encoder``: a model with ``fraction`` of the hidden size and
   the same token embedding, for ELECTRA's generator.
 

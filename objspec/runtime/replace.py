@@ -7,6 +7,7 @@ import torch
 from objspec.runtime.rng import U32, Keys, below
 
 IGNORE_INDEX = -100  # the label of a position with nothing to predict (PyTorch / HF convention)
+PER_TOKEN_ACTIONS = ("mask", "random", "keep", "delete")
 DELETED = -1  # written where the action is 'delete'; the rewrite kernel then drops the position
 
 
@@ -41,6 +42,7 @@ def replace_selected(
             u = keys.draw(stream, length)
         else:  # a span's decision is keyed by its start, a position of the row
             u = keys.draw(stream, span_start.clamp(min=0), below_length=length)
+    _check_actions(actions, mask_id, pool, random_stream)
     out = input_ids
     for name, low, high in ranges:  # at most three actions
         if name == "keep" or low == high:
@@ -49,22 +51,32 @@ def replace_selected(
             hit = selected
         else:
             hit = selected & (u < high) if not low else selected & (u >= low) & (u < high)
-        if name == "mask":
-            if mask_id is None:
-                raise ValueError("a 'mask' action needs the vocabulary's mask id")
+        if name == "mask" and mask_id is not None:
             out = out.masked_fill(hit, mask_id)
-        elif name == "random":
-            if pool is None or random_stream is None:
-                raise ValueError("a 'random' action needs a pool of token ids and a stream")
+        elif name == "random" and pool is not None and random_stream is not None:
             rows, cols = hit.nonzero(as_tuple=True)  # few: a draw at each of them only
             u_random = keys.draw_at_positions(random_stream, rows, cols, length)
             drawn = pool[below(u_random, pool.numel())]
             out = out.index_put((rows, cols), drawn)
         elif name == "delete":
             out = out.masked_fill(hit, DELETED)
-        elif name != "keep":
-            raise ValueError(f"action {name!r} is not a per-token replacement")
     return out if out is not input_ids else input_ids.clone()
+
+
+def _check_actions(
+    actions: tuple[str, ...],
+    mask_id: int | None,
+    pool: torch.Tensor | None,
+    random_stream: int | None,
+) -> None:
+    """Every action known and given what it writes (at any share, 0% included)."""
+    for name in actions:
+        if name not in PER_TOKEN_ACTIONS:
+            raise ValueError(f"action {name!r} is not a per-token replacement")
+        if name == "mask" and mask_id is None:
+            raise ValueError("a 'mask' action needs the vocabulary's mask id")
+        if name == "random" and (pool is None or random_stream is None):
+            raise ValueError("a 'random' action needs a pool of token ids and a stream")
 
 
 def labels_at(input_ids: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:

@@ -51,6 +51,8 @@ def random_segmentation(
     """
     b = items.shape[0]
     dev = items.device
+    if width == 0:
+        return torch.zeros((b, 0), dtype=torch.int64, device=dev)
     gap = torch.arange(width, device=dev).unsqueeze(0)  # gap j lies between items j and j+1
     is_gap = gap < (items - 1).unsqueeze(1)
     u = keys.draw(stream, width)

@@ -64,9 +64,6 @@ def sample_lengths(u: torch.Tensor, values: torch.Tensor, cdf: torch.Tensor) -> 
     return values[cdf_index(u, cdf)]
 
 
-MOST_DRAWS_PER_UNIT = 1024  # a law drawing zero this often (P(0) > 99.9%) cannot fill a budget
-
-
 def draw_lengths(
     keys: Keys,
     stream: int,
@@ -79,20 +76,23 @@ def draw_lengths(
     row's total reaches its ``target`` (B,) units. S starts at twice the expected count
     (``target / mean_length``) and doubles until it suffices: the draw at a counter does not
     depend on S, so the result is the same as from one long draw, at a fraction of its cost.
+    A law whose mean is far below the one given may need more draws than any real batch could:
+    past eight times the expected count with a wide margin, that is a ValueError.
     """
     most = int(target.max()) if target.numel() else 0
-    cap = MOST_DRAWS_PER_UNIT * (most + 1)
-    slots = min(math.ceil(2 * most / max(mean_length, 1 / MOST_DRAWS_PER_UNIT)) + 4, cap)
+    mean = max(mean_length, 1e-9)
+    cap = math.ceil(8 * (most + 8 * math.sqrt(most) + 32) / mean)
+    slots = min(math.ceil(2 * most / mean) + 4, cap)
     while True:
         lengths = sample_lengths(keys.draw(stream, slots), values, cdf)
         if not target.numel() or bool((lengths.sum(dim=1) >= target).all()):
             return lengths
         if slots >= cap:
             raise ValueError(
-                f"the span length law drew {slots} spans without filling a budget of {most} "
-                "units: it draws zero-length spans too often"
+                f"{slots} span lengths drawn (law mean {mean_length:g}) did not fill a budget "
+                f"of {most} units: the law draws zero-length spans more often than its mean says"
             )
-        slots *= 2
+        slots = min(2 * slots, cap)
 
 
 def place_spans(
