@@ -10,6 +10,7 @@ the result is checked with ``ast.parse`` before it is returned.
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import linecache
 import re
@@ -879,10 +880,29 @@ def generate(plan: L.Plan) -> GeneratedModule:
 
 
 def load(module: GeneratedModule) -> types.ModuleType:
-    """Execute generated source as a module; tracebacks show its lines (via linecache)."""
-    filename = f"<objspec:{module.name}>"
-    mod = types.ModuleType(f"objspec_generated_{module.name}")
+    """Execute generated source as a module; tracebacks show its lines (via linecache). The
+    same source is executed once per process, so its classes stay the same objects."""
+    return _load_source(module.name, module.source, module.collator_class)
+
+
+@functools.lru_cache(maxsize=128)
+def _load_source(name: str, source: str, collator_class: str) -> types.ModuleType:
+    filename = f"<objspec:{name}>"
+    mod = types.ModuleType(f"objspec_generated_{name}")
     mod.__file__ = filename
-    linecache.cache[filename] = (len(module.source), None, module.source.splitlines(True), filename)
-    exec(compile(module.source, filename, "exec"), mod.__dict__)  # noqa: S102 - our own output
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), mod.__dict__)  # noqa: S102 - our own output
+    # what a pickled collator needs to be rebuilt in another process (a DataLoader worker)
+    getattr(mod, collator_class).generated_from = (name, source, collator_class)
     return mod
+
+
+def rebuild_collator(
+    generated_from: tuple[str, str, str], state: dict[str, Any]
+) -> Any:
+    """A pickled generated collator, unpickled: its module loaded from the source it carries
+    (once per process), the instance's state restored."""
+    cls = getattr(_load_source(*generated_from), generated_from[2])
+    collator = cls.__new__(cls)
+    collator.__dict__.update(state)
+    return collator

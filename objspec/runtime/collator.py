@@ -29,6 +29,7 @@ class Collator:
     (see :meth:`cut`; to size rows so that nothing is cut, see ``rewrite.t5_lengths``).
     """
 
+    generated_from: ClassVar[tuple[str, str, str] | None] = None  # set by compiler.load
     needs: ClassVar[tuple[str, ...]] = ()
     modes: ClassVar[tuple[str, ...]] = ()  # mixture members' mode tokens, by text
     mask_copies: ClassVar[int | None] = None
@@ -94,6 +95,17 @@ class Collator:
     def sentinels(self, device: torch.device) -> torch.Tensor:
         """(S,) int64 sentinel ids in order (<extra_id_0> first), on ``device`` (cached)."""
         return self.const(self.vocab.sentinel_ids, device)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickled by value: a generated class lives in no importable module, so the pickle
+        carries its generated source and the worker process (a DataLoader's, under spawn)
+        loads it again. Cached device constants are left behind and rebuilt there."""
+        if self.generated_from is None:
+            return super().__reduce_ex__(protocol)
+        from compiler.codegen import rebuild_collator
+
+        state = {**self.__dict__, "_consts": {}}
+        return rebuild_collator, (self.generated_from, state)
 
     def set_epoch(self, epoch: int) -> None:
         """Masks are keyed by the epoch: dynamic masking changes them every epoch."""

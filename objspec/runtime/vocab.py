@@ -41,6 +41,10 @@ class Vocab:
         default_factory=dict, init=False, repr=False, compare=False
     )
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its cached device tables (rebuilt where they are used)."""
+        return {**self.__dict__, "_tables": {}}
+
     def __post_init__(self) -> None:
         if self.size < 1:
             raise VocabError(f"vocabulary size must be positive, got {self.size}")
