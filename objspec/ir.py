@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from objspec import distributions
 from objspec.errors import Diagnostic, Loc, SpecError, did_you_mean
+from objspec.names import PAIR_RELATIONS, UNILM_MASKS
 
 RATE_TOLERANCE = 1e-9
 
@@ -43,10 +44,14 @@ def _identifier(name: str) -> str:
 Identifier = Annotated[str, AfterValidator(_identifier)]
 
 
-def _fail(message: str, hint: str | None = None) -> PydanticCustomError:
-    """A validation failure whose message and hint survive Pydantic's wrapping."""
+def _fail(message: str, hint: str | None = None, at: Any = None) -> PydanticCustomError:
+    """A validation failure whose message and hint survive Pydantic's wrapping. ``at``, a node
+    of the spec, locates it at that statement (when the spec wrote one) rather than at the
+    objective: a rule that ties statements together names the one to change."""
     return PydanticCustomError(
-        "objspec", message.replace("{", "{{").replace("}", "}}"), {"hint": hint}
+        "objspec",
+        message.replace("{", "{{").replace("}", "}}"),
+        {"hint": hint, "at": getattr(at, "loc", None)},
     )
 
 
@@ -326,9 +331,6 @@ class Pair(Node):
         return "sentence_structure_label"
 
 
-UNILM_MASKS = ("bidirectional", "left_to_right", "right_to_left", "seq2seq")
-
-
 class Attention(Node):
     """Who attends to whom: everyone (``bidirectional``); XLNet's ``permutation``: a random
     factorization order over the targets, written in ``layout`` ``dense`` (``perm_mask`` and
@@ -502,32 +504,39 @@ class Objective(Node):
     @model_validator(mode="after")
     def _consistent(self) -> Objective:
         names = [h.name for h in self.heads]
-        for h in self.heads:
-            if names.count(h.name) > 1:
-                raise _fail(f"head {h.name!r} is declared twice")
+        for i, h in enumerate(self.heads):
+            if h.name in names[:i]:
+                raise _fail(f"head {h.name!r} is declared twice", at=h)
         if "span_boundary" in names and not isinstance(self.select, Spans):
             raise _fail(
                 "the span_boundary head needs spans",
                 "use 'select spans length ~ LAW' with a 'budget' statement",
+                at=self._head("span_boundary"),
             )
         if self.replace.per == "span" and not isinstance(self.select, RUN_SELECTIONS):
             raise _fail(
                 "'replace per span' needs spans to decide on",
                 "use 'select spans ...', 'select random_spans ...' or 'replace per token'",
+                at=self.replace,
             )
         self._consistent_rewrite(names)
         self._consistent_collapse()
         kinds = [t.kind for t in self.transforms]
-        if len(set(kinds)) != len(kinds):
-            raise _fail("a transform is given twice")
+        for i, t in enumerate(self.transforms):
+            if t.kind in kinds[:i]:
+                raise _fail("a transform is given twice", at=t)
         if self.attention.kind == "unilm":
             seq2seq = dict(self.attention.mix).get("seq2seq", 0.0) > 0
             if self.output.seq2seq or self.predict.target != "selected":
-                raise _fail("UniLM's attention masks go with a masked LM of one sequence")
+                raise _fail(
+                    "UniLM's attention masks go with a masked LM of one sequence",
+                    at=self.attention,
+                )
             if seq2seq and (self.pair is None or self.pair.labelled):
                 raise _fail(
                     "the seq2seq mask needs source and target segments",
                     "add 'pair next 100%' (segments A and B, as token_type_ids)",
+                    at=self.attention,
                 )
         if self.attention.kind == "permutation" and (
             self.output.seq2seq or self.predict.target != "selected"
@@ -535,6 +544,7 @@ class Objective(Node):
             raise _fail(
                 "permutation attention predicts the selected tokens of one sequence",
                 "write 'predict original at selected' without an 'output' statement",
+                at=self.attention,
             )
         self._consistent_pair(names)
         self._consistent_model_heads(names)
@@ -544,21 +554,27 @@ class Objective(Node):
             raise _fail(
                 "'input parallel' joins a sentence and its translation for a masked LM",
                 "write 'predict original at selected' without 'pair' or 'output' (XLM's TLM)",
+                at=self.input,
             )
         documents = [t for t in self.transforms if t.kind != "shuffle_trigrams"]
         if documents and self.predict.target != "all":
             raise _fail(
                 "a document transform needs the original document as the target",
                 "write 'predict original at all' with 'output encoder_decoder'",
+                at=documents[0],
             )
-        if "shuffle_trigrams" in kinds and (
-            self.output.seq2seq or isinstance(self.select, NoSelection)
-        ):
+        shuffles = [t for t in self.transforms if t.kind == "shuffle_trigrams"]
+        if shuffles and (self.output.seq2seq or isinstance(self.select, NoSelection)):
             raise _fail(
                 "'transform shuffle trigrams' goes with a masked-LM selection",
                 "StructBERT: 'select exact' with a budget, 'predict original at selected'",
+                at=shuffles[0],
             )
         return self
+
+    def _head(self, name: str) -> Head | None:
+        """The head of that name, if the objective declares it."""
+        return next((h for h in self.heads if h.name == name), None)
 
     @property
     def inserts(self) -> bool:
@@ -571,7 +587,9 @@ class Objective(Node):
         if self.pair is None:
             if self.predict.target == "label" or "sentence_classification" in heads:
                 raise _fail(
-                    "a sentence label needs a 'pair' statement", "e.g. 'pair next 50%, random 50%'"
+                    "a sentence label needs a 'pair' statement",
+                    "e.g. 'pair next 50%, random 50%'",
+                    at=self._head("sentence_classification") or self.predict,
                 )
             return
         if not self.pair.labelled:
@@ -579,6 +597,7 @@ class Objective(Node):
                 raise _fail(
                     "'pair next 100%' makes segments with nothing to classify",
                     "use it with a masked LM (UniLM's seq2seq attention reads the segments)",
+                    at=self.pair,
                 )
             return
         if not isinstance(self.select, NoSelection) or self.predict.target != "label":
@@ -586,11 +605,13 @@ class Objective(Node):
                 "a pair objective selects nothing and predicts its label",
                 "write 'select none' and 'predict label'; compose it with a masked LM in "
                 "'task' blocks (see specs/bert.objspec)",
+                at=self.pair,
             )
         if self.output.seq2seq or list(heads) != ["sentence_classification"]:
             raise _fail(
                 "a pair's label is predicted by the sentence classification head",
                 "write 'head sentence_classification' (and no 'output')",
+                at=self.pair,
             )
 
     def _consistent_model_heads(self, heads: Sequence[str]) -> None:
@@ -604,51 +625,70 @@ class Objective(Node):
             and self.input.kind == "single"
         )
         if "replaced_token_detection" in heads:
+            rtd = self._head("replaced_token_detection")
             if "mlm" not in heads or not selects or self.predict.target != "selected":
                 raise _fail(
                     "the replaced_token_detection head samples from a generator trained by "
                     "the masked LM of the selected tokens",
                     "add 'head mlm' (the generator's loss) and 'predict original at selected'",
+                    at=rtd,
                 )
             if not plain or self.views is not None or self.inserts:
-                raise _fail("replaced token detection works on one sequence, token for token")
+                raise _fail(
+                    "replaced token detection works on one sequence, token for token", at=rtd
+                )
             if set(heads) != {"mlm", "replaced_token_detection"}:
                 raise _fail(
                     "replaced token detection trains the generator's 'mlm' and the "
                     "discriminator alone",
                     "other heads would read the discriminator's states of the sampled row",
+                    at=rtd,
                 )
             if any(s.action in LENGTH_CHANGING for s in self.replace.shares):
-                raise _fail("replaced token detection needs the row's length kept")
+                raise _fail("replaced token detection needs the row's length kept", at=rtd)
         if ("contrastive" in heads) != (self.views is not None):
             raise _fail(
                 "a contrastive head and a 'views' statement go together",
                 "e.g. 'views dropout' with 'head contrastive(temperature=0.05)'",
+                at=self.views or self._head("contrastive"),
             )
         if self.views is None:
             if self.predict.target == "views":
-                raise _fail("'predict views' needs a 'views' statement", "e.g. 'views dropout'")
+                raise _fail(
+                    "'predict views' needs a 'views' statement",
+                    "e.g. 'views dropout'",
+                    at=self.predict,
+                )
             return
         if self.predict.target == "views" and set(heads) != {"contrastive"}:
             raise _fail(
                 "'predict views' has no token targets: its one head is 'contrastive'",
                 "select tokens and 'predict original at selected' for an MLM term",
+                at=self.predict,
             )
         if not plain:
-            raise _fail("contrastive views are rows of one sequence with bidirectional attention")
+            raise _fail(
+                "contrastive views are rows of one sequence with bidirectional attention",
+                at=self.views,
+            )
         if self.views.kind in ("corrupted", "selected") and not selects:
             raise _fail(
                 f"'views {self.views.kind}' needs a selection to corrupt",
                 "use 'views dropout' with 'select none', or select something",
+                at=self.views,
             )
         if (self.predict.target == "views") != (not selects):
             raise _fail(
                 "a contrastive objective without a selection predicts its views alone",
                 "write 'select none' with 'predict views', or keep the selection with "
                 "'predict original at selected' and 'head mlm'",
+                at=self.predict,
             )
         if self.inserts or any(s.action in LENGTH_CHANGING for s in self.replace.shares):
-            raise _fail("contrastive views keep the row's length (no delete or sentinel)")
+            raise _fail(
+                "contrastive views keep the row's length (no delete or sentinel)",
+                at=self.replace,
+            )
 
     def _consistent_collapse(self) -> None:
         """Zero-length spans insert a token: they need spans decided per span, in a
@@ -659,6 +699,7 @@ class Objective(Node):
                 f"span length law {law} allows length 0",
                 "a zero-length span inserts one token: write 'replace per span[, collapse]: ...' "
                 "with 'output encoder_decoder' (BART), or truncate the law to 1..N",
+                at=self.select,
             )
         if not self.replace.collapse:
             return
@@ -666,11 +707,13 @@ class Objective(Node):
             raise _fail(
                 "'collapse' turns each span into one token, so it needs 'select spans'",
                 "write 'replace per span, collapse: mask 90%, random 10%'",
+                at=self.replace,
             )
         if any(s.action not in ("mask", "random") for s in self.replace.shares if s.share > 0):
             raise _fail(
                 "a collapsed span becomes a mask or a random token",
                 "write 'replace per span, collapse: mask 90%, random 10%'",
+                at=self.replace,
             )
 
     def _consistent_rewrite(self, heads: Sequence[str]) -> None:
@@ -683,27 +726,33 @@ class Objective(Node):
             raise _fail(
                 "a sentinel replaces a whole span, alone",
                 "write 'replace per span: sentinel 100%'",
+                at=self.replace,
             )
         if self.predict.target == "sentinels" and not sentinel:
             raise _fail(
                 "'predict spans as sentinels' needs sentinels in the input",
                 "write 'replace per span: sentinel 100%'",
+                at=self.predict,
             )
         if not self.output.seq2seq:
             if changes_length or self.predict.target not in ("selected", "label", "views"):
                 raise _fail(
                     "this objective changes the sequence, so it needs a sequence-to-sequence form",
                     "add 'output encoder_decoder' (or 'output decoder_only')",
+                    at=self.replace if changes_length else self.predict,
                 )
             if "seq2seq" in heads:
                 raise _fail(
-                    "the seq2seq head needs decoder targets", "add 'output encoder_decoder'"
+                    "the seq2seq head needs decoder targets",
+                    "add 'output encoder_decoder'",
+                    at=self._head("seq2seq"),
                 )
         else:
             if "seq2seq" not in heads or len(heads) != 1:
                 raise _fail(
                     f"'output {self.output.kind}' is trained by the seq2seq head alone",
                     "write 'head seq2seq'",
+                    at=self.output,
                 )
         counts_tokens = RandomSpans | Fragment | Suffix | Windows
         weighted = isinstance(self.select, Exact) and self.select.alpha is not None
@@ -711,6 +760,7 @@ class Objective(Node):
             raise _fail(
                 f"'select {self.select.kind}' counts tokens",
                 "remove 'unit word' (T5 and MASS have no word units)",
+                at=self.unit,
             )
 
     @property
@@ -736,7 +786,11 @@ class Objective(Node):
             return Objective.model_validate(fields)
         except ValidationError as exc:
             diags = [
-                Diagnostic(e["msg"], self.loc, (e.get("ctx") or {}).get("hint"))
+                Diagnostic(
+                    e["msg"],
+                    (e.get("ctx") or {}).get("at") or self.loc,
+                    (e.get("ctx") or {}).get("hint"),
+                )
                 for e in exc.errors()
             ]
             raise SpecError(_dedup(diags), source=self.source, path=self.path) from None
@@ -890,7 +944,6 @@ SELECT_KINDS = (
 )
 ATTENTIONS = ("bidirectional", "permutation", "unilm")
 PERMUTATION_LAYOUTS = ("dense", "sparse")
-PAIR_RELATIONS = ("next", "swapped", "previous", "random")
 RESERVED_ATTENTIONS = ("causal", "prefix", "right_to_left", "seq2seq")
 KEEP_ALL = {"per": "token", "shares": [{"action": "keep", "share": 1.0}]}  # with 'select none'
 BUDGET_FLAGS = ("round", "ceil", "floor", "stochastic")
@@ -1585,6 +1638,7 @@ def _diagnostic_from_pydantic(err: Any, fields: dict[str, Any]) -> Diagnostic:
         if isinstance(node, dict) and isinstance(node.get("loc"), Loc):
             loc = node["loc"]
     ctx = err.get("ctx") or {}
+    loc = ctx.get("at") or loc
     hint = ctx.get("hint")
     message = err["msg"]
     if err["type"] != "objspec":

@@ -218,3 +218,40 @@ def test_permutation_layouts_are_checked(attention: str, message: str) -> None:
 def test_permutation_layout_is_read() -> None:
     assert parse_spec(XLNET_BODY.format("permutation(layout=sparse)")).attention.layout == "sparse"
     assert parse_spec(XLNET_BODY.format("permutation")).attention.layout == "dense"
+
+
+MLM_LINES = [
+    "objective a",
+    "  select bernoulli 15%",
+    "  replace per token: mask 80%, random 10%, keep 10%",
+    "  predict original at selected",
+    "  head mlm",
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "message", "line"),
+    [
+        ({5: "  head mlm\n  head mlm"}, "head 'mlm' is declared twice", 6),
+        ({5: "  head mlm\n  head span_boundary"}, "the span_boundary head needs spans", 6),
+        ({3: "  replace per span: mask 100%"}, "'replace per span' needs spans", 3),
+        ({5: "  head mlm\n  views dropout"}, "a contrastive head and a 'views' statement", 6),
+        ({4: "  predict original at all"}, "needs a sequence-to-sequence form", 4),
+        ({4: "  predict original at selected\n  attention unilm(seq2seq=1)"}, "segments", 5),
+        (
+            {2: "  unit word\n  select random_spans density 15%, mean 3"},
+            "counts tokens",
+            2,
+        ),
+    ],
+)
+def test_a_rule_across_statements_points_at_the_statement_to_change(
+    change: dict[int, str], message: str, line: int
+) -> None:
+    """Errors of rules that tie statements together are located at the statement the hint
+    asks to change, not at the objective line."""
+    text = "\n".join(change.get(i + 1, ln) for i, ln in enumerate(MLM_LINES)) + "\n"
+    with pytest.raises(SpecError, match=message) as info:
+        parse_spec(text)
+    loc = info.value.diagnostics[0].loc
+    assert loc is not None and loc.line == line, (loc, text)

@@ -538,13 +538,6 @@ def test_translation_pairs_read_from_padded_tensors_as_from_lists() -> None:
         collator([{"input_ids": [100, 101]}])
 
 
-def test_the_compiler_and_the_runtime_number_unilm_masks_alike() -> None:
-    from objspec import ir
-    from objspec.runtime.attention import UNILM_MASKS
-
-    assert ir.UNILM_MASKS == UNILM_MASKS  # lowering writes indices the runtime reads
-
-
 @pytest.mark.parametrize("spec", ["xlnet", "xlnet_sparse"])
 def test_a_cut_permutation_batch_lists_only_the_targets_it_keeps(spec: str) -> None:
     """max_length cuts the rows; target_positions holds positions, so those past the cut go

@@ -7,6 +7,7 @@ import math
 
 import torch
 
+from objspec.names import UNILM_MASKS
 from objspec.runtime.rewrite import positions_like, rank_among
 from objspec.runtime.rng import FAR, Keys, below, lowest
 from objspec.runtime.spans import sample_lengths
@@ -115,9 +116,6 @@ def sparse_target_mapping(
     mapping = mapping * real.unsqueeze(2)
     picked = labels.gather(1, positions.clamp(min=0))
     return mapping, torch.where(real, picked, torch.full_like(picked, -100))
-
-
-UNILM_MASKS = ("bidirectional", "left_to_right", "right_to_left", "seq2seq")
 
 
 def unilm_masks(

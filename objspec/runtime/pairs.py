@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+from objspec.names import PAIR_RELATIONS
 from objspec.runtime.batch import Batch
 from objspec.runtime.document import document_sentences
 from objspec.runtime.rng import SECOND_DRAW, Keys, below, cdf_index
@@ -84,15 +85,17 @@ def build_pairs(
     b_len = members.sum(dim=1) - a_len
     u = keys.draw(stream, torch.tensor([SECOND_DRAW, SECOND_DRAW + 1], device=dev))
     label = cdf_index(u[:, 0], cdf)
-    kinds = torch.tensor([RELATIONS.index(r) for r in relations], device=dev)[label]
+    kinds = torch.tensor([PAIR_RELATIONS.index(r) for r in relations], device=dev)[label]
     rows = torch.arange(b, device=dev)
     partner = torch.remainder(rows + 1 + below(u[:, 1], max(b - 1, 1)), b)
-    random = kinds == RELATIONS.index("random")
+    random = kinds == PAIR_RELATIONS.index("random")
     if b == 1:
         next_label = relations.index("next") if "next" in relations else 0
         label = torch.where(random, torch.full_like(label, next_label), label)
         random = torch.zeros_like(random)
-    swapped = (kinds == RELATIONS.index("swapped")) | (kinds == RELATIONS.index("previous"))
+    swapped = (kinds == PAIR_RELATIONS.index("swapped")) | (
+        kinds == PAIR_RELATIONS.index("previous")
+    )
     # segments as (row, first member rank, length)
     first_row = rows
     first_start = torch.where(swapped, a_len, torch.zeros_like(a_len))
@@ -128,6 +131,3 @@ def build_pairs(
         word_ids = torch.where(in_first | in_second, words, torch.full_like(words, -1))
     token_type = ((p >= first_len.unsqueeze(1) + 2) & valid).long()
     return Pairs(Batch(ids, valid, batch.index, word_ids, None, None), token_type, label)
-
-
-RELATIONS = ("next", "swapped", "previous", "random")
