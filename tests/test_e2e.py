@@ -147,3 +147,5 @@ def test_sparse_permutation_layout_expands_to_the_dense_one() -> None:
         want = model(**{k: v for k, v in dense.items() if k != "target_positions"}).loss
         got = model(**expanded).loss
     assert torch.allclose(got, want, atol=1e-5)
+    with pytest.raises(ValueError, match="permutation-LM batch"):
+        rt.xlnet_inputs({k: v for k, v in sparse.items() if k != "perm_order"})
