@@ -10,7 +10,7 @@ the result is checked with ``ast.parse`` before it is returned.
 from __future__ import annotations
 
 import ast
-import functools
+import hashlib
 import keyword
 import linecache
 import re
@@ -364,7 +364,7 @@ class Generator:
         self._emit_budget(step.budget)
         self.consts.add(self.cname("SPAN_LENGTH_LAW"), step.law)
         mean = self.consts.add(
-            self.cname("SPAN_LENGTH_MEAN"), round(step.mean, 4), "the law's mean, in units"
+            self.cname("SPAN_LENGTH_MEAN"), step.mean, "the law's mean, in units"
         )
         values = self.consts.add(self.cname("SPAN_LENGTH_VALUES"), step.values)
         cdf = self.consts.add(self.cname("SPAN_LENGTH_CDF"), step.cdf)
@@ -381,6 +381,11 @@ class Generator:
             if step.budget.basis == "units":
                 w("budget_in_units=True,")
             w(f"mean_length={mean},  # sizes the length draws")
+            if step.nonzero_share < 1:
+                share = self.consts.add(
+                    self.cname("SPAN_NONZERO_SHARE"), step.nonzero_share, "P(length >= 1)"
+                )
+                w(f"nonzero_share={share},")
         w(")")
         w("selected = spans.selected")
         self.span_start_expr = "spans.span_start"
@@ -885,21 +890,24 @@ def load(module: GeneratedModule) -> types.ModuleType:
     return _load_source(module.name, module.source, module.collator_class)
 
 
-@functools.lru_cache(maxsize=128)
+_LOADED: dict[tuple[str, str], types.ModuleType] = {}  # (name, source) -> module; small
+
+
 def _load_source(name: str, source: str, collator_class: str) -> types.ModuleType:
-    filename = f"<objspec:{name}>"
-    mod = types.ModuleType(f"objspec_generated_{name}")
-    mod.__file__ = filename
+    digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+    filename = f"<objspec:{name}:{digest}>"  # one per source: tracebacks show the right lines
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), mod.__dict__)  # noqa: S102 - our own output
-    # what a pickled collator needs to be rebuilt in another process (a DataLoader worker)
-    getattr(mod, collator_class).generated_from = (name, source, collator_class)
-    return mod
+    if (name, source) not in _LOADED:
+        mod = types.ModuleType(f"objspec_generated_{name}")
+        mod.__file__ = filename
+        exec(compile(source, filename, "exec"), mod.__dict__)  # noqa: S102 - our own output
+        # what a pickled collator needs to be rebuilt in another process (a DataLoader worker)
+        getattr(mod, collator_class).generated_from = (name, source, collator_class)
+        _LOADED[name, source] = mod
+    return _LOADED[name, source]
 
 
-def rebuild_collator(
-    generated_from: tuple[str, str, str], state: dict[str, Any]
-) -> Any:
+def rebuild_collator(generated_from: tuple[str, str, str], state: dict[str, Any]) -> Any:
     """A pickled generated collator, unpickled: its module loaded from the source it carries
     (once per process), the instance's state restored."""
     cls = getattr(_load_source(*generated_from), generated_from[2])

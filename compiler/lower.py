@@ -110,6 +110,7 @@ class SelectSpans(Step):
     mean: float
     values: tuple[int, ...]
     cdf: tuple[int, ...]
+    nonzero_share: float = 1.0  # the law's chance of a length of 1 or more
 
 
 @dataclass(frozen=True)
@@ -569,6 +570,7 @@ def _selection(
         table.mean,
         table.values,
         table.cdf_u32(),
+        1.0 - table.prob_of(0),
     )
 
 

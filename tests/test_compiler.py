@@ -134,7 +134,8 @@ def test_output_form_can_be_chosen_at_compile_time() -> None:
     for check in applicable(objective):
         if not check.statistical:
             assert run_check(check, objective, compiled, max_examples=10).passed, check.name
-    with pytest.raises(SpecError, match="sequence-to-sequence form"):
+    with pytest.raises(SpecError, match="with output 'encoder': .* sequence-to-sequence") as info:
         compile_file(spec, output="encoder")
+    assert info.value.diagnostics[0].loc == objective.loc  # the override broke it, not a line
     with pytest.raises(SpecError, match="unknown output form"):
         compile_file(spec, output="decoder")

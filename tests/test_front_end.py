@@ -233,7 +233,7 @@ MLM_LINES = [
     ("change", "message", "line"),
     [
         ({5: "  head mlm\n  head mlm"}, "head 'mlm' is declared twice", 6),
-        ({5: "  head mlm\n  head span_boundary"}, "the span_boundary head needs spans", 6),
+        ({5: "  head mlm\n  head span_boundary"}, "the span_boundary head needs spans", 2),
         ({3: "  replace per span: mask 100%"}, "'replace per span' needs spans", 3),
         ({5: "  head mlm\n  views dropout"}, "a contrastive head and a 'views' statement", 6),
         ({4: "  predict original at all"}, "needs a sequence-to-sequence form", 4),

@@ -567,7 +567,8 @@ def test_span_lengths_are_drawn_until_every_budget_is_met() -> None:
     table = build_law("poisson", (0.05,))
     values, cdf = torch.tensor(table.values), torch.tensor(table.cdf_u32())
     target = torch.tensor([0, 3, 40, 17])
-    lengths = draw_lengths(_keys(4, 5), 3, target, values, cdf, mean_length=1.0)
+    share = 1 - table.prob_of(0)
+    lengths = draw_lengths(_keys(4, 5), 3, target, values, cdf, 1.0, share)
     assert lengths.shape[1] >= 8 * (2 * 40 + 4)  # three rounds at least
     assert bool((lengths.sum(dim=1) >= target).all())
     once = values[torch.searchsorted(cdf, _keys(4, 5).draw(3, lengths.shape[1]), right=True)]
@@ -575,23 +576,27 @@ def test_span_lengths_are_drawn_until_every_budget_is_met() -> None:
 
 
 def test_a_law_that_cannot_fill_a_budget_is_a_clear_error() -> None:
-    """Lengths drawn under a mean far above the law's (here 1 against 2**-32) give up with a
-    clear error once well past the expected count."""
+    """Lengths drawn from a law that is not the one described (told every length is non-zero,
+    drawn with P(1) = 2**-32) give up with a clear error once far past what the law given
+    could need."""
     from objspec.runtime.spans import draw_lengths
 
-    values, cdf = torch.tensor([0, 1]), torch.tensor([2**32 - 1, 2**32])  # P(1) = 2**-32
-    with pytest.raises(ValueError, match="draws zero-length spans more often than its mean"):
-        draw_lengths(_keys(2), 3, torch.tensor([5, 5]), values, cdf, mean_length=1.0)
+    values, cdf = torch.tensor([0, 1]), torch.tensor([2**32 - 1, 2**32])
+    with pytest.raises(ValueError, match="draws length 0 more often than the 0%"):
+        draw_lengths(_keys(2), 3, torch.tensor([5, 5]), values, cdf, 1.0, 1.0)
+    with pytest.raises(ValueError, match="positive mean"):
+        draw_lengths(_keys(2), 3, torch.tensor([5, 5]), values, cdf, 0.0, 1.0)
 
 
-def test_a_span_law_of_only_zero_lengths_is_refused() -> None:
+@pytest.mark.parametrize("law", ["fixed(0)", "poisson(lambda=0.001)"])
+def test_a_span_law_of_nearly_only_zero_lengths_is_refused(law: str) -> None:
     from objspec.errors import SpecError
     from objspec.parser import parse_spec
 
     text = (
-        "objective a\n  unit word\n  select spans length ~ fixed(0)\n  budget 30% of units\n"
+        f"objective a\n  unit word\n  select spans length ~ {law}\n  budget 30% of units\n"
         "  replace per span, collapse: mask 100%\n  predict original at all\n"
         "  output encoder_decoder\n  head seq2seq\n"
     )
-    with pytest.raises(SpecError, match="only draws length 0"):
+    with pytest.raises(SpecError, match="draws length 0 with probability"):
         parse_spec(text)

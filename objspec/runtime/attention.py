@@ -76,10 +76,12 @@ def xlnet_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A permutation-LM batch (either layout) as ``XLNetLMHeadModel`` takes it, built on the
     batch's device: ``perm_mask`` (B, L, L) float32, ``target_mapping`` (B, P, L) one-hot
     rows with ``labels`` (B, P) (the sparse form), and the batch's other model inputs."""
-    if "target_positions" not in batch or not ({"perm_order", "perm_mask"} & batch.keys()):
+    if not {"target_positions", "labels"} <= batch.keys() or not (
+        {"perm_order", "perm_mask"} & batch.keys()
+    ):
         raise ValueError(
-            "xlnet_inputs takes a permutation-LM batch: target_positions with perm_order "
-            "(sparse layout) or perm_mask (dense)"
+            "xlnet_inputs takes a permutation-LM batch: labels and target_positions with "
+            "perm_order (sparse layout) or perm_mask (dense)"
         )
     out = {k: v for k, v in batch.items() if k not in ("perm_order", "target_positions")}
     if "perm_order" in batch:

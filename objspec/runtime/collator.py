@@ -97,15 +97,19 @@ class Collator:
         return self.const(self.vocab.sentinel_ids, device)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        """Pickled by value: a generated class lives in no importable module, so the pickle
-        carries its generated source and the worker process (a DataLoader's, under spawn)
-        loads it again. Cached device constants are left behind and rebuilt there."""
-        if self.generated_from is None:
+        """A generated collator is pickled by value: its class lives in no importable module,
+        so the pickle carries the generated source and the worker process (a DataLoader's,
+        under spawn) loads it again. Other classes (a user's subclass) pickle by reference."""
+        generated_from = type(self).__dict__.get("generated_from")  # not a subclass's
+        if generated_from is None:
             return super().__reduce_ex__(protocol)
         from compiler.codegen import rebuild_collator
 
-        state = {**self.__dict__, "_consts": {}}
-        return rebuild_collator, (self.generated_from, state)
+        return rebuild_collator, (generated_from, self.__getstate__())
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state, without the cached device constants (rebuilt where it is used)."""
+        return {**self.__dict__, "_consts": {}}
 
     def set_epoch(self, epoch: int) -> None:
         """Masks are keyed by the epoch: dynamic masking changes them every epoch."""

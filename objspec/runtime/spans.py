@@ -71,26 +71,33 @@ def draw_lengths(
     values: torch.Tensor,
     cdf: torch.Tensor,
     mean_length: float,
+    nonzero_share: float = 1.0,
 ) -> torch.Tensor:
     """(B, S) int64 span lengths in draw order (draw i at counter i), enough of them that every
     row's total reaches its ``target`` (B,) units. S starts at twice the expected count
     (``target / mean_length``) and doubles until it suffices: the draw at a counter does not
     depend on S, so the result is the same as from one long draw, at a fraction of its cost.
-    A law whose mean is far below the one given may need more draws than any real batch could:
-    past eight times the expected count with a wide margin, that is a ValueError.
+
+    Each non-zero length covers a unit at least, and one draw in ``1 / nonzero_share`` is
+    non-zero, so ``4 (target + 10 sqrt(target) + 40) / nonzero_share`` draws fill a row but
+    with a chance below e^-40; past that a ValueError says the law given is not the one drawn.
     """
     most = int(target.max()) if target.numel() else 0
-    mean = max(mean_length, 1e-9)
-    cap = math.ceil(8 * (most + 8 * math.sqrt(most) + 32) / mean)
-    slots = min(math.ceil(2 * most / mean) + 4, cap)
+    if not (mean_length > 0 and 0 < nonzero_share <= 1):
+        raise ValueError(
+            f"a span length law needs a positive mean and a share of non-zero lengths in "
+            f"(0, 1], got {mean_length!r} and {nonzero_share!r}"
+        )
+    cap = math.ceil(4 * (most + 10 * math.sqrt(most) + 40) / nonzero_share)
+    slots = min(math.ceil(2 * most / mean_length) + 4, cap)
     while True:
         lengths = sample_lengths(keys.draw(stream, slots), values, cdf)
         if not target.numel() or bool((lengths.sum(dim=1) >= target).all()):
             return lengths
         if slots >= cap:
             raise ValueError(
-                f"{slots} span lengths drawn (law mean {mean_length:g}) did not fill a budget "
-                f"of {most} units: the law draws zero-length spans more often than its mean says"
+                f"{slots} span lengths drawn did not fill a budget of {most} units: the law "
+                f"draws length 0 more often than the {1 - nonzero_share:.0%} it was given with"
             )
         slots = min(2 * slots, cap)
 
@@ -107,6 +114,7 @@ def place_spans(
     *,
     budget_in_units: bool = False,
     mean_length: float = 1.0,
+    nonzero_share: float = 1.0,
 ) -> Spans:
     """Place spans covering exactly ``budget`` (B,) tokens per row (fewer only if the row has fewer
     candidate tokens), or ``budget`` units when ``budget_in_units``. ``selectable`` (B, L) bool
@@ -116,13 +124,13 @@ def place_spans(
 
     A law with length 0 (BART's Poisson) draws zero-length spans too: they take no tokens, and
     ``insertions`` (B,) counts those drawn before the budget was met (fairseq turns each into
-    one inserted mask). ``mean_length``, the law's mean, sizes the first round of length draws
-    (see :func:`draw_lengths`)."""
+    one inserted mask). ``mean_length``, the law's mean, and ``nonzero_share``, its chance of a
+    non-zero length, size the rounds of length draws (see :func:`draw_lengths`)."""
     b, length = candidate_starts.shape
     dev = candidate_starts.device
     unit_pos, n_units = compact_units(candidate_starts)
     target = torch.minimum(budget, n_units)
-    lengths = draw_lengths(keys, streams[0], target, values, cdf, mean_length)
+    lengths = draw_lengths(keys, streams[0], target, values, cdf, mean_length, nonzero_share)
     slots = lengths.shape[1]
     before = lengths.cumsum(dim=1) - lengths
     insertions = ((lengths == 0) & (before < target.unsqueeze(1))).sum(dim=1)

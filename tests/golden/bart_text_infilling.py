@@ -51,9 +51,11 @@ STREAM_INSERT_RANDOM_TOKEN = 13
 BUDGET_RATE = 0.3
 SPAN_LENGTH_LAW = 'poisson(lambda=3)'
 # the law's mean, in units
-SPAN_LENGTH_MEAN = 3.0
+SPAN_LENGTH_MEAN = 2.9999999985729247
 SPAN_LENGTH_VALUES = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
 SPAN_LENGTH_CDF = (213833830, 855335322, 1817587559, 2779839795, 3501528973, 3934542480, 4151049233, 4243837842, 4278633570, 4290232146, 4293711719, 4294660693, 4294897937, 4294952685, 4294964417, 4294966763, 4294967203, 4294967281, 4294967294, 4294967296)
+# P(length >= 1)
+SPAN_NONZERO_SHARE = 0.9502129316279966
 REPLACE_ACTIONS = ('mask', 'random')
 REPLACE_CDF = (3865470566, 4294967296)
 INSERT_ACTIONS = ('mask', 'random')
@@ -93,6 +95,7 @@ class BartTextInfillingCollator(rt.Collator):
             self.const(SPAN_LENGTH_CDF, device),
             budget_in_units=True,
             mean_length=SPAN_LENGTH_MEAN,  # sizes the length draws
+            nonzero_share=SPAN_NONZERO_SHARE,
         )
         selected = spans.selected
         # replace per span, collapse: mask 90%, random 10%
