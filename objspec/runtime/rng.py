@@ -49,7 +49,12 @@ def hash32(x: IntLike) -> IntLike:
 
 
 def _hash32_tensor(x: torch.Tensor) -> torch.Tensor:
-    y = x & MASK32  # a fresh tensor: the steps below update it in place
+    return _mix_in_place(x & MASK32)  # a fresh tensor for the in-place steps
+
+
+def _mix_in_place(y: torch.Tensor) -> torch.Tensor:
+    """``hash32`` of a fresh int64 tensor already in [0, 2**32), updating it in place (a
+    draw's ``key ^ position`` is one: it skips the copy and the first mask)."""
     y ^= y >> 16
     y.mul_(_signed(0x7FEB352D)).bitwise_and_(MASK32)
     y ^= y >> 15
@@ -59,6 +64,7 @@ def _hash32_tensor(x: torch.Tensor) -> torch.Tensor:
 
 
 _tensor_hash: Callable[[torch.Tensor], torch.Tensor] = _hash32_tensor
+_tensor_mix: Callable[[torch.Tensor], torch.Tensor] = _mix_in_place
 
 
 def use_compiled_hash(enabled: bool = True) -> None:
@@ -67,8 +73,9 @@ def use_compiled_hash(enabled: bool = True) -> None:
     are the same. On one CPU thread it pays on long rows and costs on short ones, where the
     compiled call's fixed overhead outweighs the fused kernel (docs/benchmarks.md).
     """
-    global _tensor_hash
+    global _tensor_hash, _tensor_mix
     _tensor_hash = torch.compile(_hash32_tensor, dynamic=True) if enabled else _hash32_tensor
+    _tensor_mix = torch.compile(_mix_in_place, dynamic=True) if enabled else _mix_in_place
 
 
 def _signed(c: int) -> int:
@@ -158,7 +165,7 @@ class Keys:
             c = counter.to(device=k.device, dtype=torch.int64)
             mixed = hash32((c & MASK32) ^ COUNTER_SALT)
             mixed = mixed if mixed.dim() == 2 else mixed.unsqueeze(0)
-        return hash32(k ^ mixed)
+        return _tensor_mix(k ^ mixed)  # both in [0, 2**32): so is their xor, a fresh tensor
 
     def draw_at_positions(
         self, stream: int, rows: torch.Tensor, cols: torch.Tensor, length: int
@@ -166,7 +173,7 @@ class Keys:
         """(N,) draws at scattered positions of a (B, ``length``) grid: the values ``draw``
         gives at ``[rows[i], cols[i]]`` (for the few positions a decision is needed at)."""
         k = self._keys[rows, stream]
-        return hash32(k ^ mixed_positions(length, k.device)[cols])
+        return _tensor_mix(k ^ mixed_positions(length, k.device)[cols])
 
 
 def threshold(p: float) -> int:
