@@ -23,6 +23,7 @@ from typing import Any
 from compiler import lower as L
 from objspec import __version__
 from objspec.errors import CodegenError
+from objspec.runtime.generated import PickledBySource
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -711,7 +712,7 @@ class Generator:
                 self.consts.add("LABEL_KEY", step.label_key, "the pair label's Hugging Face name")
         views = next((s.kind for s in self.plan.steps if isinstance(s, L.Views)), None)
         rtd = heads.get("replaced_token_detection")
-        w(f"class {self.prefix}Heads(torch.nn.Module):")
+        w(f"class {self.prefix}Heads(rt.Heads):")
         with w.indent():
             w(f'"""The `{self.plan.name}` losses: the model run on a collated batch, its hidden')
             w("states through each head.")
@@ -887,13 +888,13 @@ def generate(plan: L.Plan) -> GeneratedModule:
 def load(module: GeneratedModule) -> types.ModuleType:
     """Execute generated source as a module; tracebacks show its lines (via linecache). The
     same source is executed once per process, so its classes stay the same objects."""
-    return _load_source(module.name, module.source, module.collator_class)
+    return _load_source(module.name, module.source)
 
 
 _LOADED: dict[tuple[str, str], types.ModuleType] = {}  # (name, source) -> module; small
 
 
-def _load_source(name: str, source: str, collator_class: str) -> types.ModuleType:
+def _load_source(name: str, source: str) -> types.ModuleType:
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
     filename = f"<objspec:{name}:{digest}>"  # one per source: tracebacks show the right lines
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -901,16 +902,22 @@ def _load_source(name: str, source: str, collator_class: str) -> types.ModuleTyp
         mod = types.ModuleType(f"objspec_generated_{name}")
         mod.__file__ = filename
         exec(compile(source, filename, "exec"), mod.__dict__)  # noqa: S102 - our own output
-        # what a pickled collator needs to be rebuilt in another process (a DataLoader worker)
-        getattr(mod, collator_class).generated_from = (name, source, collator_class)
+        for value in list(vars(mod).values()):  # what a pickle needs to rebuild them elsewhere
+            own = isinstance(value, type) and value.__module__ == mod.__name__
+            if own and issubclass(value, PickledBySource):
+                value.generated_from = (name, source, value.__name__)
         _LOADED[name, source] = mod
     return _LOADED[name, source]
 
 
-def rebuild_collator(generated_from: tuple[str, str, str], state: dict[str, Any]) -> Any:
-    """A pickled generated collator, unpickled: its module loaded from the source it carries
-    (once per process), the instance's state restored."""
-    cls = getattr(_load_source(*generated_from), generated_from[2])
-    collator = cls.__new__(cls)
-    collator.__dict__.update(state)
-    return collator
+def rebuild_generated(generated_from: tuple[str, str, str], state: dict[str, Any]) -> Any:
+    """A pickled instance of a generated class, unpickled: its module loaded from the source it
+    carries (once per process), its state restored."""
+    name, source, class_name = generated_from
+    cls = getattr(_load_source(name, source), class_name)
+    obj = cls.__new__(cls)
+    if hasattr(obj, "__setstate__"):  # nn.Module restores its own state
+        obj.__setstate__(state)
+    else:
+        obj.__dict__.update(state)
+    return obj

@@ -82,6 +82,20 @@ def _electra_heads() -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
     return compile_file(SPECS / "electra.objspec").Heads(model), batch
 
 
+def test_generated_heads_save_and_load_whole(tmp_path: Path) -> None:
+    """torch.save of a whole Heads module (its generated class carries its source) loads back
+    as the same class, with the generator's shared embedding still shared and the same losses."""
+    heads, batch = _electra_heads()
+    heads.eval()
+    torch.save(heads, tmp_path / "heads.pt")
+    loaded = torch.load(tmp_path / "heads.pt", weights_only=False)
+    assert type(loaded) is type(heads)
+    assert loaded.generator.embeddings is loaded.model.embeddings
+    with torch.no_grad():
+        want, got = heads(batch), loaded(batch)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
 def test_no_gradient_reaches_the_generator_from_the_discriminator() -> None:
     """The discriminator's loss trains the discriminator and the shared embedding, never the
     generator or its MLM head: its samples are drawn without gradient."""

@@ -32,6 +32,7 @@ from objspec.runtime.encoders import (
     encode,
     smaller,
 )
+from objspec.runtime.generated import Heads
 from objspec.runtime.heads import (
     ContrastiveHead,
     MLMHead,
@@ -85,6 +86,7 @@ from objspec.runtime.views import paired_view, selected_rows
 from objspec.runtime.vocab import Vocab, VocabError
 
 __all__ = [
+    "Heads",
     "DELETED",
     "IGNORE_INDEX",
     "Batch",

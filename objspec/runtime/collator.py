@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import torch
 
 from objspec.runtime.batch import Batch, Examples, read_batch
+from objspec.runtime.generated import PickledBySource
 from objspec.runtime.rng import Keys
 from objspec.runtime.vocab import Vocab, VocabError
 
@@ -15,7 +16,7 @@ SQUARE_OUTPUTS = ("perm_mask", "target_mapping", "self_attention_mask")  # (B, L
 TARGET_KEYS = ("labels", "decoder_input_ids", "decoder_attention_mask", "decoder_position_ids")
 
 
-class Collator:
+class Collator(PickledBySource):
     """Batch in, corrupted batch and targets out (``collator(examples) -> dict of tensors``).
 
     ``vocab`` is a :class:`Vocab` or a tokenizer to read one from; ``seed`` and the epoch key
@@ -29,7 +30,6 @@ class Collator:
     (see :meth:`cut`; to size rows so that nothing is cut, see ``rewrite.t5_lengths``).
     """
 
-    generated_from: ClassVar[tuple[str, str, str] | None] = None  # set by compiler.load
     needs: ClassVar[tuple[str, ...]] = ()
     modes: ClassVar[tuple[str, ...]] = ()  # mixture members' mode tokens, by text
     mask_copies: ClassVar[int | None] = None
@@ -95,17 +95,6 @@ class Collator:
     def sentinels(self, device: torch.device) -> torch.Tensor:
         """(S,) int64 sentinel ids in order (<extra_id_0> first), on ``device`` (cached)."""
         return self.const(self.vocab.sentinel_ids, device)
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        """A generated collator is pickled by value: its class lives in no importable module,
-        so the pickle carries the generated source and the worker process (a DataLoader's,
-        under spawn) loads it again. Other classes (a user's subclass) pickle by reference."""
-        generated_from = type(self).__dict__.get("generated_from")  # not a subclass's
-        if generated_from is None:
-            return super().__reduce_ex__(protocol)
-        from compiler.codegen import rebuild_collator
-
-        return rebuild_collator, (generated_from, self.__getstate__())
 
     def __getstate__(self) -> dict[str, Any]:
         """The state, without the cached device constants (rebuilt where it is used)."""

@@ -133,7 +133,7 @@ class AlbertCollator(rt.Collator):
         }
 
 
-class AlbertHeads(torch.nn.Module):
+class AlbertHeads(rt.Heads):
     """The `albert` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -150,7 +150,7 @@ class BartCollator(rt.Collator):
         return rt.encoder_decoder_outputs(input_ids, input_valid, target_ids, target_valid, decoder_input_ids)
 
 
-class BartHeads(torch.nn.Module):
+class BartHeads(rt.Heads):
     """The `bart` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -72,7 +72,7 @@ class BartDocumentRotationCollator(rt.Collator):
         return rt.encoder_decoder_outputs(input_ids, input_valid, target_ids, target_valid, decoder_input_ids)
 
 
-class BartDocumentRotationHeads(torch.nn.Module):
+class BartDocumentRotationHeads(rt.Heads):
     """The `bart_document_rotation` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -66,7 +66,7 @@ class BartSentencePermutationCollator(rt.Collator):
         return rt.encoder_decoder_outputs(input_ids, input_valid, target_ids, target_valid, decoder_input_ids)
 
 
-class BartSentencePermutationHeads(torch.nn.Module):
+class BartSentencePermutationHeads(rt.Heads):
     """The `bart_sentence_permutation` losses: the model run on a collated batch, its hidden
     states through each head.
 

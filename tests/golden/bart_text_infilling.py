@@ -145,7 +145,7 @@ class BartTextInfillingCollator(rt.Collator):
         return rt.encoder_decoder_outputs(input_ids, input_valid, target_ids, target_valid, decoder_input_ids)
 
 
-class BartTextInfillingHeads(torch.nn.Module):
+class BartTextInfillingHeads(rt.Heads):
     """The `bart_text_infilling` losses: the model run on a collated batch, its hidden
     states through each head.
 

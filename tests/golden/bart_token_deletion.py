@@ -88,7 +88,7 @@ class BartTokenDeletionCollator(rt.Collator):
         return rt.encoder_decoder_outputs(input_ids, input_valid, target_ids, target_valid, decoder_input_ids)
 
 
-class BartTokenDeletionHeads(torch.nn.Module):
+class BartTokenDeletionHeads(rt.Heads):
     """The `bart_token_deletion` losses: the model run on a collated batch, its hidden
     states through each head.
 

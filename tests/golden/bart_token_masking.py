@@ -88,7 +88,7 @@ class BartTokenMaskingCollator(rt.Collator):
         return rt.encoder_decoder_outputs(input_ids, input_valid, target_ids, target_valid, decoder_input_ids)
 
 
-class BartTokenMaskingHeads(torch.nn.Module):
+class BartTokenMaskingHeads(rt.Heads):
     """The `bart_token_masking` losses: the model run on a collated batch, its hidden
     states through each head.
 

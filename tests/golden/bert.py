@@ -116,7 +116,7 @@ class BertCollator(rt.Collator):
         }
 
 
-class BertHeads(torch.nn.Module):
+class BertHeads(rt.Heads):
     """The `bert` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -87,7 +87,7 @@ class BertMlmCollator(rt.Collator):
         }
 
 
-class BertMlmHeads(torch.nn.Module):
+class BertMlmHeads(rt.Heads):
     """The `bert_mlm` losses: the model run on a collated batch, its hidden
     states through each head.
 

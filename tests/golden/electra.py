@@ -104,7 +104,7 @@ class ElectraCollator(rt.Collator):
         }
 
 
-class ElectraHeads(torch.nn.Module):
+class ElectraHeads(rt.Heads):
     """The `electra` losses: the model run on a collated batch, its hidden
     states through each head.
 

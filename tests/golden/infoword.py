@@ -99,7 +99,7 @@ class InfowordCollator(rt.Collator):
         }
 
 
-class InfowordHeads(torch.nn.Module):
+class InfowordHeads(rt.Heads):
     """The `infoword` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -91,7 +91,7 @@ class MassCollator(rt.Collator):
         return outputs
 
 
-class MassHeads(torch.nn.Module):
+class MassHeads(rt.Heads):
     """The `mass` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -80,7 +80,7 @@ class NspCollator(rt.Collator):
         }
 
 
-class NspHeads(torch.nn.Module):
+class NspHeads(rt.Heads):
     """The `nsp` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -94,7 +94,7 @@ class RobertaCollator(rt.Collator):
         }
 
 
-class RobertaHeads(torch.nn.Module):
+class RobertaHeads(rt.Heads):
     """The `roberta` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -65,7 +65,7 @@ class SimcseCollator(rt.Collator):
         }
 
 
-class SimcseHeads(torch.nn.Module):
+class SimcseHeads(rt.Heads):
     """The `simcse` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -79,7 +79,7 @@ class SopCollator(rt.Collator):
         }
 
 
-class SopHeads(torch.nn.Module):
+class SopHeads(rt.Heads):
     """The `sop` losses: the model run on a collated batch, its hidden
     states through each head.
 

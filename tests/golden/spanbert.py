@@ -114,7 +114,7 @@ class SpanbertCollator(rt.Collator):
         }
 
 
-class SpanbertHeads(torch.nn.Module):
+class SpanbertHeads(rt.Heads):
     """The `spanbert` losses: the model run on a collated batch, its hidden
     states through each head.
 

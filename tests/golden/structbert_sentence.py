@@ -77,7 +77,7 @@ class StructbertSentenceCollator(rt.Collator):
         }
 
 
-class StructbertSentenceHeads(torch.nn.Module):
+class StructbertSentenceHeads(rt.Heads):
     """The `structbert_sentence` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -114,7 +114,7 @@ class StructbertWordCollator(rt.Collator):
         }
 
 
-class StructbertWordHeads(torch.nn.Module):
+class StructbertWordHeads(rt.Heads):
     """The `structbert_word` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -94,7 +94,7 @@ class T5SpanCollator(rt.Collator):
         return rt.encoder_decoder_outputs(input_ids, input_valid, target_ids, target_valid, decoder_input_ids)
 
 
-class T5SpanHeads(torch.nn.Module):
+class T5SpanHeads(rt.Heads):
     """The `t5_span` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -359,7 +359,7 @@ class Ul2Collator(rt.Collator):
         return input_ids, input_valid, target_ids, target_valid
 
 
-class Ul2Heads(torch.nn.Module):
+class Ul2Heads(rt.Heads):
     """The `ul2` losses: the model run on a collated batch, its hidden
     states through each head.
 

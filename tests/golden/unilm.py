@@ -124,7 +124,7 @@ class UnilmCollator(rt.Collator):
         }
 
 
-class UnilmHeads(torch.nn.Module):
+class UnilmHeads(rt.Heads):
     """The `unilm` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -93,7 +93,7 @@ class WwmCollator(rt.Collator):
         }
 
 
-class WwmHeads(torch.nn.Module):
+class WwmHeads(rt.Heads):
     """The `wwm` losses: the model run on a collated batch, its hidden
     states through each head.
 

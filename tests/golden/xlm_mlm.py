@@ -94,7 +94,7 @@ class XlmMlmCollator(rt.Collator):
         }
 
 
-class XlmMlmHeads(torch.nn.Module):
+class XlmMlmHeads(rt.Heads):
     """The `xlm_mlm` losses: the model run on a collated batch, its hidden
     states through each head.
 

@@ -98,7 +98,7 @@ class XlmTlmCollator(rt.Collator):
         }
 
 
-class XlmTlmHeads(torch.nn.Module):
+class XlmTlmHeads(rt.Heads):
     """The `xlm_tlm` losses: the model run on a collated batch, its hidden
     states through each head.
 

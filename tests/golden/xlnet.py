@@ -104,7 +104,7 @@ class XlnetCollator(rt.Collator):
         }
 
 
-class XlnetHeads(torch.nn.Module):
+class XlnetHeads(rt.Heads):
     """The `xlnet` losses: the model run on a collated batch, its hidden
     states through each head.
 

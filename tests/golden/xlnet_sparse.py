@@ -98,7 +98,7 @@ class XlnetSparseCollator(rt.Collator):
         }
 
 
-class XlnetSparseHeads(torch.nn.Module):
+class XlnetSparseHeads(rt.Heads):
     """The `xlnet_sparse` losses: the model run on a collated batch, its hidden
     states through each head.
 
