@@ -127,11 +127,8 @@ def _second_listed(
     """The second sequence ``<name>_ids`` of each example, when every example has one."""
     if not examples or not all(f"{name}_ids" in e for e in examples):
         return None
-    second = _from_examples(
-        [{"input_ids": e[f"{name}_ids"], "index": 0} for e in examples], pad_id, None
-    )
-    second.index = index
-    return second
+    ids, valid = _padded_rows([e[f"{name}_ids"] for e in examples], pad_id)
+    return Batch(ids, valid, index)
 
 
 def _langs(first: Any, second: Any, rows: int, device: torch.device) -> torch.Tensor:
@@ -148,11 +145,7 @@ def _from_examples(
 ) -> Batch:
     if not all(isinstance(e, Mapping) and "input_ids" in e for e in examples):
         raise BatchError("every example must be a dict with 'input_ids'")
-    rows = [e["input_ids"] for e in examples]
-    lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
-    width = int(lengths.max()) if len(rows) else 0
-    valid = torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)
-    ids = _pad_flat(rows, valid, pad_id)
+    ids, valid = _padded_rows([e["input_ids"] for e in examples], pad_id)
     word_ids = _per_token(examples, "word_ids", valid)
     sentence_ids = _per_token(examples, "sentence_ids", valid)
     special = None
@@ -179,6 +172,15 @@ def _from_examples(
         )
     batch = Batch(ids, valid, index, word_ids, special, sentence_ids, translation, langs, positive)
     return _to(batch, device) if device is not None else batch
+
+
+def _padded_rows(rows: Sequence[Any], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ragged rows of ids as (B, L) int64 padded with ``pad_id`` and their (B, L) bool
+    validity."""
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
+    width = int(lengths.max()) if len(rows) else 0
+    valid = torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)
+    return _pad_flat(rows, valid, pad_id), valid
 
 
 def _per_token(
