@@ -441,7 +441,7 @@ class Generator:
         w = self.body
         w("order = rt.factorization_order(keys, STREAM_FACTORIZATION, selected)")
         if step.layout == "dense":
-            w("perm_mask = rt.permutation_masks(order, selected)")
+            w("perm_mask = rt.permutation_masks(order)")
             w("target_mapping = rt.target_mapping_dense(selected)")
 
     def emit_jointranslation(self, step: L.JoinTranslation) -> None:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from objspec import ir
 from objspec.runtime import IGNORE_INDEX, Vocab, read_batch
-from objspec.runtime.attention import order_attention
+from objspec.runtime.attention import blocked_by_order
 from objspec.runtime.selection import candidate_mask, word_unit_starts
 
 # Statistical checks fail only past this many standard deviations (a fixed seed makes them
@@ -848,7 +848,7 @@ def check_factorization(objective: ir.Objective, compiled: Any, case: Case) -> N
         order = out["perm_order"]
         if not torch.equal(order >= 0, targets):
             raise _fail("perm_order ranks other tokens than the targets")
-        blocked = ~order_attention(order)
+        blocked = blocked_by_order(order)
     else:
         blocked = out["perm_mask"].bool()
         mapping = out["target_mapping"]

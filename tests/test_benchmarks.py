@@ -15,6 +15,10 @@ def test_harness_runs_every_pair(capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("int64 copy", "MLM 80/10/10", "whole-word MLM", "SpanBERT", "XLNet PLM (sparse"):
         assert name in out
     assert "## Batch size" in out and "| MLM 80/10/10 | padded | 8 |" in out
+    from benchmarks.run import GOALS, SCALED
+
+    for name, form in {*GOALS, *SCALED}:  # a misspelt pair would drop its goal row silently
+        assert f"| {name} | {form} |" in out, name
 
 
 def test_spanbert_reference_meets_its_budget() -> None:

@@ -57,19 +57,24 @@ def factorization_order(keys: Keys, stream: int, targets: torch.Tensor) -> torch
     return torch.where(targets, rank, torch.full_like(rank, -1))
 
 
-def permutation_masks(order: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """(B, L, L) float32 ``perm_mask`` in Hugging Face's layout: 1 where token i may not attend
-    to token j, i.e. j is a target no earlier than i in the factorization order (a target never
-    sees itself; non-targets see each other and no target)."""
-    blocked = (order.unsqueeze(2) <= order.unsqueeze(1)) & targets.unsqueeze(1)
+def blocked_by_order(order: torch.Tensor) -> torch.Tensor:
+    """(B, L, L) bool from a factorization order (B, L) int64 (each target's rank, -1 at
+    non-targets): True where token i may not attend to token j, i.e. j is a target no earlier
+    than i in the order (a target never sees itself; non-targets see each other and no
+    target)."""
+    return (order.unsqueeze(2) <= order.unsqueeze(1)) & (order >= 0).unsqueeze(1)
+
+
+def permutation_masks(order: torch.Tensor) -> torch.Tensor:
+    """(B, L, L) float32 ``perm_mask`` in Hugging Face's layout: 1 where blocked."""
+    blocked = blocked_by_order(order)
     return blocked.view(torch.uint8).to(torch.float32)  # bytes -> float: ~8x faster on CPU
 
 
 def order_attention(order: torch.Tensor) -> torch.Tensor:
-    """(B, L, L) bool, True where token i may attend to token j, from the sparse layout's
-    ``perm_order`` (B, L) int64 (-1 at non-targets): the inverse of :func:`permutation_masks`,
-    built where the model runs instead of in the collator."""
-    return ~((order.unsqueeze(2) <= order.unsqueeze(1)) & (order >= 0).unsqueeze(1))
+    """(B, L, L) bool, True where token i may attend to token j: the sparse layout's
+    ``perm_order`` expanded where the model runs instead of in the collator."""
+    return ~blocked_by_order(order)
 
 
 def xlnet_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -85,8 +90,7 @@ def xlnet_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         )
     out = {k: v for k, v in batch.items() if k not in ("perm_order", "target_positions")}
     if "perm_order" in batch:
-        order = batch["perm_order"]
-        out["perm_mask"] = permutation_masks(order, order >= 0)
+        out["perm_mask"] = permutation_masks(batch["perm_order"])
     out["target_mapping"], out["labels"] = sparse_target_mapping(
         batch["target_positions"], batch["labels"]
     )

@@ -13,6 +13,7 @@ from objspec.runtime.rng import Keys
 from objspec.runtime.vocab import Vocab, VocabError
 
 SQUARE_OUTPUTS = ("perm_mask", "target_mapping", "self_attention_mask")  # (B, L, L)
+POSITION_OUTPUTS = ("target_positions",)  # (B, P) positions in the row, -1 past the last
 TARGET_KEYS = ("labels", "decoder_input_ids", "decoder_attention_mask", "decoder_position_ids")
 
 
@@ -162,8 +163,8 @@ class Collator(PickledBySource):
         decoder = "decoder_attention_mask" in out
         for key, value in out.items():
             limit = self.max_target_length if decoder and key in TARGET_KEYS else self.max_length
-            if limit is not None and key == "target_positions":  # positions, not a row of tokens
-                out[key] = torch.where(value < limit, value, torch.full_like(value, -1))
+            if limit is not None and key in POSITION_OUTPUTS:  # cut the positions, not columns
+                out[key] = torch.where(value < limit, value, -1)
             elif limit is not None and value.dim() >= 2 and value.shape[1] > limit:
                 out[key] = value[:, :limit, :limit] if key in SQUARE_OUTPUTS else value[:, :limit]
         return out

@@ -92,7 +92,7 @@ class XlnetCollator(rt.Collator):
         labels = rt.labels_at(batch.input_ids, selected)
         # attention permutation
         order = rt.factorization_order(keys, STREAM_FACTORIZATION, selected)
-        perm_mask = rt.permutation_masks(order, selected)
+        perm_mask = rt.permutation_masks(order)
         target_mapping = rt.target_mapping_dense(selected)
         return {
             'input_ids': input_ids,
