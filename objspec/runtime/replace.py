@@ -34,6 +34,7 @@ def replace_selected(
     whole (B, L) grid (one hash of cached position keys, no gather); random tokens, a few
     percent of the row, are drawn only where they are written.
     """
+    _check_actions(actions, mask_id, pool, random_stream)
     length = input_ids.shape[1]
     ranges = list(zip(actions, (0, *cdf[:-1]), cdf, strict=True))
     u = None  # no draw when the one action taken is taken always (XLNet's mask 100%)
@@ -42,7 +43,6 @@ def replace_selected(
             u = keys.draw(stream, length)
         else:  # a span's decision is keyed by its start, a position of the row
             u = keys.draw(stream, span_start.clamp(min=0), below_length=length)
-    _check_actions(actions, mask_id, pool, random_stream)
     out = input_ids
     for name, low, high in ranges:  # at most three actions
         if name == "keep" or low == high:
