@@ -373,7 +373,8 @@ def test_example_keys_are_the_same_from_numpy_and_torch() -> None:
     assert torch.equal(Keys(3, 9, index)._keys, example_stream_keys(index, per_stream))
 
 
-def test_first_and_last_are_the_rows_own_with_left_padding() -> None:
+def test_a_left_padded_batch_is_read_left_aligned() -> None:
+    """Columns count from each row's own first token: the first and last are the row's."""
     vocab = synthetic_vocab(30)
     right = read_batch({"input_ids": torch.tensor([[9, 10, 11, 0, 0]])}, pad_id=0)
     left = read_batch(
@@ -385,14 +386,15 @@ def test_first_and_last_are_the_rows_own_with_left_padding() -> None:
     )
     kwargs = {"exclude_special": False, "exclude_first": True, "exclude_last": True}
     assert candidate_mask(right, vocab, **kwargs).long().tolist() == [[0, 1, 0, 0, 0]]
-    assert candidate_mask(left, vocab, **kwargs).long().tolist() == [[0, 0, 0, 1, 0]]
+    assert candidate_mask(left, vocab, **kwargs).long().tolist() == [[0, 1, 0, 0, 0]]
+    assert torch.equal(left.input_ids, right.input_ids) and left.left_padded
 
 
 def test_an_example_without_index_does_not_change_the_others_keys() -> None:
     rows = [{"input_ids": [2, 9, 10, 3], "index": 7}, {"input_ids": [2, 11, 3]}]
     batch = read_batch(rows, pad_id=0)
     alone = read_batch(rows[1:], pad_id=0)
-    assert int(batch.index[0]) == 7
+    assert int(batch.index[0]) != int(alone.index[0])  # the index, mixed with the content
     assert int(batch.index[1]) == int(alone.index[0])  # the content hash, as alone
 
 

@@ -1,9 +1,15 @@
-"""Batch in: a list of examples or an already padded dict of tensors, on any device."""
+"""Batch in: a list of examples, a list of id rows, or an already padded dict of tensors.
+
+Whatever the input form, the :class:`Batch` a collator sees is validated once (integer ids
+inside the vocabulary, 0/1 attention masks, one contiguous run of tokens per row) and
+left-aligned: every row's tokens start at column 0, so a draw keyed by a position counts from
+the example's own first token, whatever the padding side or width of the batch it came in.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
@@ -12,19 +18,39 @@ import torch
 
 from objspec.runtime.rng import GOLDEN, MASK32, hash32, mul32
 
-Examples = Sequence[Mapping[str, Any]] | Mapping[str, Any]
+Examples = Sequence[Mapping[str, Any]] | Sequence[Sequence[int]] | Mapping[str, Any]
+
+# Fields the reader turns into the Batch; every other field of an example is passed through.
+READ_FIELDS = frozenset(
+    {
+        "input_ids",
+        "attention_mask",
+        "index",
+        "word_ids",
+        "special_tokens_mask",
+        "sentence_ids",
+        "translation_ids",
+        "translation_attention_mask",
+        "lang",
+        "translation_lang",
+        "positive_ids",
+        "positive_attention_mask",
+    }
+)
+INDEX_LIMIT = 1 << 63
 
 
 class BatchError(ValueError):
-    """A batch the collator cannot read (missing input_ids, ragged tensors, ...)."""
+    """A batch the collator cannot read (missing input_ids, ragged tensors, bad ids, ...)."""
 
 
 @dataclass
 class Batch:
-    """A padded batch.
+    """A padded, left-aligned batch.
 
-    input_ids: (B, L) int64; valid: (B, L) bool, True on real tokens (False on padding);
-    index: (B,) int64, each example's identity for the counter RNG;
+    input_ids: (B, L) int64; valid: (B, L) bool, True on real tokens, a prefix of each row;
+    index: (B,) int64, each example's key for the counter RNG (its given ``index`` mixed with
+    its content, or its content alone);
     word_ids: (B, L) int64 word index per token (-1 where none) or None;
     special: (B, L) bool or None, a caller-provided special_tokens_mask;
     sentence_ids: (B, L) int64 sentence index per token (-1 outside sentences) or None;
@@ -32,7 +58,10 @@ class Batch:
     langs: (B, 2) int64 language ids of the sentence and its translation (with a
     translation), or None;
     positive: each row's paired view (a Batch of ``positive_ids``: an entailed sentence, a
-    back-translation) for a contrastive objective, or None.
+    back-translation) for a contrastive objective, or None;
+    extras: the fields a spec does not read, to pass through: per-token ones (B, L) int64
+    (padded with 0, left-aligned like input_ids) and per-example ones (B, ...);
+    left_padded: True when the batch came in padded on the left (a padded dict).
     """
 
     input_ids: torch.Tensor
@@ -44,6 +73,9 @@ class Batch:
     translation: Batch | None = None
     langs: torch.Tensor | None = None
     positive: Batch | None = None
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    per_token: frozenset[str] = frozenset()
+    left_padded: bool = False
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -55,80 +87,241 @@ class Batch:
         return self.input_ids.device
 
 
-def read_batch(examples: Examples, pad_id: int, device: torch.device | str | None = None) -> Batch:
-    """Read either input form into a :class:`Batch` on ``device`` (default: where the data is)."""
+def read_batch(
+    examples: Examples,
+    pad_id: int | None,
+    device: torch.device | str | None = None,
+    *,
+    vocab_size: int | None = None,
+) -> Batch:
+    """Read any input form into a validated, left-aligned :class:`Batch` on ``device``
+    (default: where the data is). ``pad_id`` None (a vocabulary without a pad token) reads
+    only batches that need no padding; ``vocab_size`` bounds the ids when given."""
     if isinstance(examples, Mapping):
-        return _from_padded(examples, pad_id, device)
-    if not isinstance(examples, Sequence) or isinstance(examples, str | bytes):
-        raise BatchError(f"expected a list of examples or a dict of tensors, got {type(examples)}")
-    return _from_examples(examples, pad_id, device)
+        batch = _from_padded(examples, pad_id, device)
+    elif not isinstance(examples, Sequence) or isinstance(examples, str | bytes):
+        raise BatchError(
+            f"expected a list of examples, a list of id rows or a dict of tensors, "
+            f"got {type(examples).__name__}"
+        )
+    else:
+        batch = _from_examples(_as_examples(examples), pad_id, device)
+    if vocab_size is not None:
+        check_ids(batch.input_ids, batch.valid, vocab_size, "input_ids")
+        for name, second in (
+            ("translation_ids", batch.translation),
+            ("positive_ids", batch.positive),
+        ):
+            if second is not None:
+                check_ids(second.input_ids, second.valid, vocab_size, name)
+    return batch
 
 
-def _as_long(x: Any, device: torch.device | str | None) -> torch.Tensor:
+def _as_examples(rows: Sequence[Any]) -> Sequence[Mapping[str, Any]]:
+    """A list of id rows (lists, arrays or tensors of ids) read as examples with input_ids."""
+    if rows and not isinstance(rows[0], Mapping):
+        return [{"input_ids": r} for r in rows]
+    return rows  # type: ignore[return-value]
+
+
+def check_ids(ids: torch.Tensor, valid: torch.Tensor, vocab_size: int, what: str) -> None:
+    """Raise a BatchError naming the first example and position whose id lies outside
+    ``[0, vocab_size)`` (one vectorized test per batch, one host read)."""
+    bad = valid & ((ids < 0) | (ids >= vocab_size))
+    if bool(bad.any()):
+        row, col = (int(v) for v in bad.nonzero()[0])
+        raise BatchError(
+            f"{what} of example {row} at position {col} is {int(ids[row, col])}, outside the "
+            f"vocabulary [0, {vocab_size})"
+        )
+
+
+def _integer_tensor(x: Any, device: torch.device | str | None, what: str) -> torch.Tensor:
+    """``x`` as an int64 tensor, refusing floats, bools and non-numbers (never truncated)."""
     if isinstance(x, torch.Tensor):
+        if x.dtype == torch.bool or x.is_floating_point() or x.is_complex():
+            raise BatchError(f"{what} must hold integers, got a {x.dtype} tensor")
         return x.to(device=device if device is not None else x.device, dtype=torch.int64)
-    return torch.as_tensor(np.asarray(x, dtype=np.int64), device=device)
+    try:
+        array = np.asarray(x)
+    except ValueError as err:  # ragged nested lists
+        raise BatchError(f"{what} is ragged: {err}") from None
+    if array.dtype.kind not in "iu":
+        raise BatchError(f"{what} must hold integers, got {array.dtype} values")
+    return torch.as_tensor(array.astype(np.int64, copy=False), device=device)
 
 
-def _from_padded(batch: Mapping[str, Any], pad_id: int, device: torch.device | str | None) -> Batch:
+def _mask_tensor(x: Any, device: torch.device | str | None, what: str) -> torch.Tensor:
+    """A 0/1 (or bool) mask as a bool tensor; any other value is an error."""
+    mask = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    mask = mask.to(device) if device is not None else mask
+    if mask.dtype != torch.bool and bool(((mask != 0) & (mask != 1)).any()):
+        raise BatchError(f"{what} must hold only 0 and 1")
+    return mask.bool()
+
+
+def _from_padded(
+    batch: Mapping[str, Any], pad_id: int | None, device: torch.device | str | None
+) -> Batch:
     if "input_ids" not in batch:
         raise BatchError("the batch has no 'input_ids'")
-    ids = _as_long(batch["input_ids"], device)
+    ids = _integer_tensor(batch["input_ids"], device, "input_ids")
     if ids.dim() != 2:
         raise BatchError(f"padded input_ids must be (B, L), got shape {tuple(ids.shape)}")
     mask = batch.get("attention_mask")
-    valid = _as_long(mask, ids.device).bool() if mask is not None else ids != pad_id
+    if mask is not None:
+        valid = _mask_tensor(mask, ids.device, "attention_mask")
+    elif pad_id is not None:
+        valid = ids != pad_id
+    else:
+        valid = torch.ones_like(ids, dtype=torch.bool)
     if valid.shape != ids.shape:
         raise BatchError("attention_mask and input_ids differ in shape")
-    index = batch.get("index")
-    idx = (
-        _as_long(index, ids.device).reshape(-1) if index is not None else content_index(ids, valid)
-    )
-    if idx.numel() != ids.shape[0]:
-        raise BatchError("'index' must hold one entry per row")
-    word_ids = batch.get("word_ids")
+    rows, width = ids.shape
+    per_token = {
+        key: _integer_tensor(batch[key], ids.device, key)
+        for key in ("word_ids", "sentence_ids")
+        if batch.get(key) is not None
+    }
     special = batch.get("special_tokens_mask")
-    sentence_ids = batch.get("sentence_ids")
-    translation = _second_padded(batch, "translation", idx, pad_id)
+    if special is not None:
+        per_token["special_tokens_mask"] = _mask_tensor(special, ids.device, "special_tokens_mask")
+    extras, extra_tokens = _padded_extras(batch, rows, width)
+    per_token.update({k: extras[k] for k in extra_tokens})
+    for key, value in per_token.items():
+        if tuple(value.shape) != (rows, width):
+            raise BatchError(f"{key} must be (B, L) like input_ids, got {tuple(value.shape)}")
+    starts = _row_starts(valid)
+    left_padded = bool((starts > 0).any())
+    if left_padded:
+        ids, valid, per_token = _left_align(ids, valid, starts, per_token)
+    if pad_id is not None:
+        ids = torch.where(valid, ids, torch.full_like(ids, pad_id))
+    _require_pad(valid, pad_id)
+    given = batch.get("index")
+    index = _given_index(given, rows, ids.device) if given is not None else None
+    row_keys = example_key(ids, valid, index)
+    extras.update({k: per_token[k] for k in extra_tokens})
+    translation = _second_padded(batch, "translation", row_keys, pad_id)
     return Batch(
         input_ids=ids,
         valid=valid,
-        index=idx,
-        word_ids=_as_long(word_ids, ids.device) if word_ids is not None else None,
-        special=_as_long(special, ids.device).bool() if special is not None else None,
-        sentence_ids=_as_long(sentence_ids, ids.device) if sentence_ids is not None else None,
+        index=row_keys,
+        word_ids=per_token.get("word_ids"),
+        special=per_token.get("special_tokens_mask"),
+        sentence_ids=per_token.get("sentence_ids"),
         translation=translation,
         langs=(
-            _langs(batch.get("lang"), batch.get("translation_lang"), ids.shape[0], ids.device)
+            _langs(batch.get("lang"), batch.get("translation_lang"), rows, ids.device)
             if translation is not None
             else None
         ),
-        positive=_second_padded(batch, "positive", idx, pad_id),
+        positive=_second_padded(batch, "positive", row_keys, pad_id),
+        extras=extras,
+        per_token=frozenset(extra_tokens),
+        left_padded=left_padded,
     )
 
 
+def _padded_extras(
+    batch: Mapping[str, Any], rows: int, width: int
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The fields of a padded batch the reader does not use, as tensors, and which of them
+    are per token ((B, L), like input_ids). Strings and None are left out."""
+    extras: dict[str, torch.Tensor] = {}
+    per_token: list[str] = []
+    for key, value in batch.items():
+        if key in READ_FIELDS or value is None or isinstance(value, str):
+            continue
+        tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+        if tensor.dim() == 0 or tensor.shape[0] != rows:
+            raise BatchError(
+                f"'{key}' must have one entry per row ({rows}), got {tuple(tensor.shape)}"
+            )
+        extras[key] = tensor
+        if tensor.dim() == 2 and tensor.shape[1] == width:
+            per_token.append(key)
+    return extras, per_token
+
+
+def _row_starts(valid: torch.Tensor) -> torch.Tensor:
+    """(B,) int64 column of each row's first token (0 for an empty row); a BatchError when a
+    row's tokens are not one contiguous run (a hole in its attention_mask)."""
+    count = valid.sum(dim=1)
+    columns = torch.arange(valid.shape[1], device=valid.device)
+    first = torch.where(valid, columns, valid.shape[1]).amin(dim=1) if valid.shape[1] else count
+    last = torch.where(valid, columns, -1).amax(dim=1) if valid.shape[1] else count
+    holes = (count > 0) & (last - first + 1 != count)
+    if bool(holes.any()):
+        row = int(holes.nonzero()[0, 0])
+        raise BatchError(
+            f"the attention_mask of example {row} has a hole: each row's tokens must be one "
+            "contiguous run, padded on the left or the right"
+        )
+    return torch.where(count > 0, first, 0)
+
+
+def _left_align(
+    ids: torch.Tensor,
+    valid: torch.Tensor,
+    starts: torch.Tensor,
+    per_token: dict[str, torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Move each row's tokens to start at column 0 (one gather per tensor)."""
+    width = ids.shape[1]
+    columns = torch.arange(width, device=ids.device).unsqueeze(0)
+    source = (columns + starts.unsqueeze(1)).clamp(max=width - 1)
+    aligned_valid = columns < valid.sum(dim=1, keepdim=True)
+    moved = {k: v.gather(1, source) for k, v in per_token.items()}
+    return ids.gather(1, source), aligned_valid, moved
+
+
+def _require_pad(valid: torch.Tensor, pad_id: int | None) -> None:
+    if pad_id is None and valid.numel() and not bool(valid.all()):
+        raise BatchError(
+            "these rows differ in length but the vocabulary has no pad token to pad them with; "
+            "set one (e.g. tokenizer.pad_token = tokenizer.eos_token) or pass rows of one length"
+        )
+
+
+def _given_index(given: Any, rows: int, device: torch.device, lowest: int = 0) -> torch.Tensor:
+    """(B,) int64 indices as given, checked: integers in [0, 2**63), one per row (``lowest``
+    -1 lets -1 stand for an example without one)."""
+    try:
+        index = _integer_tensor(given, device, "index").reshape(-1)
+    except OverflowError:
+        raise BatchError("'index' must be below 2**63") from None
+    if index.numel() != rows:
+        raise BatchError(f"'index' must hold one entry per row ({rows}), got {index.numel()}")
+    if bool((index < lowest).any()):
+        raise BatchError("'index' must be non-negative")
+    return index
+
+
 def _second_padded(
-    batch: Mapping[str, Any], name: str, index: torch.Tensor, pad_id: int
+    batch: Mapping[str, Any], name: str, key: torch.Tensor, pad_id: int | None
 ) -> Batch | None:
-    """The padded second sequence ``<name>_ids`` of each row, keyed by the row's index."""
+    """The padded second sequence ``<name>_ids`` of each row, keyed by the row's key."""
     if batch.get(f"{name}_ids") is None:
         return None
     fields = {
         "input_ids": batch[f"{name}_ids"],
         "attention_mask": batch.get(f"{name}_attention_mask"),
-        "index": index,
     }
-    return _from_padded(fields, pad_id, index.device)
+    second = _from_padded(fields, pad_id, key.device)
+    if second.input_ids.shape[0] != key.shape[0]:
+        raise BatchError(f"{name}_ids must have one row per example")
+    return Batch(second.input_ids, second.valid, key)
 
 
 def _second_listed(
-    examples: Sequence[Mapping[str, Any]], name: str, index: torch.Tensor, pad_id: int
+    examples: Sequence[Mapping[str, Any]], name: str, key: torch.Tensor, pad_id: int | None
 ) -> Batch | None:
     """The second sequence ``<name>_ids`` of each example, when every example has one."""
     if not examples or not all(f"{name}_ids" in e for e in examples):
         return None
-    ids, valid = _padded_rows([e[f"{name}_ids"] for e in examples], pad_id)
-    return Batch(ids, valid, index)
+    ids, valid = _padded_rows([e[f"{name}_ids"] for e in examples], pad_id, f"{name}_ids")
+    return Batch(ids, valid, key)
 
 
 def _langs(first: Any, second: Any, rows: int, device: torch.device) -> torch.Tensor:
@@ -136,32 +329,29 @@ def _langs(first: Any, second: Any, rows: int, device: torch.device) -> torch.Te
     out = torch.tensor([[0, 1]], dtype=torch.int64, device=device).repeat(rows, 1)
     for col, given in enumerate((first, second)):
         if given is not None:
-            out[:, col] = _as_long(given, device).reshape(-1).expand(rows)
+            out[:, col] = _integer_tensor(given, device, "lang").reshape(-1).expand(rows)
     return out
 
 
 def _from_examples(
-    examples: Sequence[Mapping[str, Any]], pad_id: int, device: torch.device | str | None
+    examples: Sequence[Mapping[str, Any]], pad_id: int | None, device: torch.device | str | None
 ) -> Batch:
     if not all(isinstance(e, Mapping) and "input_ids" in e for e in examples):
         raise BatchError("every example must be a dict with 'input_ids'")
-    ids, valid = _padded_rows([e["input_ids"] for e in examples], pad_id)
+    ids, valid = _padded_rows([e["input_ids"] for e in examples], pad_id, "input_ids")
     word_ids = _per_token(examples, "word_ids", valid)
     sentence_ids = _per_token(examples, "sentence_ids", valid)
     special = None
     if all("special_tokens_mask" in e for e in examples) and examples:
         special = _pad_flat([e["special_tokens_mask"] for e in examples], valid, 1).bool()
-    given = [i for i, e in enumerate(examples) if e.get("index") is not None]
-    if len(given) == len(examples):
-        index = torch.tensor([int(e["index"]) for e in examples], dtype=torch.int64)
-    else:  # an example without an index (alone in its batch) falls back to its content
-        index = content_index(ids, valid)
-        if given:
-            index[given] = torch.tensor(
-                [int(examples[i]["index"]) for i in given], dtype=torch.int64
-            )
-    translation = _second_listed(examples, "translation", index, pad_id)
-    positive = _second_listed(examples, "positive", index, pad_id)
+    given = [e.get("index") for e in examples]
+    index = None
+    if any(i is not None for i in given):  # an example without one is keyed by its content
+        index = _given_index([-1 if i is None else i for i in given], len(given), ids.device, -1)
+    key = example_key(ids, valid, index)
+    extras, per_token = _listed_extras(examples, valid)
+    translation = _second_listed(examples, "translation", key, pad_id)
+    positive = _second_listed(examples, "positive", key, pad_id)
     langs = None
     if translation is not None:
         langs = _langs(
@@ -170,17 +360,84 @@ def _from_examples(
             len(examples),
             ids.device,
         )
-    batch = Batch(ids, valid, index, word_ids, special, sentence_ids, translation, langs, positive)
+    batch = Batch(
+        ids,
+        valid,
+        key,
+        word_ids,
+        special,
+        sentence_ids,
+        translation,
+        langs,
+        positive,
+        extras,
+        frozenset(per_token),
+    )
     return _to(batch, device) if device is not None else batch
 
 
-def _padded_rows(rows: Sequence[Any], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _listed_extras(
+    examples: Sequence[Mapping[str, Any]], valid: torch.Tensor
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The fields of listed examples the reader does not use: per-example numbers as (B,)
+    tensors, per-token sequences (one entry per token) padded with 0, equal-shaped arrays
+    stacked. Strings and None are left out; a field not every example has is an error."""
+    if not examples:
+        return {}, []
+    lengths = valid.sum(dim=1).tolist()
+    extras: dict[str, torch.Tensor] = {}
+    per_token: list[str] = []
+    names = [k for k in examples[0] if k not in READ_FIELDS]
+    for key in names:
+        values = [e.get(key) for e in examples]
+        if all(v is None or isinstance(v, str) for v in values):
+            continue
+        if any(v is None for v in values):
+            raise BatchError(f"'{key}' is missing from some examples of this batch")
+        first = values[0]
+        if isinstance(first, int | float | bool | np.number) or (
+            isinstance(first, torch.Tensor | np.ndarray) and first.ndim == 0
+        ):
+            extras[key] = torch.as_tensor(np.asarray([np.asarray(v).item() for v in values]))
+        elif all(_length(v) == n for v, n in zip(values, lengths, strict=True)):
+            extras[key] = _pad_flat(values, valid, 0)
+            per_token.append(key)
+        else:
+            try:
+                extras[key] = torch.stack([torch.as_tensor(np.asarray(v)) for v in values])
+            except (RuntimeError, ValueError, TypeError):
+                raise BatchError(
+                    f"'{key}' is neither one value per example, one per token, nor of one shape "
+                    "in every example: it cannot be passed through"
+                ) from None
+    return extras, per_token
+
+
+def _length(value: Any) -> int:
+    try:
+        return len(value)
+    except TypeError:
+        return -1
+
+
+def _padded_rows(
+    rows: Sequence[Any], pad_id: int | None, what: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Ragged rows of ids as (B, L) int64 padded with ``pad_id`` and their (B, L) bool
     validity."""
-    lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
+    lengths = torch.tensor([_row_length(r, what) for r in rows], dtype=torch.int64)
     width = int(lengths.max()) if len(rows) else 0
     valid = torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)
-    return _pad_flat(rows, valid, pad_id), valid
+    _require_pad(valid, pad_id)
+    return _pad_flat(rows, valid, pad_id or 0, what=what), valid
+
+
+def _row_length(row: Any, what: str) -> int:
+    if isinstance(row, torch.Tensor | np.ndarray) and row.ndim != 1:
+        raise BatchError(f"each example's {what} must be one row of ids, got shape {row.shape}")
+    if isinstance(row, str | bytes) or _length(row) < 0:
+        raise BatchError(f"each example's {what} must be a list of ids, got {type(row).__name__}")
+    return len(row)
 
 
 def _per_token(
@@ -193,30 +450,82 @@ def _per_token(
     return _pad_flat([e[key] for e in examples], valid, -1)
 
 
-def _pad_flat(rows: Sequence[Any], valid: torch.Tensor, fill: int) -> torch.Tensor:
-    """Pad ragged rows into (B, L) from one flat buffer (no per-row tensor construction);
-    None entries become ``fill``."""
+def _pad_flat(
+    rows: Sequence[Any], valid: torch.Tensor, fill: int, what: str | None = None
+) -> torch.Tensor:
+    """Pad ragged rows into (B, L) from one flat buffer (no per-row tensor construction).
+
+    ``what`` names a field of ids (input_ids): its entries must be integers (a float, bool,
+    None or NaN entry is an error naming the example). Other fields read None and NaN entries
+    as ``fill`` (a fast tokenizer's word_ids have None at special tokens).
+    """
     out = torch.full(valid.shape, fill, dtype=torch.int64)
     if not rows:
         return out
-    if isinstance(rows[0], torch.Tensor):
-        flat = torch.cat([r.reshape(-1).to(torch.int64).cpu() for r in rows])
-    elif isinstance(rows[0], np.ndarray):
-        joined = np.concatenate(rows)
-        if joined.dtype.kind in "fO":  # None (object) or NaN (float) entries become fill
-            joined = np.nan_to_num(joined.astype(np.float64), nan=fill)
-        flat = torch.from_numpy(joined.astype(np.int64, copy=False))
-    else:  # numpy reads a flat iterator of Python ints about 4x faster than torch.tensor
-        total = sum(len(r) for r in rows)
-        try:
-            flat = torch.from_numpy(np.fromiter(chain.from_iterable(rows), np.int64, count=total))
-        except TypeError:  # None entries (a fast tokenizer's word_ids): read as NaN, then fill
-            as_float = np.array(list(chain.from_iterable(rows)), dtype=np.float64)
-            flat = torch.from_numpy(np.nan_to_num(as_float, nan=fill).astype(np.int64))
+    if what is not None:
+        _check_row_types(rows, what)
+    try:
+        flat = _flat_ints(rows, fill, strict=what is not None)
+    except (TypeError, ValueError, OverflowError):
+        raise BatchError(_first_bad_row(rows, what or "a per-token field")) from None
     if flat.numel() != int(valid.sum()):
         raise BatchError("a per-token field does not have one entry per token")
     out[valid] = flat
     return out
+
+
+def _flat_ints(rows: Sequence[Any], fill: int, strict: bool) -> torch.Tensor:
+    """All rows' entries, concatenated, as a flat int64 tensor."""
+    if isinstance(rows[0], torch.Tensor):
+        return torch.cat([r.reshape(-1).to(torch.int64).cpu() for r in rows])
+    if isinstance(rows[0], np.ndarray):
+        joined = np.concatenate(rows)
+        if joined.dtype.kind in "fO" and not strict:  # None (object) or NaN entries: fill
+            joined = np.nan_to_num(joined.astype(np.float64), nan=fill)
+        return torch.from_numpy(joined.astype(np.int64, copy=False))
+    # numpy reads a flat iterator of Python ints about 4x faster than torch.tensor
+    total = sum(len(r) for r in rows)
+    try:
+        return torch.from_numpy(np.fromiter(chain.from_iterable(rows), np.int64, count=total))
+    except TypeError:  # None entries (a fast tokenizer's word_ids): read as NaN, then fill
+        if strict:
+            raise
+        as_float = np.array(list(chain.from_iterable(rows)), dtype=np.float64)
+        return torch.from_numpy(np.nan_to_num(as_float, nan=fill).astype(np.int64))
+
+
+def _check_row_types(rows: Sequence[Any], what: str) -> None:
+    """Each row of ids holds integers: a tensor or array of an integer dtype, or a list whose
+    first entry is an int (one look per row; the flat read refuses None and NaN)."""
+    for b, row in enumerate(rows):
+        if isinstance(row, torch.Tensor):
+            ok = not (row.dtype == torch.bool or row.is_floating_point() or row.is_complex())
+        elif isinstance(row, np.ndarray):
+            ok = row.dtype.kind in "iu"
+        else:
+            ok = len(row) == 0 or (
+                isinstance(row[0], int | np.integer) and not isinstance(row[0], bool | np.bool_)
+            )
+        if not ok:
+            raise BatchError(f"{what} of example {b} must hold integers, got {_kind(row)}")
+
+
+def _kind(row: Any) -> str:
+    if isinstance(row, torch.Tensor | np.ndarray):
+        return f"{row.dtype} values"
+    return f"{type(row[0]).__name__} values"
+
+
+def _first_bad_row(rows: Sequence[Any], what: str) -> str:
+    """The message for the first row whose entries are not all integers (the slow path,
+    taken only to report an error)."""
+    for b, row in enumerate(rows):
+        for position, value in enumerate(row):
+            if not isinstance(value, int | np.integer) or isinstance(value, bool | np.bool_):
+                return f"{what} of example {b} at position {position} is {value!r}, not an id"
+            if not -INDEX_LIMIT <= int(value) < INDEX_LIMIT:
+                return f"{what} of example {b} at position {position} is {value!r}, too large"
+    return f"{what} holds entries that are not integers"
 
 
 def _to(batch: Batch, device: torch.device | str) -> Batch:
@@ -233,16 +542,35 @@ def _to(batch: Batch, device: torch.device | str) -> Batch:
         _to(batch.translation, device) if batch.translation is not None else None,
         move(batch.langs),
         _to(batch.positive, device) if batch.positive is not None else None,
+        {k: v.to(device) for k, v in batch.extras.items()},
+        batch.per_token,
+        batch.left_padded,
     )
 
 
 def content_index(ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """(B,) int64 identity from each row's tokens alone, for examples that carry no 'index'.
+    """(B,) int64 in [0, 2**32): a hash of each left-aligned row's tokens and length alone.
 
-    Equal rows get equal keys (and so equal corruptions within an epoch); any other row, in any
-    batch, keeps its own.
+    Equal rows get equal hashes; any other row, in any batch, keeps its own.
     """
     positions = torch.arange(ids.shape[1], device=ids.device)
     mixed = hash32((ids & MASK32) ^ mul32(positions, GOLDEN).unsqueeze(0))
     mixed = torch.where(valid, mixed, torch.zeros_like(mixed))
     return hash32(mixed.sum(dim=1) & MASK32 ^ valid.sum(dim=1))
+
+
+def example_key(ids: torch.Tensor, valid: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+    """(B,) int64: each example's key for the counter RNG (``index`` (B,) int64, -1 where an
+    example has none).
+
+    The content hash is always part of it, so two different examples never share a key, even
+    when their given indices collide (a streamed dataset whose shards restart their indices);
+    the given index keeps two equal rows of a dataset apart. Without an index, equal rows share
+    a key (and so a corruption within an epoch).
+    """
+    content = content_index(ids, valid)
+    if index is None:
+        return content
+    mixed = hash32(hash32(index & MASK32) ^ ((index >> 32) & MASK32) ^ GOLDEN)
+    keyed = ((mixed >> 1) << 32) | content  # 63 bits: the index's hash above the content's
+    return torch.where(index >= 0, keyed, content)  # -1: an example given no index

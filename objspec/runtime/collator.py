@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 
-from objspec.runtime.batch import Batch, Examples, read_batch
+from objspec.runtime.batch import Batch, BatchError, Examples, read_batch
+from objspec.runtime.epochs import SharedEpoch
 from objspec.runtime.generated import PickledBySource
+from objspec.runtime.layout import (
+    POSITION_OUTPUTS,
+    SQUARE_OUTPUTS,
+    TARGET_KEYS,
+    group_of,
+    pad_to_multiple,
+    pass_through,
+    to_left_padding,
+)
 from objspec.runtime.rng import Keys
 from objspec.runtime.vocab import Vocab, VocabError
 
-SQUARE_OUTPUTS = ("perm_mask", "target_mapping", "self_attention_mask")  # (B, L, L)
-POSITION_OUTPUTS = ("target_positions",)  # (B, P) positions in the row, -1 past the last
-TARGET_KEYS = ("labels", "decoder_input_ids", "decoder_attention_mask", "decoder_position_ids")
+PADDING_SIDES = ("right", "left")
 
 
 class Collator(PickledBySource):
     """Batch in, corrupted batch and targets out (``collator(examples) -> dict of tensors``).
 
     ``vocab`` is a :class:`Vocab` or a tokenizer to read one from; ``seed`` and the epoch key
-    every random draw (call :meth:`set_epoch` each epoch, like a DistributedSampler); ``device``
-    is where list inputs are placed (padded tensor inputs stay where they are).
+    every random draw (call :meth:`set_epoch` each epoch, like a DistributedSampler: the epoch
+    is shared with DataLoader workers, persistent ones included); ``device`` is where list
+    inputs are placed (padded tensor inputs stay where they are).
+
+    Like Hugging Face's collators, it takes lists of example dicts, lists of id rows, or a
+    padded dict; passes the fields the spec does not read through (per-example ones always,
+    per-token ones where no token moved); pads to ``pad_to_multiple_of``; and pads on
+    ``padding_side`` ('right' or 'left'; by default the tokenizer's, else the side a padded
+    input came in, else right). The corruption never depends on the side or the width.
 
     Subclasses (the generated code) set ``needs`` (the tokens they write, e.g. ``('mask',)``),
     ``mask_copies`` (None for dynamic masks, k for k static copies) and implement :meth:`corrupt`.
@@ -47,8 +63,16 @@ class Collator(PickledBySource):
         max_length: int | None = None,
         max_target_length: int | None = None,
         token_counts: Any = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
     ) -> None:
         self.vocab = vocab if isinstance(vocab, Vocab) else Vocab.from_tokenizer(vocab)
+        if padding_side is None and not isinstance(vocab, Vocab):
+            side = getattr(vocab, "padding_side", None)
+            padding_side = side if side in PADDING_SIDES else None
+        if padding_side is not None and padding_side not in PADDING_SIDES:
+            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+        self.padding_side = padding_side
         for what in self.needs:
             if what == "counts":
                 token_counts = self._checked_counts(token_counts)
@@ -57,23 +81,37 @@ class Collator(PickledBySource):
             else:
                 self.vocab.require(what)
         self.decoder_start_id = self.pad_id if decoder_start_id is None else decoder_start_id
-        for name, limit in (("max_length", max_length), ("max_target_length", max_target_length)):
+        limits = (
+            ("max_length", max_length),
+            ("max_target_length", max_target_length),
+            ("pad_to_multiple_of", pad_to_multiple_of),
+        )
+        for name, limit in limits:
             if limit is not None and (not isinstance(limit, int) or limit < 1):
                 raise ValueError(f"{name} must be a positive int, got {limit!r}")
+        self.pad_to_multiple_of = pad_to_multiple_of
         self.max_length = max_length
         self.max_target_length = max_target_length
         self.mode_token_ids = tuple(self.vocab.id_of(m) for m in self.modes)
         self.token_counts = token_counts
-        if not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 64:
+            raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         self.seed = seed
-        self.epoch = epoch
+        self._epoch = SharedEpoch(epoch)
+        self._warned_dropped = False
         self.device = torch.device(device) if device is not None else None
         self._consts: dict[tuple[Any, ...], torch.Tensor] = {}
 
     @property
     def pad_id(self) -> int:
+        """The id padding is written with (0 for a vocabulary without a pad token: such a
+        batch is refused wherever it would need padding)."""
         return self.vocab.pad_id if self.vocab.pad_id is not None else 0
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the masks are keyed by (shared with DataLoader workers)."""
+        return self._epoch.get()
 
     @property
     def mask_id(self) -> int:
@@ -102,8 +140,10 @@ class Collator(PickledBySource):
         return {**self.__dict__, "_consts": {}}
 
     def set_epoch(self, epoch: int) -> None:
-        """Masks are keyed by the epoch: dynamic masking changes them every epoch."""
-        self.epoch = epoch
+        """Masks are keyed by the epoch: dynamic masking changes them every epoch. Call it in
+        the main process before the epoch's first batch is requested; DataLoader workers,
+        persistent or not, see it. ``epoch`` is an int in [0, 2**32)."""
+        self._epoch.set(epoch)
 
     def mask_epoch(self) -> int:
         """The epoch the masks are keyed by (cycles through ``mask_copies`` for static masks)."""
@@ -150,11 +190,51 @@ class Collator(PickledBySource):
         return self._consts[key]
 
     def __call__(self, examples: Examples) -> dict[str, torch.Tensor]:
-        batch = read_batch(examples, self.pad_id, self.device)
+        batch = read_batch(examples, self.vocab.pad_id, self.device, vocab_size=self.vocab.size)
         if batch.input_ids.numel() == 0:
             return self.empty(batch)
+        if self.mask_copies is None:
+            self._epoch.observe(batch.index)
         keys = Keys(self.seed, self.mask_epoch(), batch.index)
-        return self.cut(self.corrupt(batch, keys))
+        out = self.corrupt(batch, keys)
+        self._pass_through(out, batch)
+        out = self.cut(out)
+        self._require_pad(out)
+        if self.pad_to_multiple_of is not None:
+            out = pad_to_multiple(out, self.pad_to_multiple_of, self.pad_id)
+        side = self.padding_side or ("left" if batch.left_padded else "right")
+        return to_left_padding(out) if side == "left" else out
+
+    def _pass_through(self, out: dict[str, torch.Tensor], batch: Batch) -> None:
+        """The batch's fields the spec does not write, passed through (per-token ones only
+        where every token kept its place); a one-time warning names those left out."""
+        if not batch.extras:
+            return
+        inputs = out.get("input_ids")
+        same_layout = (
+            inputs is not None
+            and inputs.shape == batch.input_ids.shape
+            and torch.equal(out["attention_mask"].bool(), batch.valid)
+        )
+        dropped = pass_through(out, batch.extras, batch.per_token, same_layout)
+        if dropped and not self._warned_dropped:
+            self._warned_dropped = True
+            warnings.warn(
+                f"objspec: {', '.join(dropped)} left out of the batch: this objective moves, "
+                "deletes or inserts tokens, so per-token fields no longer line up",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def _require_pad(self, out: dict[str, torch.Tensor]) -> None:
+        if self.vocab.pad_id is not None:
+            return
+        for key in ("attention_mask", "decoder_attention_mask"):
+            if key in out and not bool(out[key].bool().all()):
+                raise BatchError(
+                    "this batch needs padding but the vocabulary has no pad token; set one "
+                    "(e.g. tokenizer.pad_token = tokenizer.eos_token)"
+                )
 
     def cut(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Outputs no wider than ``max_length`` (inputs; every output of a one-sequence form)
@@ -163,9 +243,11 @@ class Collator(PickledBySource):
         decoder = "decoder_attention_mask" in out
         for key, value in out.items():
             limit = self.max_target_length if decoder and key in TARGET_KEYS else self.max_length
-            if limit is not None and key in POSITION_OUTPUTS:  # cut the positions, not columns
+            if limit is None:
+                continue
+            if key in POSITION_OUTPUTS:  # cut the positions, not columns
                 out[key] = torch.where(value < limit, value, -1)
-            elif limit is not None and value.dim() >= 2 and value.shape[1] > limit:
+            elif group_of(key, out) is not None and value.shape[1] > limit:
                 out[key] = value[:, :limit, :limit] if key in SQUARE_OUTPUTS else value[:, :limit]
         return out
 

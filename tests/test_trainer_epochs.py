@@ -1,0 +1,161 @@
+"""Dynamic masks where users run them: transformers.Trainer (0 workers, 2 workers, persistent
+workers) with the one documented line, ``callbacks=[EpochCallback(collator)]``; a streamed
+IterableDataset; and exact resume from a Trainer checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import objspec
+from objspec import bundled
+from tests.tiny_hf import bert_config
+
+transformers = pytest.importorskip("transformers")
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::FutureWarning")
+
+SPEC = Path(__file__).resolve().parent.parent / "specs" / "bert_mlm.objspec"
+EXAMPLES = 12
+BATCH = 4
+
+
+class Rows(torch.utils.data.Dataset):
+    """Bundled rows, each with an ``example_id`` the model sees (passed through)."""
+
+    def __init__(self) -> None:
+        tokenizer = bundled.load_tokenizer()
+        examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:20], 32)
+        self.rows = [{**e, "example_id": e["index"]} for e in examples[:EXAMPLES]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.rows[i]
+
+
+def recording_model(vocab_size: int) -> Any:
+    """A tiny BertForMaskedLM that records each example's masked positions as it trains."""
+
+    class Recording(transformers.BertForMaskedLM):
+        def forward(self, input_ids: Any, attention_mask: Any, labels: Any, example_id: Any) -> Any:
+            for row, key in zip(labels, example_id.tolist(), strict=True):
+                self.seen.append((key, tuple((row != -100).nonzero().flatten().tolist())))
+            return super().forward(
+                input_ids=input_ids, attention_mask=attention_mask, labels=labels
+            )
+
+    torch.manual_seed(0)
+    model = Recording(bert_config(transformers, vocab_size))
+    model.seen = []
+    return model
+
+
+def train(
+    tmp_path: Path, workers: int, persistent: bool, epochs: int, resume: str | None = None
+) -> list[dict[int, tuple[int, ...]]]:
+    """Masks per epoch: ``[{example_id: masked positions}]``, one dict per epoch trained."""
+    from objspec.integrations.transformers import EpochCallback
+
+    collator = objspec.compile_file(SPEC).Collator(bundled.load_tokenizer(), seed=0)
+    model = recording_model(bundled.BUNDLED_VOCAB_SIZE)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=BATCH,
+        num_train_epochs=epochs,
+        dataloader_num_workers=workers,
+        dataloader_persistent_workers=persistent,
+        remove_unused_columns=False,
+        save_strategy="epoch",
+        report_to=[],
+        logging_strategy="no",
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+    )
+    trainer = transformers.Trainer(
+        model=model,
+        args=args,
+        train_dataset=Rows(),
+        data_collator=collator,
+        callbacks=[EpochCallback(collator)],
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    per_epoch = [model.seen[i : i + EXAMPLES] for i in range(0, len(model.seen), EXAMPLES)]
+    return [dict(part) for part in per_epoch]
+
+
+@pytest.mark.parametrize("workers,persistent", [(0, False), (2, False), (2, True)])
+def test_trainer_masks_change_every_epoch_and_resume_exactly(
+    tmp_path: Path, workers: int, persistent: bool
+) -> None:
+    full = train(tmp_path / "full", workers, persistent, epochs=3)
+    assert len(full) == 3
+    for before, after in zip(full, full[1:], strict=False):
+        changed = sum(before[k] != after[k] for k in before)
+        assert changed >= EXAMPLES - 1, f"only {changed} of {EXAMPLES} masks changed"
+    steps_per_epoch = EXAMPLES // BATCH
+    checkpoint = tmp_path / "full" / f"checkpoint-{steps_per_epoch}"
+    resumed = train(tmp_path / "full", workers, persistent, epochs=3, resume=str(checkpoint))
+    assert resumed == full[1:]
+
+
+def test_trainer_epoch_from_state() -> None:
+    from objspec.integrations.transformers import trainer_epoch
+
+    assert [trainer_epoch(e) for e in (None, 0.0, 1.0, 1.5, 2.9999999999, 3.0)] == [
+        0,
+        0,
+        1,
+        1,
+        3,
+        3,
+    ]
+
+
+def test_remove_unused_columns_is_warned_about() -> None:
+    from objspec.integrations.transformers import EpochCallback
+
+    collator = objspec.compile_file(SPEC).Collator(bundled.load_tokenizer(), seed=0)
+    args = transformers.TrainingArguments(output_dir="unused", report_to=[], use_cpu=True)
+    with pytest.warns(RuntimeWarning, match="remove_unused_columns=False"):
+        EpochCallback(collator).on_init_end(args, None, None)
+
+
+class Stream(torch.utils.data.IterableDataset):
+    """A streamed dataset in two shards whose indices both start at 0 (they collide)."""
+
+    def __iter__(self) -> Any:
+        info = torch.utils.data.get_worker_info()
+        rows = Rows().rows
+        shard = rows if info is None else rows[info.id :: info.num_workers]
+        for i, row in enumerate(shard):
+            yield {**row, "index": i}
+
+
+@pytest.mark.parametrize("workers,persistent", [(0, False), (2, True)])
+def test_streamed_dataset_masks_change_with_the_epoch(workers: int, persistent: bool) -> None:
+    collator = objspec.compile_file(SPEC).Collator(bundled.load_tokenizer(), seed=0)
+    loader = torch.utils.data.DataLoader(
+        Stream(),
+        batch_size=BATCH,
+        collate_fn=collator,
+        num_workers=workers,
+        persistent_workers=persistent,
+    )
+
+    def masks(epoch: int) -> dict[int, tuple[int, ...]]:
+        collator.set_epoch(epoch)
+        out = {}
+        for batch in loader:
+            for row, key in zip(batch["labels"], batch["example_id"].tolist(), strict=True):
+                out[key] = tuple((row != -100).nonzero().flatten().tolist())
+        return out
+
+    first, second, again = masks(0), masks(1), masks(0)
+    assert len(first) == EXAMPLES
+    assert sum(first[k] != second[k] for k in first) >= EXAMPLES - 1
+    assert first == again
