@@ -1,0 +1,148 @@
+"""Each bundled spec's batch feeds the Hugging Face models docs/consumers.md names, through
+``hf_inputs``; known wrong pairings are refused; keys a model would swallow are warned about."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import objspec
+from objspec import bundled
+from objspec.runtime.consumers import ConsumerError, electra_discriminator_inputs, hf_inputs
+
+transformers = pytest.importorskip("transformers")
+ROOT = Path(__file__).resolve().parent.parent
+V = bundled.BUNDLED_VOCAB_SIZE
+SMALL = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
+
+
+def tiny(kind: str) -> Any:
+    """A one-layer Hugging Face model of width 32 (built from a config, nothing downloaded)."""
+    torch.manual_seed(0)
+    t = transformers
+    bert = {**SMALL, "vocab_size": V, "num_hidden_layers": 1, "max_position_embeddings": 128}
+    builders = {
+        "BertForMaskedLM": lambda: t.BertForMaskedLM(t.BertConfig(**bert)),
+        "BertForPreTraining": lambda: t.BertForPreTraining(t.BertConfig(**bert)),
+        "BertForNextSentencePrediction": lambda: t.BertForNextSentencePrediction(
+            t.BertConfig(**bert)
+        ),
+        "AlbertForPreTraining": lambda: t.AlbertForPreTraining(
+            t.AlbertConfig(**bert, embedding_size=16)
+        ),
+        "ElectraForMaskedLM": lambda: t.ElectraForMaskedLM(
+            t.ElectraConfig(**bert, embedding_size=32)
+        ),
+        "T5ForConditionalGeneration": lambda: t.T5ForConditionalGeneration(
+            t.T5Config(vocab_size=V, d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2)
+        ),
+        "BartForConditionalGeneration": lambda: t.BartForConditionalGeneration(
+            t.BartConfig(
+                vocab_size=V,
+                d_model=32,
+                encoder_layers=1,
+                decoder_layers=1,
+                encoder_attention_heads=2,
+                decoder_attention_heads=2,
+                encoder_ffn_dim=64,
+                decoder_ffn_dim=64,
+                max_position_embeddings=128,
+                pad_token_id=bundled.PAD_ID,
+            )
+        ),
+        "XLNetLMHeadModel": lambda: t.XLNetLMHeadModel(
+            t.XLNetConfig(vocab_size=V, d_model=32, n_layer=1, n_head=2, d_inner=64)
+        ),
+        "XLMWithLMHeadModel": lambda: t.XLMWithLMHeadModel(
+            t.XLMConfig(
+                vocab_size=V, emb_dim=32, n_layers=1, n_heads=2, n_langs=2, use_lang_emb=True
+            )
+        ),
+    }
+    return builders[kind]().eval()
+
+
+# (spec, Hugging Face class, keys the class does not read) — the table of docs/consumers.md.
+CONSUMERS = [
+    ("bert_mlm", "BertForMaskedLM", ()),
+    ("roberta", "BertForMaskedLM", ()),
+    ("wwm", "BertForMaskedLM", ()),
+    ("spanbert", "BertForMaskedLM", ("span_start", "span_end")),
+    ("bert", "BertForPreTraining", ()),
+    ("nsp", "BertForNextSentencePrediction", ()),
+    ("albert", "AlbertForPreTraining", ("span_start", "span_end")),
+    ("electra", "ElectraForMaskedLM", ("sample_keys",)),
+    ("t5_span", "T5ForConditionalGeneration", ()),
+    ("ul2", "T5ForConditionalGeneration", ()),
+    ("bart", "BartForConditionalGeneration", ()),
+    ("bart_token_masking", "BartForConditionalGeneration", ()),
+    ("bart_token_deletion", "BartForConditionalGeneration", ()),
+    ("bart_text_infilling", "BartForConditionalGeneration", ()),
+    ("bart_sentence_permutation", "BartForConditionalGeneration", ()),
+    ("bart_document_rotation", "BartForConditionalGeneration", ()),
+    ("mass", "BartForConditionalGeneration", ("decoder_position_ids",)),
+    ("xlnet", "XLNetLMHeadModel", ()),
+    ("xlnet_sparse", "XLNetLMHeadModel", ()),
+    ("xlm_mlm", "XLMWithLMHeadModel", ()),
+    ("xlm_tlm", "XLMWithLMHeadModel", ()),
+]
+
+
+def batch_of(spec: str) -> dict[str, torch.Tensor]:
+    tokenizer = bundled.load_tokenizer()
+    kwargs: dict[str, Any] = {}
+    if spec == "xlm_mlm":
+        kwargs["token_counts"] = bundled.token_counts(tokenizer)
+    collator = objspec.compile_file(ROOT / "specs" / f"{spec}.objspec").Collator(
+        tokenizer, seed=0, **kwargs
+    )
+    if spec == "xlm_tlm":
+        return collator(bundled.parallel_examples(tokenizer, 40)[:4])
+    return collator(bundled.encode_examples(tokenizer, bundled.load_documents()[:6], 40)[:4])
+
+
+@pytest.mark.parametrize("spec,kind,unread", CONSUMERS, ids=[c[0] for c in CONSUMERS])
+def test_the_batch_feeds_the_documented_model(
+    spec: str, kind: str, unread: tuple[str, ...]
+) -> None:
+    model = tiny(kind)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        inputs = hf_inputs(model, batch_of(spec))
+    said = " ".join(str(w.message) for w in caught)
+    for key in unread:
+        assert key in said
+    if not unread:
+        assert not caught, said
+    loss = model(**inputs).loss
+    assert loss is not None and torch.isfinite(loss)
+
+
+def test_every_pairing_is_in_the_docs() -> None:
+    page = (ROOT / "docs" / "consumers.md").read_text()
+    for spec, kind, _ in CONSUMERS:
+        assert f"| `{spec}` | `{kind}`" in page, (spec, kind)
+
+
+def test_the_electra_generator_batch_is_refused_by_the_discriminator() -> None:
+    batch = batch_of("electra")
+    discriminator = transformers.ElectraForPreTraining(
+        transformers.ElectraConfig(**SMALL, vocab_size=V, num_hidden_layers=1, embedding_size=32)
+    )
+    with pytest.raises(ConsumerError, match="electra_discriminator_inputs"):
+        hf_inputs(discriminator, batch)
+    generator = tiny("ElectraForMaskedLM")
+    logits = generator(
+        **hf_inputs(generator, {k: v for k, v in batch.items() if k != "sample_keys"})
+    ).logits
+    fed = electra_discriminator_inputs(batch, logits)
+    assert set(fed["labels"].unique().tolist()) <= {0, 1}
+    replaced = fed["input_ids"] != torch.where(
+        batch["labels"] != -100, batch["labels"], batch["input_ids"]
+    )
+    assert torch.equal(replaced.long(), fed["labels"])
+    assert torch.isfinite(discriminator(**hf_inputs(discriminator, fed)).loss)
