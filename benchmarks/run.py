@@ -30,7 +30,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import objspec
 from benchmarks.references import bart_collate, spanbert_collate, t5_span_collate
 from objspec import bundled
-from objspec.runtime import Vocab, use_compiled_hash, xlnet_inputs
+from objspec.runtime import Vocab, read_batch, use_compiled_hash, xlnet_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -268,6 +268,18 @@ def run(
             )
 
         pair("int64 copy (bandwidth bound)", "padded", lambda: ids.clone(), None, "")
+
+        def read(given: Any) -> torch.Tensor:  # every collator's first step
+            return read_batch(given, vocab.pad_id, vocab_size=vocab.size).input_ids
+
+        for form, given in (("padded", padded), ("list", listed)):
+            pair(
+                "batch read: id checks, example keys, alignment",
+                form,
+                partial(read, given),
+                None,
+                "",
+            )
         pair(
             "MLM 80/10/10",
             "padded",

@@ -12,7 +12,14 @@ def test_harness_runs_every_pair(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["--quick"]) == 0
     out = capsys.readouterr().out
-    for name in ("int64 copy", "MLM 80/10/10", "whole-word MLM", "SpanBERT", "XLNet PLM (sparse"):
+    for name in (
+        "int64 copy",
+        "batch read",
+        "MLM 80/10/10",
+        "whole-word MLM",
+        "SpanBERT",
+        "XLNet PLM (sparse",
+    ):
         assert name in out
     assert "## Batch size" in out and "| MLM 80/10/10 | padded | 8 |" in out
     from benchmarks.run import GOALS, SCALED
