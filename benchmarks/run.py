@@ -207,6 +207,8 @@ def run(
     xlnet_sparse = objspec.compile_file(specs / "xlnet_sparse.objspec").Collator(
         vocab, seed=0, device=device
     )
+    for collator in (mlm, wwm, span, t5, bart, xlnet, xlnet_sparse):
+        collator.set_epoch(0)  # told, as in training: no watch for a forgotten epoch
     hf_plm = DataCollatorForPermutationLanguageModeling(
         hf_tok, plm_probability=1 / 6, max_span_length=5
     )

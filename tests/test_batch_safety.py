@@ -356,3 +356,10 @@ def test_read_batch_keeps_given_positions_of_a_right_padded_batch() -> None:
         0,
     )
     assert batch.input_ids.tolist() == [[2, 5, 3, 0]] and not batch.left_padded
+
+
+def test_the_language_reference_states_the_watch_limit() -> None:
+    from objspec.runtime.epochs import WATCH_LIMIT
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text()
+    assert f"first {WATCH_LIMIT:,} examples" in page

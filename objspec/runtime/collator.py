@@ -57,7 +57,7 @@ class Collator(PickledBySource):
         vocab: Vocab | Any,
         *,
         seed: int = 0,
-        epoch: int = 0,
+        epoch: int | None = None,
         device: torch.device | str | None = None,
         decoder_start_id: int | None = None,
         max_length: int | None = None,
@@ -97,7 +97,9 @@ class Collator(PickledBySource):
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 64:
             raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         self.seed = seed
-        self._epoch = SharedEpoch(epoch)
+        self._epoch = SharedEpoch()
+        if epoch is not None:
+            self.set_epoch(epoch)
         self._warned_dropped = False
         self.device = torch.device(device) if device is not None else None
         self._consts: dict[tuple[Any, ...], torch.Tensor] = {}

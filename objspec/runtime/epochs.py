@@ -64,9 +64,8 @@ class SharedEpoch:
     after ``WATCH_LIMIT`` examples, so one pass over a large corpus is never taken for two.
     """
 
-    def __init__(self, epoch: int = 0) -> None:
-        self.table, self.seen, self.slot = _TABLES.take()
-        self.table[self.slot, EPOCH] = checked_epoch(epoch)
+    def __init__(self) -> None:
+        self.table, self.seen, self.slot = _TABLES.take()  # epoch 0, never set
 
     def get(self) -> int:
         return int(self.table[self.slot, EPOCH])
