@@ -1,6 +1,6 @@
-"""Dynamic masks where users run them: transformers.Trainer (0 workers, 2 workers, persistent
-workers) with the one documented line, ``callbacks=[EpochCallback(collator)]``; a streamed
-IterableDataset; and exact resume from a Trainer checkpoint."""
+"""Dynamic masks where users run them: transformers.Trainer and Lightning (0 workers, 2
+workers, persistent workers) with the one documented line, ``callbacks=[EpochCallback(...)]``;
+accelerate; a streamed IterableDataset; and exact resume from a checkpoint."""
 
 from __future__ import annotations
 
@@ -159,3 +159,98 @@ def test_streamed_dataset_masks_change_with_the_epoch(workers: int, persistent: 
     assert len(first) == EXAMPLES
     assert sum(first[k] != second[k] for k in first) >= EXAMPLES - 1
     assert first == again
+
+
+def test_accelerate_loop_masks_change_with_the_epoch() -> None:
+    accelerate = pytest.importorskip("accelerate")
+    collator = objspec.compile_file(SPEC).Collator(bundled.load_tokenizer(), seed=0)
+    loader = torch.utils.data.DataLoader(
+        Rows(),
+        batch_size=BATCH,
+        shuffle=True,
+        collate_fn=collator,
+        num_workers=2,
+        persistent_workers=True,
+    )
+    loader = accelerate.Accelerator(cpu=True).prepare(loader)
+
+    def masks(epoch: int) -> dict[int, tuple[int, ...]]:
+        loader.set_epoch(epoch)
+        collator.set_epoch(epoch)
+        return {
+            key: tuple((row != -100).nonzero().flatten().tolist())
+            for batch in loader
+            for row, key in zip(batch["labels"], batch["example_id"].tolist(), strict=True)
+        }
+
+    first, second, again = masks(0), masks(1), masks(0)
+    assert sum(first[k] != second[k] for k in first) >= EXAMPLES - 1
+    assert first == again
+
+
+def lightning_masks(
+    tmp_path: Path, workers: int, persistent: bool, epochs: int, resume: str | None = None
+) -> list[dict[int, tuple[int, ...]]]:
+    """Masks per epoch under ``lightning.Trainer``, as :func:`train` gives them."""
+    lightning = pytest.importorskip("lightning")
+    from objspec.integrations.lightning import EpochCallback
+
+    collator = objspec.compile_file(SPEC).Collator(bundled.load_tokenizer(), seed=0)
+    seen: list[tuple[int, tuple[int, ...]]] = []
+
+    class Module(lightning.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.bert = transformers.BertForMaskedLM(
+                bert_config(transformers, bundled.BUNDLED_VOCAB_SIZE)
+            )
+
+        def training_step(self, batch: dict[str, Any], index: int) -> Any:
+            for row, key in zip(batch["labels"], batch["example_id"].tolist(), strict=True):
+                seen.append((key, tuple((row != -100).nonzero().flatten().tolist())))
+            return self.bert(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                labels=batch["labels"],
+            ).loss
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.AdamW(self.parameters(), lr=1e-3)
+
+    loader = torch.utils.data.DataLoader(
+        Rows(),
+        batch_size=BATCH,
+        shuffle=True,
+        collate_fn=collator,
+        num_workers=workers,
+        persistent_workers=persistent,
+    )
+    trainer = lightning.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        callbacks=[
+            EpochCallback(collator),
+            lightning.pytorch.callbacks.ModelCheckpoint(dirpath=str(tmp_path), save_top_k=-1),
+        ],
+    )
+    lightning.seed_everything(0, verbose=False)
+    trainer.fit(Module(), loader, ckpt_path=resume)
+    return [dict(seen[i : i + EXAMPLES]) for i in range(0, len(seen), EXAMPLES)]
+
+
+@pytest.mark.parametrize("workers,persistent", [(0, False), (2, True)])
+def test_lightning_masks_change_every_epoch_and_resume_exactly(
+    tmp_path: Path, workers: int, persistent: bool
+) -> None:
+    full = lightning_masks(tmp_path, workers, persistent, epochs=3)
+    assert len(full) == 3
+    for before, after in zip(full, full[1:], strict=False):
+        assert sum(before[k] != after[k] for k in before) >= EXAMPLES - 1
+    checkpoint = sorted(tmp_path.glob("epoch=0*.ckpt"))[0]
+    resumed = lightning_masks(tmp_path / "resumed", workers, persistent, 3, str(checkpoint))
+    assert resumed == full[1:]
