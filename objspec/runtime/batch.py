@@ -38,6 +38,7 @@ READ_FIELDS = frozenset(
     }
 )
 INDEX_LIMIT = 1 << 63
+ID_LIMIT = 1 << 53  # ids read as float64 are exact below this (any vocabulary is far smaller)
 
 
 class BatchError(ValueError):
@@ -455,9 +456,11 @@ def _pad_flat(
 ) -> torch.Tensor:
     """Pad ragged rows into (B, L) from one flat buffer (no per-row tensor construction).
 
-    ``what`` names a field of ids (input_ids): its entries must be integers (a float, bool,
-    None or NaN entry is an error naming the example). Other fields read None and NaN entries
-    as ``fill`` (a fast tokenizer's word_ids have None at special tokens).
+    ``what`` names a field of ids (input_ids): a row must be of an integer dtype, or a list
+    whose first entry is an int and whose entries are all integer-valued (2.5, None or NaN is
+    an error naming the example; an entry 3.0 or True inside a list of ints reads as 3 or 1).
+    Other fields read None and NaN entries as ``fill`` (a fast tokenizer's word_ids have None
+    at special tokens).
     """
     out = torch.full(valid.shape, fill, dtype=torch.int64)
     if not rows:
@@ -485,6 +488,11 @@ def _flat_ints(rows: Sequence[Any], fill: int, strict: bool) -> torch.Tensor:
         return torch.from_numpy(joined.astype(np.int64, copy=False))
     # numpy reads a flat iterator of Python ints about 4x faster than torch.tensor
     total = sum(len(r) for r in rows)
+    if strict:  # read as floats, so that 2.5 or NaN is seen rather than truncated
+        values = np.fromiter(chain.from_iterable(rows), np.float64, count=total)
+        if not bool(np.all((values == np.floor(values)) & (np.abs(values) < ID_LIMIT))):
+            raise ValueError("an entry is not an integer id")
+        return torch.from_numpy(values.astype(np.int64))
     try:
         return torch.from_numpy(np.fromiter(chain.from_iterable(rows), np.int64, count=total))
     except TypeError:  # None entries (a fast tokenizer's word_ids): read as NaN, then fill
