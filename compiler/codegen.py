@@ -320,6 +320,8 @@ class Generator:
         rate = self.consts.add(self.cname("BUDGET_RATE"), budget.rate)
         if budget.basis == "tokens":
             w("counted = candidates.sum(dim=1)")
+        elif budget.basis == "all_tokens":
+            w("counted = batch.valid.sum(dim=1)  # every token of the row, specials included")
         else:
             w("counted = candidate_starts.sum(dim=1)")
         stochastic = ""
@@ -345,7 +347,7 @@ class Generator:
     def emit_selectexact(self, step: L.SelectExact) -> None:
         w = self.body
         self._emit_budget(step.budget)
-        if step.budget.basis == "tokens":
+        if step.budget.basis != "units":
             w("sizes = rt.unit_lengths(unit_start, candidates)  # excluded pieces cost nothing")
         else:
             w("sizes = candidate_starts.long()")
@@ -613,17 +615,10 @@ class Generator:
         where: str,
         step: L.Replace,
         per_span: bool,
-        insertion: bool = False,
     ) -> None:
         w = self.body
-        if insertion:
-            actions = self.consts.add(self.cname("INSERT_ACTIONS"), step.insert_actions)
-            cdf = self.consts.add(self.cname("INSERT_CDF"), step.insert_cdf)
-            names = step.insert_actions
-        else:
-            actions = self.consts.add(self.cname("REPLACE_ACTIONS"), step.actions)
-            cdf = self.consts.add(self.cname("REPLACE_CDF"), step.cdf)
-            names = step.actions
+        actions = self.consts.add(self.cname("REPLACE_ACTIONS"), step.actions)
+        cdf = self.consts.add(self.cname("REPLACE_CDF"), step.cdf)
         w(f"{target} = rt.replace_selected(")
         with w.indent():
             w("keys,")
@@ -632,9 +627,9 @@ class Generator:
             w(f"{where},")
             w(f"{actions},")
             w(f"{cdf},")
-            if "mask" in names:
+            if "mask" in step.actions:
                 w("mask_id=self.mask_id,")
-            if "random" in names:
+            if "random" in step.actions:
                 w("pool=self.random_pool(device),")
                 w(f"random_stream={streams[1]},")
             if per_span:
@@ -650,7 +645,7 @@ class Generator:
         self._emit_replace_call("input_ids", streams, "selected", step, step.per == "span")
         if not any(isinstance(s, L.Output) for s in self.plan.steps):
             return
-        if step.insert_actions:
+        if step.insert_random is not None:
             if "delete" in step.actions:
                 w("dropped = selected & (input_ids == rt.DELETED)")
             else:
@@ -675,27 +670,31 @@ class Generator:
         self._emit_insertions(step)
 
     def _emit_insertions(self, step: L.Replace) -> None:
-        """Zero-length spans: one token inserted before each of as many chosen tokens; the
-        ``dropped`` positions leave the input."""
+        """The ``dropped`` positions leave the input; then zero-length spans insert tokens as
+        fairseq's ``add_insertion_noise`` does (token-level places, ceil(n x r) random)."""
         w = self.body
-        w("# zero-length spans: one token inserted before each of as many chosen tokens")
-        w("inserts = rt.take_in_random_order(")
+        assert step.insert_random is not None
+        w(
+            "input_ids, input_valid = "
+            "rt.rewrite(input_ids, batch.valid & ~dropped, fill=self.pad_id)"
+        )
+        w("# zero-length spans: as many tokens inserted at random inner positions (fairseq)")
+        ratio = self.consts.add(
+            self.cname("INSERT_RANDOM_RATIO"), step.insert_random, "ceil(n x ratio) random"
+        )
+        w("input_ids, input_valid = rt.insertion_noise(")
         with w.indent():
             w("keys,")
             w("STREAM_INSERT_PLACE,")
-            w("candidates & ~dropped,")
-            w("candidates.long(),")
-            w("spans.insertions,")
-        w(")")
-        streams = ("STREAM_INSERT_TOKEN", "STREAM_INSERT_RANDOM_TOKEN")
-        self._emit_replace_call("inserted", streams, "inserts", step, False, insertion=True)
-        w("input_ids, input_valid = rt.rewrite(")
-        with w.indent():
             w("input_ids,")
-            w("batch.valid & ~dropped,")
-            w("insert=inserts,")
-            w("inserted=inserted,")
+            w("input_valid,")
+            w("spans.insertions,")
+            w(f"{ratio},")
+            w("mask_id=self.mask_id,")
             w("fill=self.pad_id,")
+            if step.insert_random > 0:
+                w("pool=self.random_pool(device),")
+                w("random_stream=STREAM_INSERT_RANDOM_TOKEN,")
         w(")")
 
     def emit_labels(self, step: L.Labels) -> None:

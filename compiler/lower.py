@@ -86,7 +86,7 @@ class Units(Step):
 @dataclass(frozen=True)
 class BudgetPlan:
     rate: float
-    basis: str  # 'tokens' | 'units'
+    basis: str  # 'tokens' | 'units' | 'all_tokens' (every token of the row, specials included)
     rounding: str
     minimum: int
     maximum: int | None
@@ -187,9 +187,9 @@ class Replace(Step):
     actions: tuple[str, ...]
     cdf: tuple[int, ...]
     collapse: bool = False
-    # zero-length spans insert a token: mask, or random with the mix's random share (fairseq)
-    insert_actions: tuple[str, ...] = ()
-    insert_cdf: tuple[int, ...] = ()
+    # zero-length spans insert tokens as fairseq's add_insertion_noise: ceil(n x insert_random)
+    # of a row's n are random, the others mask; None when the law draws no length 0
+    insert_random: float | None = None
 
 
 @dataclass(frozen=True)
@@ -415,6 +415,8 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         steps.append(SampleKeys("sample keys: the generator samples in the training step"))
     outputs = _outputs(objective)
     needs = tuple(a for a in ("mask", "random", "sentinel") if objective.replace.share_of(a) > 0)
+    if objective.inserts and "mask" not in needs:
+        needs = ("mask", *needs)  # an insertion that is not random is a mask
     if objective.predict.target == "sentinels":
         needs += ("end",)
     if isinstance(objective.select, ir.Exact) and objective.select.alpha is not None:
@@ -512,7 +514,7 @@ def _budget(b: ir.Budget) -> BudgetPlan:
 
 
 def _budget_text(b: ir.Budget) -> str:
-    parts = [f"budget {_pct(b.rate)} of {b.of}", b.rounding]
+    parts = [f"budget {_pct(b.rate)} of {b.of.replace('_', ' ')}", b.rounding]
     if b.min:
         parts.append(f"min {b.min}")
     if b.max is not None:
@@ -589,16 +591,13 @@ def _replacement(rep: ir.Replacement, inserts: bool = False) -> Replace:
     shares = tuple(s for s in rep.shares if s.share > 0)
     mix = ", ".join(f"{s.action} {_pct(s.share)}" for s in shares)
     collapse = ", collapse" if rep.collapse else ""
-    random = rep.share_of("random")
-    insert = tuple((a, p) for a, p in (("mask", 1 - random), ("random", random)) if p > 0)
     return Replace(
         f"replace per {rep.per}{collapse}: {mix}",
         rep.per,
         tuple(s.action for s in shares),
         cumulative_thresholds(tuple(s.share for s in shares)),
         rep.collapse,
-        tuple(a for a, _ in insert) if inserts else (),
-        cumulative_thresholds(tuple(p for _, p in insert)) if inserts else (),
+        rep.share_of("random") if inserts else None,
     )
 
 
@@ -650,7 +649,7 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used.append("replace")
             if "random" in step.actions:
                 used.append("random_token")
-            if step.insert_actions:
-                used += ["insert_place", "insert_token"]
-                used += ["insert_random_token"] if "random" in step.insert_actions else []
+            if step.insert_random is not None:
+                used.append("insert_place")
+                used += ["insert_random_token"] if step.insert_random > 0 else []
     return used

@@ -79,6 +79,11 @@ def _shares(names: Sequence[str], cdf: Sequence[int]) -> str:
     )
 
 
+def _basis(basis: str) -> str:
+    """A budget's count in words: ``all_tokens`` -> ``all tokens``."""
+    return basis.replace("_", " ")
+
+
 def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
     if isinstance(objective, ir.Mixture):
         return _mixture_parameters(objective, plan)
@@ -97,11 +102,16 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
             cap += f", max {b.maximum}" if b.maximum is not None else ""
             kind = "exact count" if isinstance(step, L.SelectExact) else "spans"
             rows.append(
-                ("selection", f"{kind}, budget {b.rounding}({_pct(b.rate)} x {b.basis}){cap}")
+                (
+                    "selection",
+                    f"{kind}, budget {b.rounding}({_pct(b.rate)} x {_basis(b.basis)}){cap}",
+                )
             )
         if isinstance(step, L.SelectFragment) and step.budget is not None:
             b = step.budget
-            rows.append(("selection", f"one fragment of {b.rounding}({_pct(b.rate)} x {b.basis})"))
+            rows.append(
+                ("selection", f"one fragment of {b.rounding}({_pct(b.rate)} x {_basis(b.basis)})")
+            )
         if isinstance(step, L.SelectFragment) and step.law is not None:
             rows.append(("selection", f"one fragment per row, length ~ {step.law}"))
             rows.append(("fragment length", f"mean {step.mean:.3f} tokens"))

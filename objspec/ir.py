@@ -120,10 +120,15 @@ class Law(Node):
 
 
 class Budget(Node):
-    """How many tokens or units a row gets: ``rounding(rate x count)``, clamped to [min, max]."""
+    """How many tokens or units a row gets: ``rounding(rate x count)``, clamped to [min, max].
+
+    The count is the row's candidate tokens (``tokens``), its candidate units (``units``), or
+    every token of the row, specials and other excluded tokens included (``all_tokens``: Google
+    BERT's ``len(tokens)``, which counts [CLS] and [SEP] though they are never masked); the
+    budget then spends tokens."""
 
     rate: Rate
-    of: Literal["tokens", "units"] = "tokens"
+    of: Literal["tokens", "units", "all_tokens"] = "tokens"
     rounding: Literal["round", "ceil", "floor", "stochastic"] = "round"
     min: int = Field(default=0, ge=0)
     max: int | None = Field(default=None, ge=0)
@@ -953,7 +958,8 @@ RESERVED_ATTENTIONS = ("causal", "prefix", "right_to_left", "seq2seq")
 KEEP_ALL = {"per": "token", "shares": [{"action": "keep", "share": 1.0}]}  # with 'select none'
 BUDGET_FLAGS = ("round", "ceil", "floor", "stochastic")
 BUDGET_OPTIONS = ("min", "max")
-BUDGET_OF = ("tokens", "units", "words")
+BUDGET_OF = ("tokens", "units", "words", "all tokens")
+BUDGET_BASES = {"tokens": "tokens", "units": "units", "words": "units", "all tokens": "all_tokens"}
 UNITS = ("token", "word")
 EXCLUSIONS = ("special", "padding", "first", "last")
 ACTIONS = ("mask", "random", "keep", "delete", "sentinel")
@@ -1073,16 +1079,8 @@ class _Reader:
                 if "rate" in out:
                     self.error("the budget gives two rates", clause["loc"])
                 out["rate"] = self.rate(clause["amount"], "budget", clause["loc"])
-                of = clause["of"]
-                if of is not None:
-                    alias = {"units": "units", "tokens": "tokens", "words": "units"}.get(of)
-                    if alias is None:
-                        self.error(
-                            f"unknown budget basis {of!r}",
-                            clause["loc"],
-                            did_you_mean(of, BUDGET_OF),
-                        )
-                    out["of"] = alias
+                if clause["of"] is not None:
+                    out["of"] = self.budget_basis(clause["of"], clause["of_loc"])
             elif "flag" in clause:
                 if self.choice(clause["flag"], BUDGET_FLAGS, "rounding", clause["loc"]):
                     out["rounding"] = clause["flag"]
@@ -1100,6 +1098,23 @@ class _Reader:
         if "rate" not in out:
             self.error("the budget needs a rate, like '15% of tokens'", st["loc"])
         return out
+
+    def budget_basis(self, of: str, loc: Loc | None) -> str | None:
+        """``tokens`` / ``units`` / ``words`` / ``all tokens`` -> the IR's basis name."""
+        basis = BUDGET_BASES.get(of)
+        if basis is not None:
+            return basis
+        first, _, rest = of.partition(" ")
+        if first == "all" and rest:
+            self.error(
+                f"'all' counts tokens, not {rest}: write 'of all tokens'",
+                loc,
+                "'all tokens' is every token of the row, [CLS] and [SEP] included "
+                "(Google BERT's len(tokens)); 'units' counts candidate units",
+            )
+        else:
+            self.error(f"unknown budget basis {of!r}", loc, did_you_mean(of, BUDGET_OF))
+        return None
 
     def select(self, st: dict[str, Any], budget: dict[str, Any] | None) -> dict[str, Any] | None:
         kind = st["kind"]

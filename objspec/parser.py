@@ -100,6 +100,12 @@ def _loc_of(meta: Any) -> Loc:
     return Loc(meta.line, meta.column, meta.end_line, meta.end_column)
 
 
+def _span_loc(first: Token, last: Token) -> Loc:
+    """From the start of ``first`` to the end of ``last`` (two words of one clause)."""
+    start, end = _token_loc(first), _token_loc(last)
+    return Loc(start.line, start.column, end.end_line, end.end_column)
+
+
 def _token_loc(tok: Token) -> Loc:
     line = tok.line or 1
     col = tok.column or 1
@@ -168,8 +174,15 @@ class ToIR(Transformer[Token, dict[str, Any]]):
 
     # --- clauses -------------------------------------------------------------------------
     def amount_clause(self, meta: Any, children: list[Any]) -> dict[str, Any]:
-        amount, of = children
-        return {"amount": amount, "of": str(of) if of is not None else None, "loc": _loc_of(meta)}
+        """``15% of tokens``: ``of`` is the basis's words joined (``'all tokens'``), or None."""
+        amount, *words = children
+        named = [w for w in words if w is not None]
+        return {
+            "amount": amount,
+            "of": " ".join(str(w) for w in named) if named else None,
+            "of_loc": _span_loc(named[0], named[-1]) if named else None,
+            "loc": _loc_of(meta),
+        }
 
     def flag(self, meta: Any, children: list[Token]) -> dict[str, Any]:
         return {"flag": str(children[0]), "loc": _loc_of(meta)}

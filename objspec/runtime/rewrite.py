@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from objspec.runtime.replace import IGNORE_INDEX
-from objspec.runtime.rng import FAR, Keys, below, cdf_index
+from objspec.runtime.rng import FAR, Keys, below, cdf_index, lowest
 
 
 def positions_like(ids: torch.Tensor) -> torch.Tensor:
@@ -201,6 +201,80 @@ def rewrite(
         )
     valid = torch.arange(w, device=dev).unsqueeze(0) < total.unsqueeze(1)
     return out[:, :w], valid
+
+
+def insertion_noise(
+    keys: Keys,
+    stream: int,
+    tokens: torch.Tensor,
+    valid: torch.Tensor,
+    count: torch.Tensor,
+    random_ratio: float,
+    *,
+    mask_id: int,
+    fill: int,
+    pool: torch.Tensor | None = None,
+    random_stream: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """fairseq's ``add_insertion_noise`` on every row: ``count`` (B,) tokens inserted.
+
+    tokens (B, L) int64, valid (B, L) bool, each row's tokens packed to the left (as
+    :func:`rewrite` returns them). The inserted tokens go where :func:`insertion_slots` puts
+    them: ``mask_id``, or at its random slots a token drawn from ``pool`` (P,) with
+    ``random_stream``; the row's own tokens fill the other slots in order. Returns
+    ``(out, out_valid)``, (B, W) int64 and bool, W the longest row, ``fill`` past a row's end.
+    """
+    length = tokens.shape[1]
+    noise, randoms = insertion_slots(keys, stream, valid.sum(dim=1), count, random_ratio)
+    slot = positions_like(noise)
+    before = noise.long().cumsum(dim=1) - noise.long()  # inserted tokens before each slot
+    source = (slot - before).clamp(min=0, max=max(length - 1, 0))
+    kept = tokens.gather(1, source) if length else torch.zeros_like(slot)
+    out = torch.where(noise, torch.full_like(kept, mask_id), kept)
+    if random_ratio > 0:
+        if pool is None or random_stream is None:
+            raise ValueError("random insertions need a pool of token ids and a stream")
+        rows, cols = randoms.nonzero(as_tuple=True)  # few: a draw at each of them only
+        u_random = keys.draw_at_positions(random_stream, rows, cols, noise.shape[1])
+        out = out.index_put((rows, cols), pool[below(u_random, pool.numel())])
+    out_valid = slot < (valid.sum(dim=1) + noise.sum(dim=1)).unsqueeze(1)
+    return torch.where(out_valid, out, torch.full_like(out, fill)), out_valid
+
+
+def insertion_slots(
+    keys: Keys, stream: int, n_tokens: torch.Tensor, count: torch.Tensor, random_ratio: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where fairseq's ``add_insertion_noise`` puts ``count`` (B,) new tokens in rows of
+    ``n_tokens`` (B,) tokens: ``(inserted, random)``, (B, W) bool over the output rows.
+
+    A row of N >= 2 tokens becomes N + n tokens, the n inserted ones at a uniformly random set
+    of n of its N + n - 2 inner positions (never first or last), as fairseq's
+    ``randperm(N + n - 2)[:n] + 1``: a token-level place (mid-word too, several in one gap
+    possible). ``ceil(n x random_ratio)`` of them (in float64, as fairseq computes it), a
+    uniform subset, are random. Rows of fewer than 2 tokens get none. The places come from
+    ``stream``, keyed by the output position counted from the row's first token.
+    """
+    b = n_tokens.shape[0]
+    n = torch.where(n_tokens >= 2, count, torch.zeros_like(count))
+    total = n_tokens + n
+    width = int(total.max()) if b else 0
+    slot = torch.arange(width, device=n.device).unsqueeze(0)
+    inner = (slot >= 1) & (slot < (total - 1).unsqueeze(1))
+    u = keys.draw(stream, width)
+    chosen = lowest(
+        torch.where(inner, u * width + slot, torch.full_like(u, FAR)), int(n.max()) if b else 0
+    )
+    rank = torch.arange(chosen.shape[1], device=n.device).unsqueeze(0)
+    n_random = torch.ceil(n.to(torch.float64) * random_ratio).to(torch.int64)
+    inserted = _mark(chosen, rank < n.unsqueeze(1), width)
+    return inserted, _mark(chosen, rank < n_random.unsqueeze(1), width)
+
+
+def _mark(columns: torch.Tensor, keep: torch.Tensor, width: int) -> torch.Tensor:
+    """(B, width) bool: True at ``columns`` (B, K) int64 where ``keep`` (B, K) bool."""
+    marks = torch.zeros((columns.shape[0], width + 1), dtype=torch.bool, device=columns.device)
+    marks.scatter_(1, torch.where(keep, columns, torch.full_like(columns, width)), True)
+    return marks[:, :width]
 
 
 def shift_right(ids: torch.Tensor, valid: torch.Tensor, start_id: int, fill: int) -> torch.Tensor:

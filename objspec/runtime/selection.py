@@ -149,13 +149,15 @@ def take_in_random_order(
     budget: torch.Tensor,
     weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(B, L) bool: units taken in a random order while their total size stays within budget.
+    """(B, L) bool: units taken in a random order, each while it still fits the budget.
 
     ``sizes`` (B, L) int64 is each unit's cost at its start (1 for a token budget over tokens, or
-    the word's token count for a token budget over words); ``budget`` (B,) int64. With unit sizes 1
-    this is exact-k selection without replacement. With words, the first word that would overflow
-    the budget ends the selection (Google's script skips it and tries smaller ones). With
-    ``weights`` (B, L) float64 > 0 the order is a weighted draw without replacement (XLM's
+    the word's token count for a token budget over words); ``budget`` (B,) int64. Going through
+    the units in the random order, a unit is taken when it fits in what is left of the budget
+    and skipped otherwise, as Google BERT's whole-word loop does (``if len(masked_lms) +
+    len(index_set) > num_to_predict: continue``): with unit sizes 1 this is exact-k selection
+    without replacement; with words the count can end below the budget when no word left fits.
+    With ``weights`` (B, L) float64 > 0 the order is a weighted draw without replacement (XLM's
     frequency^-alpha), through float64 ``log`` (CPU and GPU may differ in its last bit).
     """
     b, length = candidate_starts.shape
@@ -163,9 +165,12 @@ def take_in_random_order(
     u = keys.draw(stream, length)
     if weights is None:
         # Ties in the 32-bit draw are broken by position, so the order is a strict total order.
-        # Each taken unit costs at least 1: only the first max(budget) in the order can be.
+        # Units of size 1: only the first max(budget) in the order can be taken; bigger units
+        # can be skipped, so the whole order may be read.
         far = torch.full_like(u, FAR)
         most = int(budget.max()) if b else 0
+        if b and bool((sizes > 1).any()):
+            most = length
         order = lowest(torch.where(candidate_starts, u * length + positions, far), most)
     else:
         # Efraimidis-Spirakis: the order of -log(u) / w is a weighted draw without replacement
@@ -173,6 +178,37 @@ def take_in_random_order(
         race = torch.where(candidate_starts, race, torch.full_like(race, float("inf")))
         order = race.sort(dim=1, stable=True).indices
     cost = torch.where(candidate_starts, sizes, torch.zeros_like(sizes)).gather(1, order)
-    take_sorted = (cost.cumsum(dim=1) <= budget.unsqueeze(1)) & candidate_starts.gather(1, order)
+    take_sorted = take_while_fits(cost, candidate_starts.gather(1, order), budget)
     taken = torch.zeros_like(candidate_starts)
     return taken.scatter(1, order, take_sorted)
+
+
+def take_while_fits(
+    cost: torch.Tensor, eligible: torch.Tensor, budget: torch.Tensor
+) -> torch.Tensor:
+    """(B, K) bool: going left to right, take each eligible item whose ``cost`` fits in what is
+    left of ``budget`` (B,), skip the others (a first-fit greedy, Google BERT's whole-word loop).
+
+    cost (B, K) int64 >= 0, eligible (B, K) bool. Vectorized in rounds: a round takes every
+    item, from the row's resume point on, that fits the room left, up to the first whose
+    running total overflows it; that item is skipped and the next round resumes after it.
+    A round that overflows takes an item at least and leaves less room than the skipped item's
+    cost, so rounds number at most the largest cost plus one (whole words: a few).
+    """
+    b, k = cost.shape
+    col = torch.arange(k, device=cost.device).unsqueeze(0)
+    taken = torch.zeros_like(eligible)
+    room = budget.clone()
+    resume = torch.zeros_like(budget)
+    while True:
+        open_ = eligible & (col >= resume.unsqueeze(1)) & (cost <= room.unsqueeze(1))
+        running = torch.where(open_, cost, torch.zeros_like(cost)).cumsum(dim=1)
+        fits = open_ & (running <= room.unsqueeze(1))
+        taken |= fits
+        over = open_ & ~fits
+        room = room - torch.where(fits, cost, torch.zeros_like(cost)).sum(dim=1)
+        overflowed = over.any(dim=1)
+        if not bool(overflowed.any()):
+            return taken
+        first_over = torch.where(over, col, torch.full_like(col, k)).min(dim=1).values
+        resume = torch.where(overflowed, first_over + 1, torch.full_like(resume, k))
