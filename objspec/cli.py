@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 a spec failed to parse or validate (the located report 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -214,14 +215,26 @@ DEMO_STEPS = ("--steps", "150", "--lr", "2e-3")
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from objspec.pretrain import PretrainConfig, Pretrainer, init_distributed, sparkline
+    from objspec.pretrain import (
+        CheckpointError,
+        PretrainConfig,
+        Pretrainer,
+        StopRequests,
+        init_distributed,
+        sparkline,
+    )
 
     distributed = init_distributed()
     given = {f.name: getattr(args, f.name) for f in fields(PretrainConfig) if hasattr(args, f.name)}
     config = PretrainConfig(**{**given, "text": list(args.text or [])})
     trainer = Pretrainer(config)
     lead = trainer.rank == 0
-    if args.resume and trainer.resume() and lead:
+    try:
+        resumed = args.resume and trainer.resume()
+    except CheckpointError as exc:
+        err.print(Text(f"error: {exc}"))
+        return EXIT_USAGE
+    if resumed and lead:
         out.print(f"resumed from {trainer.out / 'checkpoint.pt'} at step {trainer.step}")
     if lead:
         ranks = f", {trainer.world_size} ranks" if distributed else ""
@@ -237,11 +250,19 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         console=out,
         disable=not lead,
     )
-    with progress:
+    with progress, StopRequests() as stop:
         task = progress.add_task(
             "training", total=config.steps, completed=trainer.step, loss=float("nan")
         )
-        trainer.run(lambda row: progress.update(task, advance=1, loss=row["loss"]))
+        trainer.run(lambda row: progress.update(task, advance=1, loss=row["loss"]), stop)
+    if stop.signal_number is not None:
+        if lead:
+            name = signal.Signals(stop.signal_number).name
+            out.print(
+                f"{name}: stopped after step {trainer.step}, checkpoint written to "
+                f"{trainer.out / 'checkpoint.pt'}; continue with --resume"
+            )
+        return 128 + stop.signal_number
     if lead and trainer.rows:
         curve = [r["loss"] for r in trainer.rows]
         out.print(f"loss {curve[0]:.4f} -> {curve[-1]:.4f}  {sparkline(curve)}")

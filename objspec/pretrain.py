@@ -7,14 +7,25 @@ uninterrupted run would have, and under ``torchrun`` each rank takes an interlea
 every global batch, each example corrupted exactly as a one-process run corrupts it.
 
 Files written to ``out``: ``losses.csv`` (step, total and per-head losses, averaged over the
-ranks), ``losses.png`` (the curve), ``checkpoint.pt`` (model, heads, optimizer, step, losses)
-and ``rng-rank{r}.pt``.
+ranks), ``losses.png`` (the curve), ``checkpoint.pt`` (model, heads, optimizer, step, losses,
+the content hashes of the spec and the text) and ``rng-rank{r}-step{s}.pt`` (each rank's
+generator state at step s).
+
+Checkpoints are written atomically (a temporary file in the same folder, fsync, rename): a run
+killed while writing keeps its previous checkpoint, and each rank's RNG file of step s is
+written before the checkpoint that names s, so a checkpoint never exists without the state it
+needs. They are loaded with ``torch.load(weights_only=True)``: a checkpoint runs no code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import os
+import pickle
+import signal
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -104,16 +115,71 @@ def build_model(compiled: CompiledObjective, vocab: Vocab, config: PretrainConfi
 
 
 RESUME_FIXED = (
-    "spec",
     "seed",
     "batch_size",
     "max_length",
     "hidden_size",
     "layers",
     "heads",
-    "text",
     "limit",
-)  # what a resumed run must share with the checkpoint's
+)  # what a resumed run must share with the checkpoint's (beside the spec's and text's contents)
+CHECKPOINT_KEYS = ("config", "sources", "step", "heads", "optimizer", "rows")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from (unreadable, foreign, another run's)."""
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def source_hashes(config: PretrainConfig) -> dict[str, Any]:
+    """The contents a run trains on: the spec's sha256 and each text file's, in order."""
+    return {"spec": file_sha256(config.spec), "text": [file_sha256(t) for t in config.text]}
+
+
+def save_atomically(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it: a crash
+    leaves either the old file or the new one, never a truncated one."""
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+
+
+def load_safely(path: Path) -> Any:
+    """``torch.load(weights_only=True)``; any unreadable, truncated or foreign file is a
+    one-line CheckpointError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path} is not a readable checkpoint: {reason[:200]}") from None
+
+
+class StopRequests:
+    """SIGINT and SIGTERM while training: note the signal, let the step finish (the run then
+    checkpoints and stops). ``signal_number`` is the first one received, or None."""
+
+    def __init__(self) -> None:
+        self.signal_number: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequests:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
+                self._previous[number] = signal.signal(number, self._note)
+        return self
+
+    def _note(self, number: int, frame: Any) -> None:
+        self.signal_number = self.signal_number or number
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
 
 
 class Pretrainer:
@@ -137,6 +203,7 @@ class Pretrainer:
             )
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.compiled = compile_file(config.spec)
+        self.sources = source_hashes(config)
         tokenizer = bundled.load_tokenizer()
         self.vocab = Vocab.from_tokenizer(tokenizer)
         self.examples = load_examples(config, self.compiled)[: config.limit]
@@ -196,57 +263,94 @@ class Pretrainer:
         self.step += 1
         return row
 
-    def run(self, on_step: Callable[[dict[str, float]], None] | None = None) -> list[float]:
+    def run(
+        self,
+        on_step: Callable[[dict[str, float]], None] | None = None,
+        stop: StopRequests | None = None,
+    ) -> list[float]:
         """Train up to ``config.steps``, checkpointing every ``checkpoint_every`` steps and at
-        the end; the total losses of the steps run."""
+        the end, or after the step during which ``stop`` noted a signal; the total losses of
+        the steps run."""
         losses = []
         while self.step < self.config.steps:
             row = self.train_step()
             losses.append(row["loss"])
             if on_step is not None:
                 on_step(row)
-            if self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps:
+            stopping = self._stopping(stop)
+            due = self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps
+            if stopping or due:
                 self.save()
+            if stopping:
+                break
         return losses
+
+    def _stopping(self, stop: StopRequests | None) -> bool:
+        """Whether any rank was asked to stop (all ranks agree, so they stop at one step)."""
+        asked = torch.tensor([float(stop is not None and stop.signal_number is not None)])
+        if self.world_size > 1:
+            dist.all_reduce(asked, op=dist.ReduceOp.MAX)
+        return bool(asked.item())
 
     # --- checkpoints -----------------------------------------------------------------------
     def save(self) -> None:
-        """Write the checkpoint (rank 0), this rank's RNG state, and the loss curve."""
+        """Write this rank's RNG state of this step, then (rank 0) the checkpoint that names
+        it and the loss curve, each atomically; older RNG files are removed after."""
         self.out.mkdir(parents=True, exist_ok=True)
-        torch.save(rng_state(), self.out / f"rng-rank{self.rank}.pt")
-        if self.rank != 0:
-            return
-        state = {
-            "config": asdict(self.config),
-            "step": self.step,
-            "heads": self.heads.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "rows": self.rows,
-        }
-        torch.save(state, self.out / "checkpoint.pt")
-        write_curve(self.rows, self.out)
+        save_atomically(rng_state(), self._rng_path(self.step))
+        if self.world_size > 1:
+            dist.barrier()  # every rank's RNG file exists before the checkpoint names it
+        if self.rank == 0:
+            state = {
+                "config": asdict(self.config),
+                "sources": self.sources,
+                "step": self.step,
+                "heads": self.heads.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "rows": self.rows,
+            }
+            save_atomically(state, self.out / "checkpoint.pt")
+            write_curve(self.rows, self.out)
+        if self.world_size > 1:
+            dist.barrier()
+        for old in self.out.glob(f"rng-rank{self.rank}-step*.pt"):
+            if old != self._rng_path(self.step):
+                old.unlink(missing_ok=True)
+
+    def _rng_path(self, step: int) -> Path:
+        return self.out / f"rng-rank{self.rank}-step{step}.pt"
 
     def resume(self) -> bool:
-        """Continue from ``out/checkpoint.pt`` if there is one (True when resumed). The spec,
-        seed, batch size and model sizes must be the run's own."""
+        """Continue from ``out/checkpoint.pt`` if there is one (True when resumed). The spec's
+        and text's contents, seed, batch size and model sizes must be the run's own, and this
+        rank's RNG state of the checkpoint's step must be there; otherwise a CheckpointError
+        says which."""
         path = self.out / "checkpoint.pt"
         if not path.exists():
             return False
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        fixed = RESUME_FIXED
+        state = load_safely(path)
+        if not isinstance(state, dict) or not set(CHECKPOINT_KEYS) <= state.keys():
+            raise CheckpointError(f"{path} is not an objspec pretrain checkpoint")
         saved = state["config"]
-        changed = [k for k in fixed if saved[k] != asdict(self.config)[k]]
+        changed = [k for k in RESUME_FIXED if saved.get(k) != asdict(self.config)[k]]
+        changed += [
+            f"{k} contents" for k in ("spec", "text") if state["sources"].get(k) != self.sources[k]
+        ]
         if changed:
-            raise ValueError(
+            raise CheckpointError(
                 f"{path} was written by a run with other {', '.join(changed)}; use another --out"
+            )
+        step = int(state["step"])
+        rng = self._rng_path(step)
+        if not rng.exists():
+            raise CheckpointError(
+                f"{rng} is missing: the run cannot resume exactly from step {step}"
             )
         self.heads.load_state_dict(state["heads"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.step = int(state["step"])
+        self.step = step
         self.rows = list(state["rows"])
-        rng = self.out / f"rng-rank{self.rank}.pt"
-        if rng.exists():
-            set_rng_state(torch.load(rng, weights_only=False))
+        set_rng_state(load_safely(rng))
         return True
 
 
