@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from objspec.runtime.rng import GOLDEN, MASK32, hash32, mul32
+from objspec.runtime.rng import GOLDEN, MASK32, IntLike, hash32, signed_mixed_positions
 
 Examples = Sequence[Mapping[str, Any]] | Sequence[Sequence[int]] | Mapping[str, Any]
 
@@ -127,7 +127,10 @@ def _as_examples(rows: Sequence[Any]) -> Sequence[Mapping[str, Any]]:
 
 def check_ids(ids: torch.Tensor, valid: torch.Tensor, vocab_size: int, what: str) -> None:
     """Raise a BatchError naming the first example and position whose id lies outside
-    ``[0, vocab_size)`` (one vectorized test per batch, one host read)."""
+    ``[0, vocab_size)`` (one vectorized test per batch, one host read; the padding of a batch
+    read here holds the pad id, so a clean batch is told by one clamp of the whole grid)."""
+    if not bool((ids.clamp(0, vocab_size - 1) != ids).any()):  # padding holds valid ids too
+        return
     bad = valid & ((ids < 0) | (ids >= vocab_size))
     if bool(bad.any()):
         row, col = (int(v) for v in bad.nonzero()[0])
@@ -156,9 +159,12 @@ def _mask_tensor(x: Any, device: torch.device | str | None, what: str) -> torch.
     """A 0/1 (or bool) mask as a bool tensor; any other value is an error."""
     mask = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     mask = mask.to(device) if device is not None else mask
-    if mask.dtype != torch.bool and bool(((mask != 0) & (mask != 1)).any()):
+    if mask.dtype == torch.bool:
+        return mask
+    flags = mask.bool()
+    if bool((mask != flags.to(mask.dtype)).any()):
         raise BatchError(f"{what} must hold only 0 and 1")
-    return mask.bool()
+    return flags
 
 
 def _from_padded(
@@ -192,10 +198,9 @@ def _from_padded(
     for key, value in per_token.items():
         if tuple(value.shape) != (rows, width):
             raise BatchError(f"{key} must be (B, L) like input_ids, got {tuple(value.shape)}")
-    starts = _row_starts(valid)
-    left_padded = bool((starts > 0).any())
+    left_padded = not _right_padded(valid)
     if left_padded:
-        ids, valid, per_token = _left_align(ids, valid, starts, per_token)
+        ids, valid, per_token = _left_align(ids, valid, _row_starts(valid), per_token)
     if pad_id is not None:
         ids = torch.where(valid, ids, torch.full_like(ids, pad_id))
     _require_pad(valid, pad_id)
@@ -243,6 +248,12 @@ def _padded_extras(
         if tensor.dim() == 2 and tensor.shape[1] == width:
             per_token.append(key)
     return extras, per_token
+
+
+def _right_padded(valid: torch.Tensor) -> bool:
+    """Whether every row's tokens are a prefix of it (no token after a padded column): the
+    common case, told by one comparison of neighbours."""
+    return valid.shape[1] < 2 or not bool((valid[:, 1:] > valid[:, :-1]).any())
 
 
 def _row_starts(valid: torch.Tensor) -> torch.Tensor:
@@ -559,12 +570,9 @@ def _to(batch: Batch, device: torch.device | str) -> Batch:
 def content_index(ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """(B,) int64 in [0, 2**32): a hash of each left-aligned row's tokens and length alone.
 
-    Equal rows get equal hashes; any other row, in any batch, keeps its own.
+    Equal rows get equal hashes; two different rows collide with chance about 2**-32.
     """
-    positions = torch.arange(ids.shape[1], device=ids.device)
-    mixed = hash32((ids & MASK32) ^ mul32(positions, GOLDEN).unsqueeze(0))
-    mixed = torch.where(valid, mixed, torch.zeros_like(mixed))
-    return hash32(mixed.sum(dim=1) & MASK32 ^ valid.sum(dim=1))
+    return example_key(ids, valid, None)
 
 
 def example_key(ids: torch.Tensor, valid: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
@@ -576,9 +584,25 @@ def example_key(ids: torch.Tensor, valid: torch.Tensor, index: torch.Tensor | No
     the given index keeps two equal rows of a dataset apart. Without an index, equal rows share
     a key (and so a corruption within an epoch).
     """
-    content = content_index(ids, valid)
-    if index is None:
-        return content
+    total, length = _weighted_sums(ids, valid)
+    given = index if index is not None else torch.full_like(total, -1)
+    if ids.device.type == "cpu":  # numpy: the same int64 ops on (B,), less overhead per op
+        return torch.from_numpy(_mixed_key(total.numpy(), length.numpy(), given.numpy()))
+    return _mixed_key(total, length, given)
+
+
+def _weighted_sums(ids: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,) each row's tokens weighted by their position's 32-bit mix (the cached position
+    table) and summed mod 2**32, and (B,) its length: the passes over the whole batch."""
+    weights = signed_mixed_positions(ids.shape[1], ids.device).unsqueeze(0)
+    terms = (ids & MASK32) * weights & MASK32  # no int64 overflow; each term below 2**32
+    return torch.where(valid, terms, 0).sum(dim=1) & MASK32, valid.sum(dim=1)
+
+
+def _mixed_key(total: IntLike, length: IntLike, index: IntLike) -> IntLike:
+    """The key from a row's weighted sum, length and index (-1: none), on (B,) numpy arrays
+    or tensors alike."""
+    content = hash32(total ^ hash32(length ^ GOLDEN))
     mixed = hash32(hash32(index & MASK32) ^ ((index >> 32) & MASK32) ^ GOLDEN)
     keyed = ((mixed >> 1) << 32) | content  # 63 bits: the index's hash above the content's
-    return torch.where(index >= 0, keyed, content)  # -1: an example given no index
+    return content + (index >= 0) * (keyed - content)

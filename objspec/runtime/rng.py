@@ -121,6 +121,19 @@ def mixed_positions(length: int, device: torch.device) -> torch.Tensor:
     return table[:length]
 
 
+_SIGNED_POSITIONS: dict[torch.device, torch.Tensor] = {}
+
+
+def signed_mixed_positions(length: int, device: torch.device) -> torch.Tensor:
+    """(L,) :func:`mixed_positions` as ``mul32`` uses a constant (the same residue mod 2**32,
+    below 2**31 in magnitude), so a product with a value below 2**32 cannot overflow int64."""
+    table = _SIGNED_POSITIONS.get(device)
+    if table is None or table.numel() < length:
+        mixed = mixed_positions(max(length, 1024), device)
+        table = _SIGNED_POSITIONS[device] = torch.where(mixed >= 1 << 31, mixed - U32, mixed)
+    return table[:length]
+
+
 class Keys:
     """The random keys of one batch: draws for stream ``s`` at any counter, per example.
 
