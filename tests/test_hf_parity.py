@@ -235,12 +235,6 @@ def test_language_modeling_missing_pad_token(tokenizer: Any) -> None:
     assert bool(batch["attention_mask"].bool().all())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: without a pad token, pad_to_multiple_of pads rows of one length with id 0 "
-    "([UNK]) instead of refusing (Collator.__call__ checks for a pad token before "
-    "pad_to_multiple widens the batch); HF raises ValueError",
-)
 def test_language_modeling_missing_pad_token_pad_to_multiple_of(tokenizer: Any) -> None:
     # HF: _torch_collate_batch pads (10 -> 16) and so raises without a pad token.
     tokenizer.pad_token = None

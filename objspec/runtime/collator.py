@@ -201,9 +201,9 @@ class Collator(PickledBySource):
         out = self.corrupt(batch, keys)
         self._pass_through(out, batch)
         out = self.cut(out)
-        self._require_pad(out)
         if self.pad_to_multiple_of is not None:
             out = pad_to_multiple(out, self.pad_to_multiple_of, self.pad_id)
+        self._require_pad(out)
         side = self.padding_side or ("left" if batch.left_padded else "right")
         return to_left_padding(out) if side == "left" else out
 
