@@ -10,13 +10,15 @@ and the test suite run the same checks; Hypothesis runs derandomized, so results
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from itertools import permutations
 from typing import Any
 
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, configuration, given, settings
 from hypothesis import strategies as st
 
 from objspec import ir
@@ -375,22 +377,46 @@ def check_epochs(objective: ir.Objective, compiled: Any, case: Case) -> None:
             raise _fail(f"static masks differ after {copies} epochs")
 
 
-def check_epochs_change(objective: ir.Objective, compiled: Any, case: Case) -> None:
+# Outputs that are the collator's random keys themselves (ELECTRA's sample_keys): they always
+# carry the epoch, so they say nothing about whether the corruption follows it.
+KEY_OUTPUTS = ("sample_keys",)
+
+
+def _corruption(objective: ir.Spec, out: dict[str, torch.Tensor], case: Case) -> list[torch.Tensor]:
+    """What a new epoch must redraw: a same-length masked LM's selected positions, else every
+    output but the random keys (rewritten rows, targets, pair labels, attention orders)."""
+    if isinstance(objective, ir.Objective) and _masks_in_place(objective):
+        return [(out["labels"] != IGNORE_INDEX)[~_excluded(objective, case)]]
+    return [value for key, value in sorted(out.items()) if key not in KEY_OUTPUTS]
+
+
+def _masks_in_place(objective: ir.Objective) -> bool:
+    """Whether the corruption is a masked LM on the example's own row (its labels say all)."""
+    return (
+        not objective.output.seq2seq
+        and objective.pair is None
+        and objective.input.kind != "parallel"
+    )
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def check_epochs_change(objective: ir.Spec, compiled: Any, case: Case) -> None:
+    """A new epoch redraws the corruption, wherever the spec draws anything: a corruption that
+    another seed does not change either (a causal LM: the whole row is the target, nothing is
+    random) has nothing to redraw."""
     if objective.masks.kind == "static" and objective.masks.copies == 1:
         return
     big = big_case()
-    rewritten = objective.output.seq2seq or objective.pair is not None
-    if rewritten or objective.input.kind == "parallel":  # compare the corrupted rows whole
-        first, second = (_collate(compiled, big, epoch=e)["input_ids"] for e in (0, 1))
-        if first.shape == second.shape and torch.equal(first, second):
-            raise _fail("dynamic masks did not change between epochs 0 and 1")
+    first, second = (_corruption(objective, _collate(compiled, big, epoch=e), big) for e in (0, 1))
+    if not _same(first, second):
         return
-    a = _collate(compiled, big, epoch=0)["labels"] != IGNORE_INDEX
-    b = _collate(compiled, big, epoch=1)["labels"] != IGNORE_INDEX
-    cand = ~_excluded(objective, big)
-    forced = all(bool(x.all()) or not bool(x.any()) for x in (a[cand], b[cand]))
-    if torch.equal(a, b) and not forced:  # all or nothing selected leaves nothing to change
-        raise _fail("dynamic masks did not change between epochs 0 and 1")
+    reseeded = replace(big, seed=big.seed + 1)
+    if _same(first, _corruption(objective, _collate(compiled, reseeded, epoch=0), reseeded)):
+        return  # neither the seed nor the epoch changes anything: the objective is deterministic
+    raise _fail("dynamic masks did not change between epochs 0 and 1 (another seed changes them)")
 
 
 def _binomial_ok(hits: int, n: int, p: float) -> tuple[bool, str]:
@@ -478,14 +504,37 @@ def check_views(objective: ir.Objective, compiled: Any, case: Case) -> None:
             raise _fail(f"row {row}: view {got} is not [CLS] + the selected tokens {expected}")
 
 
+def _fragment_size(objective: ir.Objective) -> Callable[[list[int], list[int], Case], int] | None:
+    """How to read a row's fragment length off (inputs, target) in every output form: its
+    targets (the selected tokens), its target less the sentinel and the end token, or, for a
+    whole-row target, the tokens deleted or masked; None where the batch does not tell."""
+    rep = objective.replace
+    target = objective.predict.target
+    if target == "selected":
+        return lambda inputs, labels, case: len(labels)
+    if target == "sentinels":
+        return lambda inputs, labels, case: sum(
+            t not in case.vocab.sentinel_ids for t in labels[:-1]
+        )
+    if target != "all" or objective.transforms or objective.inserts or rep.collapse:
+        return None
+    if rep.share_of("delete") == 1.0:
+        return lambda inputs, labels, case: len(labels) - len(inputs)
+    if rep.share_of("mask") == 1.0:
+        return lambda inputs, labels, case: sum(t == MASK for t in inputs)
+    return None
+
+
 def check_fragment_lengths(objective: ir.Objective, compiled: Any, case: Case) -> None:
     """Per-row fragment lengths against the lowered law, on rows long enough that no fragment
     is cut (6-sigma binomial bound per length)."""
     sel = objective.select
-    assert isinstance(sel, ir.Fragment) and sel.length is not None
+    size = _fragment_size(objective)
+    assert isinstance(sel, ir.Fragment) and sel.length is not None and size is not None
     table = sel.length.table
     big = big_case(rows=4000, length=table.high + 2)
-    lengths = _selected(objective, _collate(compiled, big)).sum(dim=1)
+    rows = _rows(_collate(compiled, big))
+    lengths = torch.tensor([size(inputs, target, big) for inputs, target in rows])
     for value, p in zip(table.values, table.probs, strict=True):
         ok, detail = _binomial_ok(int((lengths == value).sum()), lengths.numel(), p)
         if not ok:
@@ -500,6 +549,11 @@ def check_fragment_lengths(objective: ir.Objective, compiled: Any, case: Case) -
 def check_document_target(objective: ir.Objective, compiled: Any, case: Case) -> None:
     out = _collate(compiled, case)
     ids, valid, _ = _inputs(case)
+    if objective.output.kind == "decoder_only":  # the row's packed tail: 'packed' checks it
+        for row, (_, target) in enumerate(_rows(out)):
+            if target != ids[row][valid[row]].tolist():
+                raise _fail(f"row {row}: the target is not the original row")
+        return
     start = compiled.Collator(case.vocab).decoder_start_id
     labels = out["labels"]
     if labels.shape != ids.shape or not torch.equal(labels[valid], ids[valid]):
@@ -507,8 +561,62 @@ def check_document_target(objective: ir.Objective, compiled: Any, case: Case) ->
     if bool((labels[~valid] != IGNORE_INDEX).any()):
         raise _fail("a padding position has a label")
     shifted = torch.cat([torch.full_like(ids[:, :1], start), ids[:, :-1]], dim=1)
-    if not torch.equal(out["decoder_input_ids"][valid], shifted[valid]):
+    decoder_inputs = out["decoder_input_ids"]
+    if decoder_inputs.shape != ids.shape or not torch.equal(decoder_inputs[valid], shifted[valid]):
         raise _fail("decoder inputs are not the target shifted right")
+
+
+# --- the two sequence-to-sequence forms ------------------------------------------------------
+
+
+def check_packed(objective: ir.Spec, compiled: Any, case: Case) -> None:
+    """``decoder_only``: each row is its input (``prefix_mask``) then its target, packed from
+    the row's first column; the labels are exactly the target's tokens, -100 elsewhere."""
+    out = _collate(compiled, case)
+    ids, labels = out["input_ids"], out["labels"]
+    valid, prefix = out["attention_mask"].bool(), out["prefix_mask"].bool()
+    pos = torch.arange(ids.shape[1]).unsqueeze(0)
+    if not torch.equal(valid, pos < valid.sum(dim=1, keepdim=True)):
+        raise _fail("a row's tokens are not packed from its first column")
+    if not torch.equal(prefix, pos < prefix.sum(dim=1, keepdim=True)) or bool(
+        (prefix & ~valid).any()
+    ):
+        raise _fail("prefix_mask is not a leading run of the row's tokens")
+    target = valid & ~prefix
+    if not torch.equal(labels != IGNORE_INDEX, target):
+        raise _fail("the labels are not exactly on the row's target (after its prefix)")
+    if not torch.equal(labels[target], ids[target]):
+        raise _fail("a label is not the token the packed row holds at its position")
+
+
+def check_decoder_inputs(objective: ir.Spec, compiled: Any, case: Case) -> None:
+    """``encoder_decoder``: the decoder-side outputs have the labels' shape and
+    ``decoder_attention_mask`` marks exactly the targets; a target that is a sequence of its
+    own (T5's sentinels, BART's row) is read shifted right after the decoder start token (a
+    fragment's targets read the original token before each: 'labels' checks MASS)."""
+    out = _collate(compiled, case)
+    labels = out["labels"]
+    decoder = [k for k in out if k.startswith("decoder_")]
+    if any(out[k].shape != labels.shape for k in decoder):
+        raise _fail("a decoder output is not the labels' shape: " + ", ".join(decoder))
+    valid = labels != IGNORE_INDEX
+    if not torch.equal(out["decoder_attention_mask"].bool(), valid):
+        raise _fail("decoder_attention_mask does not mark exactly the targets")
+    if "selected" in _targets(objective):
+        return
+    start = compiled.Collator(case.vocab).decoder_start_id
+    shifted = torch.cat([torch.full_like(labels[:, :1], start), labels[:, :-1]], dim=1)
+    if not torch.equal(out["decoder_input_ids"][valid], shifted[valid]):
+        raise _fail("decoder inputs are not the target shifted right after the start token")
+
+
+def _targets(objective: ir.Spec) -> set[str]:
+    """What an objective's (or each mixture member's) labels hold: 'selected', 'all', ..."""
+    if isinstance(objective, ir.Mixture):
+        return {m.objective.predict.target for m in objective.members}
+    if isinstance(objective, ir.Composition):
+        return {t.objective.predict.target for t in objective.tasks}
+    return {objective.predict.target}
 
 
 def check_deletion(objective: ir.Objective, compiled: Any, case: Case) -> None:
@@ -1106,20 +1214,34 @@ CHECKS += (
     ),
 )
 
+CHECKS += (
+    Check(
+        "packed",
+        "a decoder_only row is its input (prefix_mask) then its target, labelled exactly there",
+        check_packed,
+    ),
+    Check(
+        "decoder_inputs",
+        "decoder outputs have the labels' shape and mask; a sequence target is read shifted right",
+        check_decoder_inputs,
+    ),
+)
+
 SAME_LENGTH_CHECKS = ("labels", "untouched", "budget", "whole_words", "span_support", "mix", "rate")
 
 
 # --- mixtures ------------------------------------------------------------------------------------
 
-_MEMBERS: dict[tuple[str, str], Any] = {}
+_MEMBERS: dict[tuple[str, str, str], Any] = {}
 
 
 def member_compiled(mixture: ir.Mixture | ir.Composition, member: ir.Member | ir.Task) -> Any:
-    """A mixture member (or a composition's task) compiled as an objective of its own."""
+    """A mixture member (or a composition's task) compiled as an objective of its own, in the
+    batch form the member has (one source compiles to several forms)."""
     from compiler import compile_objective, load
     from objspec import CompiledObjective
 
-    key = (mixture.sha256, member.name)
+    key = (mixture.sha256, member.name, member.objective.output.kind)
     if key not in _MEMBERS:
         generated = compile_objective(member.objective)
         _MEMBERS[key] = CompiledObjective(generated.name, generated.source, load(generated))
@@ -1205,16 +1327,25 @@ MIXTURE_CHECKS: tuple[Check, ...] = (
 )
 
 
+# The checks of one batch form's own layout.
+FORM_CHECKS: dict[str, tuple[str, ...]] = {
+    "encoder": (),
+    "encoder_decoder": ("decoder_inputs",),
+    "decoder_only": ("packed",),
+}
+
+
 def applicable(objective: ir.Spec) -> tuple[Check, ...]:
     """The checks whose promise the spec makes (a mixture's own; see :func:`run_checks` for
     its members')."""
+    form = FORM_CHECKS[objective.output.kind]
     if isinstance(objective, ir.Mixture):
-        generic = ("batch_invariance", "epochs", "dynamic")
+        generic = ("batch_invariance", "epochs", "dynamic", *form)
         return (*MIXTURE_CHECKS, *(c for c in CHECKS if c.name in generic))
     if isinstance(objective, ir.Composition):
-        generic = ("epochs", "dynamic", "pair_labels", "pair_rates")  # type: ignore[assignment]
+        generic = ("epochs", "dynamic", "pair_labels", "pair_rates", *form)
         return (*COMPOSITION_CHECKS, *(c for c in CHECKS if c.name in generic))
-    skip = set()
+    skip = {name for names in FORM_CHECKS.values() for name in names} - set(form)
     if not isinstance(objective.select, ir.Bernoulli):
         skip.add("rate")
     else:
@@ -1225,6 +1356,8 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         skip.add("fragment_lengths")
     else:
         skip.add("budget")  # the law sizes the fragment: fragment_lengths checks it
+        if _fragment_size(objective) is None:
+            skip.add("fragment_lengths")
     if objective.predict.target == "views":
         skip.update(("labels", "untouched", "mix", "dynamic"))  # no targets: 'views' checks it
     if objective.unit.kind != "word":
@@ -1299,6 +1432,20 @@ def run_check(check: Check, objective: ir.Spec, compiled: Any, max_examples: int
     return CheckResult(check.name, check.promise, True)
 
 
+@contextmanager
+def _storage_outside_cwd() -> Iterator[None]:
+    """Point Hypothesis' storage (its example database, and the cache of constants it reads
+    from local modules, written even with ``database=None``) at a temporary folder for the
+    duration, so that a check writes nothing into the current directory."""
+    previous = vars(configuration).get("__hypothesis_home_directory")
+    with tempfile.TemporaryDirectory(prefix="objspec-hypothesis-") as folder:
+        configuration.set_hypothesis_home_dir(folder)
+        try:
+            yield
+        finally:
+            configuration.set_hypothesis_home_dir(previous)
+
+
 def _hypothesis(check: Check, objective: ir.Spec, compiled: Any, max_examples: int) -> None:
     @settings(
         max_examples=max_examples,
@@ -1307,23 +1454,32 @@ def _hypothesis(check: Check, objective: ir.Spec, compiled: Any, max_examples: i
         database=None,
         suppress_health_check=list(HealthCheck),
         print_blob=False,
+        phases=(Phase.explicit, Phase.generate),  # a check reports its first failure unshrunk
     )
     @given(cases())
     def property_holds(case: Case) -> None:
         check.run(objective, compiled, case)
 
-    property_holds()
+    with _storage_outside_cwd():
+        property_holds()
 
 
-def run_checks(objective: ir.Spec, compiled: Any, max_examples: int = 40) -> list[CheckResult]:
+def run_checks(
+    objective: ir.Spec, compiled: Any, max_examples: int = 40, statistical: bool = True
+) -> list[CheckResult]:
     """Every applicable check of a compiled objective; for a mixture, also every member's own
-    checks on the member compiled alone (reported as ``member:check``)."""
-    results = [run_check(c, objective, compiled, max_examples) for c in applicable(objective)]
+    checks on the member compiled alone (reported as ``member:check``). ``statistical=False``
+    leaves out the checks that run once on the big fixed case (rates, mixes, laws)."""
+
+    def chosen(spec: ir.Spec) -> list[Check]:
+        return [c for c in applicable(spec) if statistical or not c.statistical]
+
+    results = [run_check(c, objective, compiled, max_examples) for c in chosen(objective)]
     if isinstance(objective, ir.Mixture | ir.Composition):
         parts = objective.members if isinstance(objective, ir.Mixture) else objective.tasks
         for m in parts:
             sub = member_compiled(objective, m)
-            for c in applicable(m.objective):
+            for c in chosen(m.objective):
                 r = run_check(c, m.objective, sub, max_examples)
                 results.append(CheckResult(f"{m.name}:{r.name}", r.promise, r.passed, r.detail))
     return results

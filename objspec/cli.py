@@ -21,6 +21,7 @@ from rich.text import Text
 from objspec.errors import ObjspecError, SpecError
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
+OUTPUT_FORMS = ("encoder", "encoder_decoder", "decoder_only")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -37,12 +38,12 @@ def _compile(path: Path, form: str | None = None) -> tuple[Any, Any]:
     return objective, compile_objective(objective)
 
 
-def _load(path: Path) -> tuple[Any, Any]:
-    """(objective IR, loaded CompiledObjective) of one spec file."""
+def _load(path: Path, form: str | None = None) -> tuple[Any, Any]:
+    """(objective IR, loaded CompiledObjective) of one spec file, in batch form ``form``."""
     from compiler import load
     from objspec import CompiledObjective
 
-    objective, generated = _compile(path)
+    objective, generated = _compile(path, form)
     return objective, CompiledObjective(generated.name, generated.source, load(generated))
 
 
@@ -62,9 +63,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     failed = False
     for spec in args.specs:
-        objective, compiled = _load(Path(spec))
+        objective, compiled = _load(Path(spec), args.form)
         results = run_checks(objective, compiled, max_examples=args.examples)
-        table = Table(title=f"{objective.name} ({spec})", title_justify="left")
+        form = f", output {args.form}" if args.form else ""
+        table = Table(title=f"{objective.name} ({spec}{form})", title_justify="left")
         table.add_column("check")
         table.add_column("result")
         table.add_column("promise / failure")
@@ -291,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="property-test the compiled collator of each spec")
     p.add_argument("specs", nargs="+", help=".objspec files")
     p.add_argument("--examples", type=int, default=40, help="Hypothesis examples per check")
+    p.add_argument(
+        "--output",
+        "--form",
+        dest="form",
+        choices=OUTPUT_FORMS,
+        help="check the spec compiled in another batch form (as 'objspec compile --form')",
+    )
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("show", help="show a corrupted example, before and after")
