@@ -720,6 +720,13 @@ class Generator:
             w("``rt.HuggingFaceEncoder(AutoModel...)``); it is a submodule, so one optimizer over")
             w("``heads.parameters()`` trains it all. forward(batch) -> dict of losses; 'loss' is")
             w("their weighted sum.")
+            if self.plan.output == "decoder_only":
+                w()
+                w("Decoder-only form: ``labels`` are unshifted (Hugging Face's causal-LM")
+                w("convention); the model runs causally, bidirectionally within ``prefix_mask``,")
+                w("and the head shifts: hidden state t predicts ``labels[:, t + 1]``, so no loss")
+                w("sees its target or a later token. For Hugging Face decoders:")
+                w("``rt.HuggingFaceCausalLM``.")
             w('"""')
             w()
             if rtd is not None:
@@ -740,8 +747,9 @@ class Generator:
                     w("if generator is None:")
                     w("    generator = rt.smaller(model, GENERATOR_SIZE)")
                     w("self.generator = generator")
+                constructors = self._head_constructors()
                 for head in self.plan.heads:
-                    w(f"self.{head.kind} = {HEAD_CONSTRUCTORS[head.kind](head, rtd is not None)}")
+                    w(f"self.{head.kind} = {constructors[head.kind](head, rtd is not None)}")
             w()
             w("def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:")
             with w.indent():
@@ -758,9 +766,23 @@ class Generator:
                 w(f"losses['loss'] = {total}")
                 w("return losses")
 
+    def _head_constructors(self) -> dict[str, HeadConstructor]:
+        """The head classes of this plan's batch form: the decoder-only form's seq2seq head
+        shifts the labels (``rt.CausalLMHead``); it is the form's only head (the IR's rule)."""
+        if self.plan.output != "decoder_only":
+            return HEAD_CONSTRUCTORS
+        if {head.kind for head in self.plan.heads} != set(DECODER_ONLY_HEADS):
+            raise CodegenError("the decoder-only form is trained by the seq2seq head alone")
+        return DECODER_ONLY_HEADS
+
     def _model_passes(self, heads: dict[str, L.HeadPlan], views: str | None) -> None:
         """The model's forward passes the heads read, in order."""
         w = self.body
+        if self.plan.output == "decoder_only":
+            w("# decoder-only: causal attention, bidirectional within batch['prefix_mask'];")
+            w("# the head shifts the labels (hidden state t predicts the token at t + 1)")
+            w("hidden_states = rt.encode(self.model, batch, causal=True)")
+            return
         if "replaced_token_detection" in heads:
             w("# the generator's masked LM; its samples replace the selected tokens (no gradient)")
             w("generator_states = rt.encode(self.generator, batch)")
@@ -877,6 +899,7 @@ HEAD_CONSTRUCTORS: dict[str, HeadConstructor] = {
     "replaced_token_detection": _head_ctor("ReplacedTokenDetectionHead", takes_params=False),
     "contrastive": _head_ctor("ContrastiveHead"),
 }
+DECODER_ONLY_HEADS: dict[str, HeadConstructor] = {"seq2seq": _head_ctor("CausalLMHead")}
 
 
 def generate(plan: L.Plan) -> GeneratedModule:

@@ -27,13 +27,16 @@ from objspec.runtime.document import (
 )
 from objspec.runtime.encoders import (
     Encoder,
+    HuggingFaceCausalLM,
     HuggingFaceEncoder,
     HuggingFaceSeq2Seq,
     encode,
+    prefix_lm_attention,
     smaller,
 )
 from objspec.runtime.generated import Heads
 from objspec.runtime.heads import (
+    CausalLMHead,
     ContrastiveHead,
     MLMHead,
     ReplacedTokenDetectionHead,
@@ -96,13 +99,16 @@ __all__ = [
     "Collator",
     "Keys",
     "MLMHead",
+    "CausalLMHead",
     "ContrastiveHead",
     "Encoder",
+    "HuggingFaceCausalLM",
     "HuggingFaceEncoder",
     "HuggingFaceSeq2Seq",
     "ReplacedTokenDetectionHead",
     "Replacements",
     "encode",
+    "prefix_lm_attention",
     "gather_with_grad",
     "sample_replacements",
     "shard",

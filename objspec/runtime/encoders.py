@@ -14,9 +14,14 @@ An **encoder** is any ``nn.Module`` with
 An **encoder-decoder** takes ``(input_ids, attention_mask, decoder_input_ids,
 decoder_attention_mask, decoder_position_ids=None)`` and returns the decoder's states (B, T, H).
 
+A **decoder-only** model is an encoder run with an ``attention_bias``: the decoder-only form's
+batch (``output decoder_only``) carries ``prefix_mask``, from which :func:`encode` builds the
+prefix-LM attention (causal, bidirectional within the prefix: :func:`prefix_lm_attention`).
+
 :func:`encode` reads those inputs from a collator's batch. :class:`HuggingFaceEncoder` adapts a
 Hugging Face ``AutoModel`` encoder (BERT, RoBERTa, ELECTRA, ...), :class:`HuggingFaceSeq2Seq`
-an encoder-decoder base model (T5, BART).
+an encoder-decoder base model (T5, BART), :class:`HuggingFaceCausalLM` a decoder-only base
+model (GPT-2, ...) for the decoder-only form.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch
 from torch import nn
 
 from objspec.runtime.attention import order_attention
-from objspec.runtime.models import heads_for
+from objspec.runtime.models import allowed_keys, heads_for
 
 
 class Encoder(Protocol):
@@ -49,11 +54,30 @@ OPTIONAL_INPUTS = ("token_type_ids", "position_ids")
 DECODER_INPUTS = ("decoder_input_ids", "decoder_attention_mask", "decoder_position_ids")
 
 
-def attention_bias(batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+def prefix_lm_attention(prefix_mask: torch.Tensor) -> torch.Tensor:
+    """(B, L, L) bool, True where query i may attend to key j in the decoder-only form: causal
+    (j <= i) everywhere, and bidirectional within the prefix (i and j both in it). From
+    ``prefix_mask`` (B, L) int or bool, 1 on each row's prefix (a packed row's encoder input);
+    all zeros gives a plain causal LM. No query sees a later token outside the prefix, and the
+    prefix sees no target token."""
+    pos = torch.arange(prefix_mask.shape[1], device=prefix_mask.device)
+    causal = pos.unsqueeze(1) >= pos.unsqueeze(0)  # (L, L): key j <= query i
+    prefix = prefix_mask.bool()
+    return causal.unsqueeze(0) | (prefix.unsqueeze(2) & prefix.unsqueeze(1))
+
+
+def attention_bias(batch: dict[str, torch.Tensor], causal: bool = False) -> torch.Tensor | None:
     """(B, L, L) bool, True where a query may attend to a key, from the batch's attention
-    outputs: UniLM's ``self_attention_mask`` as is, XLNet's ``perm_mask`` (1 = may not attend)
-    inverted, or the mask built from the sparse layout's ``perm_order``. None when the batch has
-    none of them (full bidirectional attention)."""
+    outputs: the decoder-only form's prefix-LM attention from ``prefix_mask`` (causal
+    everywhere when ``causal`` is set and the batch has none), UniLM's ``self_attention_mask``
+    as is, XLNet's ``perm_mask`` (1 = may not attend) inverted, or the mask built from the
+    sparse layout's ``perm_order``. None when the batch has none of them (full bidirectional
+    attention)."""
+    if causal or "prefix_mask" in batch:
+        prefix = batch.get("prefix_mask")
+        if prefix is None:
+            prefix = torch.zeros_like(batch["input_ids"])
+        return prefix_lm_attention(prefix)
     if "self_attention_mask" in batch:
         return batch["self_attention_mask"].bool()
     if "perm_mask" in batch:
@@ -64,13 +88,26 @@ def attention_bias(batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
 
 
 def encode(
-    model: Any, batch: dict[str, torch.Tensor], input_ids: torch.Tensor | None = None
+    model: Any,
+    batch: dict[str, torch.Tensor],
+    input_ids: torch.Tensor | None = None,
+    *,
+    causal: bool = False,
 ) -> torch.Tensor:
     """Hidden states (B, L, H) of ``model`` on ``batch``; the decoder's states (B, T, H) when
     the batch has decoder inputs. ``input_ids`` (B, L) replaces the batch's tokens in the same
-    layout (ELECTRA's sampled tokens, a contrastive view of the same rows)."""
+    layout (ELECTRA's sampled tokens, a contrastive view of the same rows).
+
+    A decoder-only batch (one with ``prefix_mask``) runs with :func:`prefix_lm_attention`;
+    ``causal=True`` (the decoder-only form's heads) insists on it: a batch without
+    ``prefix_mask`` then runs causally, never bidirectionally."""
     ids = batch["input_ids"] if input_ids is None else input_ids
     mask = batch["attention_mask"]
+    if causal and "decoder_input_ids" in batch:
+        raise ValueError(
+            "the decoder-only form's heads take a decoder-only batch (input_ids, "
+            "attention_mask, labels, prefix_mask), not an encoder-decoder one"
+        )
     if "decoder_input_ids" in batch:
         return model(
             ids,
@@ -80,7 +117,7 @@ def encode(
             batch.get("decoder_position_ids"),
         )
     extra = {key: batch[key] for key in OPTIONAL_INPUTS if key in batch}
-    bias = attention_bias(batch)
+    bias = attention_bias(batch, causal)
     if bias is not None:
         extra["attention_bias"] = bias
     return model(ids, mask, **extra)
@@ -89,7 +126,8 @@ def encode(
 class HuggingFaceEncoder(nn.Module):
     """A Hugging Face ``AutoModel`` encoder (``BertModel``, ``RobertaModel``, ``ElectraModel``,
     ...) as an objspec encoder: its last hidden state, its input embeddings, an
-    ``attention_bias`` passed as a 4-d attention mask."""
+    ``attention_bias`` passed as a 4-d additive attention mask
+    (:func:`additive_attention_mask`)."""
 
     def __init__(self, model: Any) -> None:
         super().__init__()
@@ -107,8 +145,9 @@ class HuggingFaceEncoder(nn.Module):
         attention_bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         mask: torch.Tensor = attention_mask
-        if attention_bias is not None:
-            mask = (attention_bias & attention_mask.bool().unsqueeze(1)).unsqueeze(1)
+        if attention_bias is not None:  # additive: eager attention adds a bool mask unmasked
+            dtype = self.embeddings.weight.dtype
+            mask = additive_attention_mask(attention_bias, attention_mask, dtype)
         extra = {"token_type_ids": token_type_ids, "position_ids": position_ids}
         kwargs = {k: v for k, v in extra.items() if v is not None}
         return self.model(input_ids=input_ids, attention_mask=mask, **kwargs).last_hidden_state
@@ -164,6 +203,58 @@ class HuggingFaceSeq2Seq(nn.Module):
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
         )
+        return out.last_hidden_state
+
+
+def additive_attention_mask(
+    attention_bias: torch.Tensor, attention_mask: torch.Tensor, dtype: torch.dtype
+) -> torch.Tensor:
+    """(B, 1, L, L) ``dtype``: Hugging Face's custom 4-d attention mask in its additive form, 0
+    where query i attends to key j (:func:`~objspec.runtime.models.allowed_keys` of the bias
+    (B, L, L) bool and the padding mask (B, L)), the dtype's most negative value elsewhere.
+    Eager and SDPA attention both take it; a blocked key's weight underflows to exactly 0."""
+    allowed = allowed_keys(attention_bias, attention_mask.bool())
+    blocked = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+    return blocked.masked_fill(~allowed, torch.finfo(dtype).min).unsqueeze(1)
+
+
+class HuggingFaceCausalLM(nn.Module):
+    """A Hugging Face decoder-only base model (``GPT2Model``, ``LlamaModel``, ...; not the
+    ``...ForCausalLM`` with its own LM head) as an objspec model for the decoder-only form: its
+    last hidden state, its input embeddings.
+
+    ``attention_bias`` (the prefix-LM attention :func:`encode` builds from the batch's
+    ``prefix_mask``) goes in as a 4-d additive mask (:func:`additive_attention_mask`), which
+    replaces the model's own causal mask: models that take a custom 4-d mask as is (those
+    built on ``transformers.masking_utils``, GPT-2 among them) then attend the prefix
+    bidirectionally and the rest causally. Without ``attention_bias`` the model's own causal
+    and padding masks apply, so a prefix is attended causally. Rows are right-padded, so the
+    model's default positions count from each row's first token.
+    """
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.hidden_size = int(model.config.hidden_size)
+        self.embeddings = model.get_input_embeddings()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        attention_bias: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        mask: torch.Tensor = attention_mask
+        if attention_bias is not None:
+            mask = additive_attention_mask(
+                attention_bias, attention_mask, self.embeddings.weight.dtype
+            )
+        extra = {"token_type_ids": token_type_ids, "position_ids": position_ids}
+        kwargs = {k: v for k, v in extra.items() if v is not None}
+        out = self.model(input_ids=input_ids, attention_mask=mask, use_cache=False, **kwargs)
         return out.last_hidden_state
 
 

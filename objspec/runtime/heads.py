@@ -72,14 +72,34 @@ class MLMHead(nn.Module):
 
 
 class Seq2SeqHead(MLMHead):
-    """Cross-entropy of a decoder's next-token predictions (T5, BART, MASS; a prefix LM).
+    """Cross-entropy of an encoder-decoder's next-token predictions (T5, BART, MASS).
 
     forward(decoder hidden (B, T, H), labels (B, T) int64, -100 where nothing is predicted) ->
-    loss. The labels are the targets themselves: the collator's ``decoder_input_ids`` are them
-    shifted right, so position t predicts ``labels[:, t]``. For the decoder-only form, pass a
-    causal model's states and labels shifted left by one (``labels[:, 1:]`` against
-    ``hidden[:, :-1]``), as a causal LM does.
+    loss, with no shift: the collator already shifted the decoder's inputs (its
+    ``decoder_input_ids`` are the labels shifted right), so decoder position t predicts
+    ``labels[:, t]``, as in Hugging Face's ``...ForConditionalGeneration``. The decoder-only
+    form's labels are not shifted: use :class:`CausalLMHead` there.
     """
+
+
+class CausalLMHead(Seq2SeqHead):
+    """The seq2seq head of the decoder-only form (a prefix LM, or a causal LM): the same
+    transform and tied decoder, with the label shift a causal LM does itself.
+
+    forward(hidden (B, L, H), labels (B, L) int64, -100 where nothing is predicted) -> loss.
+    The labels are the batch's, unshifted (Hugging Face's causal-LM convention: ``labels`` are
+    the tokens at their own positions); here ``hidden[:, t]`` predicts ``labels[:, t + 1]``, so
+    a label at position 0 has no prediction. ``hidden`` must come from a model run causally
+    (bidirectionally within the prefix only; ``rt.encode(model, batch, causal=True)``): then
+    no position's loss sees its own target or a later token.
+    """
+
+    def loss_and_logits(
+        self, hidden: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, logits (N, V) at the N labelled positions of the shifted labels, predicted
+        from the states one position before them, in row-major order)."""
+        return super().loss_and_logits(hidden[:, :-1], labels[:, 1:])
 
 
 class SentenceClassificationHead(nn.Module):

@@ -17,6 +17,16 @@ def heads_for(hidden: int, width: int) -> int:
     return heads
 
 
+def allowed_keys(attention_bias: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, L, L) bool, True where query i attends to key j: allowed by ``attention_bias``
+    (B, L, L) bool and j not padding (``valid`` (B, L) bool). A query left with no key (a
+    padding row) attends to itself, so no softmax row is empty."""
+    allowed = attention_bias.bool() & valid.unsqueeze(1)
+    alone = ~allowed.any(dim=2, keepdim=True)
+    eye = torch.eye(allowed.shape[1], dtype=torch.bool, device=allowed.device)
+    return allowed | (alone & eye)
+
+
 class TinyEncoder(nn.Module):
     """Token, position and token-type embeddings and a small pre-norm Transformer encoder,
     following the model protocol of :mod:`objspec.runtime.encoders`.
@@ -102,12 +112,8 @@ class TinyEncoder(nn.Module):
     def _blocked(self, attention_bias: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(B x heads, L, L) bool, True where attention is blocked: outside the bias or at
         padding. A query left with no key (a padding row) attends to itself."""
-        allowed = attention_bias.bool() & valid.unsqueeze(1)
-        alone = ~allowed.any(dim=2, keepdim=True)
-        eye = torch.eye(allowed.shape[1], dtype=torch.bool, device=allowed.device)
-        allowed = allowed | (alone & eye)
         heads = self.layer_sizes["nhead"]
-        return (~allowed).repeat_interleave(heads, dim=0)
+        return (~allowed_keys(attention_bias, valid)).repeat_interleave(heads, dim=0)
 
     def smaller(self, fraction: float) -> TinyEncoder:
         """ELECTRA's generator: ``fraction`` of the hidden size (at least 8), as many layers,
