@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from objspec import ir
 from objspec.runtime import IGNORE_INDEX, Vocab, read_batch
 from objspec.runtime.attention import blocked_by_order
+from objspec.runtime.rng import Keys
 from objspec.runtime.selection import candidate_mask, word_unit_starts
 
 # Statistical checks fail only past this many standard deviations (a fixed seed makes them
@@ -150,11 +151,16 @@ def synthetic_counts(size: int) -> list[int]:
     return [0 if i < FIRST_WORD else i for i in range(size)]
 
 
-def _collate(compiled: Any, case: Case, epoch: int | None = None) -> dict[str, torch.Tensor]:
+def _collator(compiled: Any, case: Case, epoch: int | None = None) -> Any:
+    """The compiled collator of ``case`` (its vocabulary, seed and epoch)."""
     counts = synthetic_counts(case.vocab.size) if "counts" in compiled.Collator.needs else None
     collator = compiled.Collator(case.vocab, seed=case.seed, token_counts=counts)
     collator.set_epoch(case.epoch if epoch is None else epoch)
-    return collator(case.examples)
+    return collator
+
+
+def _collate(compiled: Any, case: Case, epoch: int | None = None) -> dict[str, torch.Tensor]:
+    return _collator(compiled, case, epoch)(case.examples)  # type: ignore[no-any-return]
 
 
 def _inputs(case: Case) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -248,6 +254,8 @@ def _expected_budget(objective: ir.Objective, budget: ir.Budget, case: Case) -> 
     cand = ~_excluded(objective, case)
     if budget.of == "tokens":
         n = cand.sum(dim=1)
+    elif budget.of == "all_tokens":  # every token counts; only candidates can be taken
+        n = batch.valid.sum(dim=1)
     else:
         starts = word_unit_starts(batch, case.vocab) if objective.unit.kind == "word" else cand
         n = (starts & cand).sum(dim=1)
@@ -260,7 +268,7 @@ def _expected_budget(objective: ir.Objective, budget: ir.Budget, case: Case) -> 
     }[budget.rounding]
     floored = torch.tensor(rounded, dtype=torch.int64).clamp(min=budget.min)
     capped = floored if budget.max is None else floored.clamp(max=budget.max)
-    return torch.minimum(capped, n)
+    return torch.minimum(capped, cand.sum(dim=1) if budget.of == "all_tokens" else n)
 
 
 def _longest_word(objective: ir.Objective, case: Case) -> torch.Tensor:
@@ -290,11 +298,11 @@ def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
         selected = selected & starts
     counted = selected.sum(dim=1)
     expected = _expected_budget(objective, budget, case)
-    word_budget = objective.unit.kind == "word" and budget.of == "tokens"
+    word_budget = objective.unit.kind == "word" and budget.of != "units"
     high = expected + int(budget.rounding == "stochastic")  # floor(x + u) is floor(x) or one more
     low = expected
     if isinstance(sel, ir.Exact) and word_budget:
-        # whole words stop at the first that would overflow: short by less than a word
+        # a whole word that would overflow is skipped: the count ends short by less than a word
         low = expected - _longest_word(objective, case) + 1
     ok = (counted >= low) & (counted <= high)
     if not bool(ok.all()):
@@ -1280,20 +1288,19 @@ def check_mixture_rates(mixture: ir.Mixture, compiled: Any, case: Case) -> None:
 
 
 def check_composed(composition: ir.Composition, compiled: Any, case: Case) -> None:
-    """The composed batch is the pair task's rows, corrupted by the masked-LM task alone."""
+    """The composed batch is the pair task's rows, corrupted by the masked-LM task alone
+    (keyed, as in the composition, by the original examples' keys)."""
     out = _collate(compiled, case)
     pairs = _collate(member_compiled(composition, composition.pair_task), case)
     key = composition.pair_task.objective.pair.label_key  # type: ignore[union-attr]
     rows = [
-        {"input_ids": ids[mask.bool()].tolist(), "index": example.get("index", row)}
-        for row, (ids, mask, example) in enumerate(
-            zip(pairs["input_ids"], pairs["attention_mask"], case.examples, strict=True)
-        )
+        {"input_ids": ids[mask.bool()].tolist()}
+        for ids, mask in zip(pairs["input_ids"], pairs["attention_mask"], strict=True)
     ]
-    mlm = _collate(
-        member_compiled(composition, composition.mlm_task),
-        Case(case.vocab, rows, case.seed, case.epoch),
-    )
+    examples_keys = read_batch(case.examples, case.vocab.pad_id or 0).index
+    mlm_task = _collator(member_compiled(composition, composition.mlm_task), case)
+    paired = replace(read_batch(rows, case.vocab.pad_id or 0), index=examples_keys)
+    mlm = mlm_task.corrupt(paired, Keys(case.seed, case.epoch, examples_keys))
     for name, want in (
         ("input_ids", mlm["input_ids"]),
         ("labels", mlm["labels"]),
