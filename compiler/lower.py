@@ -486,7 +486,8 @@ def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
         return ("input_ids", "attention_mask", "labels", "prefix_mask")
     outputs: tuple[str, ...] = ("input_ids", "attention_mask", "labels", "decoder_input_ids")
     outputs += ("decoder_attention_mask",)
-    if isinstance(objective.select, ir.Fragment) and not mixture:  # MASS keeps positions
+    mass = isinstance(objective.select, ir.Fragment) and objective.predict.target == "selected"
+    if mass and not mixture:  # MASS's decoder reads each target's predecessor at its position
         outputs += ("decoder_position_ids",)
     return outputs
 

@@ -1300,7 +1300,7 @@ def check_composed(composition: ir.Composition, compiled: Any, case: Case) -> No
     examples_keys = read_batch(case.examples, case.vocab.pad_id or 0).index
     mlm_task = _collator(member_compiled(composition, composition.mlm_task), case)
     paired = replace(read_batch(rows, case.vocab.pad_id or 0), index=examples_keys)
-    mlm = mlm_task.corrupt(paired, Keys(case.seed, case.epoch, examples_keys))
+    mlm = mlm_task.corrupt(paired, Keys(case.seed, mlm_task.mask_epoch(), examples_keys))
     for name, want in (
         ("input_ids", mlm["input_ids"]),
         ("labels", mlm["labels"]),

@@ -142,11 +142,6 @@ def test_fragment_lengths_reads_sentinel_targets_in_encoder_decoder() -> None:
         assert result.passed, (name, result.detail)
 
 
-@pytest.mark.xfail(
-    reason="collator bug: a fragment's sentinel target gets MASS's decoder inputs (the token "
-    "before each fragment token) and decoder_position_ids, narrower than the labels",
-    strict=False,
-)
 def test_fragment_sentinel_decoder_inputs_are_the_target_shifted_right() -> None:
     objective, compiled = written(FRAGMENT_SENTINEL, "encoder_decoder")
     result = run_check(check_named("decoder_inputs"), objective, compiled, EXAMPLES)
