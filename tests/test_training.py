@@ -375,6 +375,7 @@ def test_two_ranks_under_torchrun_match_one_process(tmp_path: Path) -> None:
     command += ["--standalone", str(ROOT / "tests" / "distributed_worker.py"), str(tmp_path)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "FutureWarning" not in done.stderr, done.stderr[-3000:]  # no deprecated collective
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
 
     anchors, positives = distributed_worker.contrastive_views()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-from torch.distributed.nn.functional import all_gather as differentiable_all_gather
+from torch.distributed._functional_collectives import all_gather_single
 
 
 def world() -> tuple[int, int]:
@@ -21,9 +21,10 @@ def gather_with_grad(local: torch.Tensor) -> torch.Tensor:
     """(N, ...) every rank's ``local`` (n_r, ...) rows, in rank order, differentiable.
 
     Every rank then computes the same loss over the global batch; the backward sums each row's
-    gradient over the ranks (``torch.distributed.nn``'s all_gather), so once DDP averages the
-    parameters' gradients they equal one process's gradient of the global batch. Ranks may
-    hold different numbers of rows: they are padded to the largest for the collective.
+    gradient over the ranks (the functional all-gather's backward is a summing reduce-scatter),
+    so once DDP averages the parameters' gradients they equal one process's gradient of the
+    global batch. Ranks may hold different numbers of rows: they are padded to the largest for
+    the collective.
     """
     _, size = world()
     if size == 1:
@@ -32,8 +33,9 @@ def gather_with_grad(local: torch.Tensor) -> torch.Tensor:
     dist.all_gather(list(counts.unbind(0)), torch.tensor([local.shape[0]], device=local.device))
     rows = [int(c) for c in counts.view(-1).cpu()]  # one host read of the ranks' row counts
     padding = local.new_zeros((max(rows) - local.shape[0], *local.shape[1:]))
-    parts = differentiable_all_gather(torch.cat([local, padding]))
-    return torch.cat([part[:n] for part, n in zip(parts, rows, strict=True)])
+    gathered = all_gather_single(torch.cat([local, padding]), 0, dist.group.WORLD)
+    parts = gathered.view(size, max(rows), *local.shape[1:])  # waits for the collective
+    return torch.cat([part[:n] for part, n in zip(parts.unbind(0), rows, strict=True)])
 
 
 def shard(indices: torch.Tensor) -> torch.Tensor:
