@@ -30,6 +30,7 @@ from objspec.runtime.encoders import (
     HuggingFaceCausalLM,
     HuggingFaceEncoder,
     HuggingFaceSeq2Seq,
+    document_attention,
     encode,
     prefix_lm_attention,
     smaller,
@@ -48,6 +49,7 @@ from objspec.runtime.heads import (
     sample_replacements,
 )
 from objspec.runtime.models import TinyEncoder, TinySeq2Seq
+from objspec.runtime.packing import pack_rows
 from objspec.runtime.pairs import Pairs, build_pairs, split_points, truncate_pair
 from objspec.runtime.replace import DELETED, IGNORE_INDEX, labels_at, replace_selected
 from objspec.runtime.rewrite import (
@@ -108,6 +110,8 @@ __all__ = [
     "ReplacedTokenDetectionHead",
     "Replacements",
     "encode",
+    "document_attention",
+    "pack_rows",
     "prefix_lm_attention",
     "gather_with_grad",
     "sample_replacements",

@@ -20,6 +20,7 @@ from objspec.runtime.layout import (
     pass_through,
     to_left_padding,
 )
+from objspec.runtime.packing import FLAT, pack_rows
 from objspec.runtime.rng import Keys
 from objspec.runtime.vocab import Vocab, VocabError
 
@@ -39,6 +40,8 @@ class Collator(PickledBySource):
     per-token ones where no token moved); pads to ``pad_to_multiple_of``; and pads on
     ``padding_side`` ('right' or 'left'; by default the tokenizer's, else the side a padded
     input came in, else right). The corruption never depends on the side or the width.
+    ``pack=N`` packs the corrupted examples into rows of N tokens, ``pack='flat'`` into one
+    padding-free row (see ``runtime/packing.py``); each is still corrupted as alone.
 
     Subclasses (the generated code) set ``needs`` (the tokens they write, e.g. ``('mask',)``),
     ``mask_copies`` (None for dynamic masks, k for k static copies) and implement :meth:`corrupt`.
@@ -65,6 +68,7 @@ class Collator(PickledBySource):
         token_counts: Any = None,
         pad_to_multiple_of: int | None = None,
         padding_side: str | None = None,
+        pack: int | str | None = None,
     ) -> None:
         self.vocab = vocab if isinstance(vocab, Vocab) else Vocab.from_tokenizer(vocab)
         if padding_side is None and not isinstance(vocab, Vocab):
@@ -90,6 +94,15 @@ class Collator(PickledBySource):
             if limit is not None and (not isinstance(limit, int) or limit < 1):
                 raise ValueError(f"{name} must be a positive int, got {limit!r}")
         self.pad_to_multiple_of = pad_to_multiple_of
+        if (
+            pack is not None
+            and pack != FLAT
+            and (isinstance(pack, bool) or not isinstance(pack, int) or pack < 1)
+        ):
+            raise ValueError(
+                f"pack must be a positive int (the row length) or 'flat', got {pack!r}"
+            )
+        self.pack = pack
         self.max_length = max_length
         self.max_target_length = max_target_length
         self.mode_token_ids = tuple(self.vocab.id_of(m) for m in self.modes)
@@ -201,6 +214,9 @@ class Collator(PickledBySource):
         out = self.corrupt(batch, keys)
         self._pass_through(out, batch)
         out = self.cut(out)
+        if self.pack is not None:
+            decoder_only = "prefix_mask" in out
+            out = pack_rows(out, self.pack, self.pad_id, decoder_only)
         if self.pad_to_multiple_of is not None:
             out = pad_to_multiple(out, self.pad_to_multiple_of, self.pad_id)
         self._require_pad(out)

@@ -66,7 +66,27 @@ def prefix_lm_attention(prefix_mask: torch.Tensor) -> torch.Tensor:
     return causal.unsqueeze(0) | (prefix.unsqueeze(2) & prefix.unsqueeze(1))
 
 
+def document_attention(document_ids: torch.Tensor) -> torch.Tensor:
+    """(B, L, L) bool, True where a query may attend to a key of a packed row: keys of its own
+    document only (``document_ids`` (B, L) int64, -1 on padding; a padding query may attend
+    anywhere, so that no attention row is empty)."""
+    same = document_ids.unsqueeze(2) == document_ids.unsqueeze(1)
+    return same | (document_ids < 0).unsqueeze(2)
+
+
 def attention_bias(batch: dict[str, torch.Tensor], causal: bool = False) -> torch.Tensor | None:
+    """The batch's attention (:func:`objective_attention`), kept inside each document of a
+    packed row (``document_ids``)."""
+    bias = objective_attention(batch, causal)
+    if "document_ids" not in batch:
+        return bias
+    documents = document_attention(batch["document_ids"])
+    return documents if bias is None else bias & documents
+
+
+def objective_attention(
+    batch: dict[str, torch.Tensor], causal: bool = False
+) -> torch.Tensor | None:
     """(B, L, L) bool, True where a query may attend to a key, from the batch's attention
     outputs: the decoder-only form's prefix-LM attention from ``prefix_mask`` (causal
     everywhere when ``causal`` is set and the batch has none), UniLM's ``self_attention_mask``

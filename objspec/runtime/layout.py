@@ -19,7 +19,7 @@ POSITION_OUTPUTS = ("target_positions",)  # (B, P) positions in the row, -1 past
 POSITION_VALUED = ("span_start", "span_end", "target_positions")  # values are positions, or -1
 TARGET_KEYS = ("labels", "decoder_input_ids", "decoder_attention_mask", "decoder_position_ids")
 ID_OUTPUTS = ("input_ids", "decoder_input_ids", "view_input_ids")  # padded with the pad id
-MINUS_ONE_OUTPUTS = ("span_start", "span_end", "perm_order", "target_positions")
+MINUS_ONE_OUTPUTS = ("span_start", "span_end", "perm_order", "target_positions", "document_ids")
 GROUP_PREFIXES = ("decoder_", "view_", "")  # each group's mask is ``<prefix>attention_mask``
 
 
@@ -36,8 +36,8 @@ def group_of(key: str, out: dict[str, torch.Tensor]) -> str | None:
     """The prefix of the group whose mask ``key``'s columns follow, or None for a
     per-example output (B,) or one whose columns are not positions of a row."""
     value = out[key]
-    if value.dim() < 2 or key in POSITION_OUTPUTS:
-        return None
+    if not isinstance(value, torch.Tensor) or value.dim() < 2 or key in POSITION_OUTPUTS:
+        return None  # per-example outputs; a packed batch's ints (max_length_q)
     if key == "labels" and "decoder_attention_mask" in out:
         return "decoder_"
     for prefix in GROUP_PREFIXES:

@@ -1,0 +1,184 @@
+"""Packing several documents into one row: each document corrupted exactly as alone, no
+attention and no label across a document, positions restarting; the same loss packed and
+unpacked with our tiny model and a Hugging Face causal model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import objspec
+from objspec import bundled
+from objspec.runtime import BatchError, TinyEncoder
+from objspec.runtime.encoders import attention_bias
+from objspec.runtime.packing import pack_assignment
+
+ROOT = Path(__file__).resolve().parent.parent
+ENCODER = ["bert_mlm", "roberta", "wwm", "spanbert", "electra", "structbert_word", "xlm_mlm"]
+DECODER = ["bart_text_infilling", "bart_token_deletion", "t5_span", "mass", "ul2"]
+CASES = [(s, None) for s in ENCODER] + [(s, "decoder_only") for s in DECODER]
+
+
+@pytest.fixture(scope="module")
+def examples() -> list[dict[str, Any]]:
+    tokenizer = bundled.load_tokenizer()
+    rows = bundled.encode_examples(tokenizer, bundled.load_documents()[:10], 40)
+    return [dict(e) for e in rows[:9]]
+
+
+def collator(spec: str, output: str | None, **kwargs: Any) -> Any:
+    tokenizer = bundled.load_tokenizer()
+    if spec == "xlm_mlm":
+        kwargs["token_counts"] = bundled.token_counts(tokenizer)
+    compiled = objspec.compile_file(ROOT / "specs" / f"{spec}.objspec", output=output)
+    return compiled.Collator(tokenizer, seed=5, epoch=1, **kwargs)
+
+
+def documents(packed: dict[str, Any]) -> list[tuple[int, int, int]]:
+    """(row, first column, length) of each packed document, in order."""
+    found = []
+    ids = packed["document_ids"]
+    for r in range(ids.shape[0]):
+        for d in range(int(ids[r].max()) + 1):
+            cols = (ids[r] == d).nonzero().flatten()
+            found.append((r, int(cols[0]), len(cols)))
+    return found
+
+
+@pytest.mark.parametrize("pack", [96, 160, "flat"])
+@pytest.mark.parametrize("spec,output", CASES, ids=[f"{s}-{o or 'own'}" for s, o in CASES])
+def test_each_document_is_corrupted_as_alone(
+    spec: str, output: str | None, pack: Any, examples: list[dict[str, Any]]
+) -> None:
+    alone = collator(spec, output)(examples)
+    packed = collator(spec, output, pack=pack)(examples)
+    places = documents(packed)
+    assert len(places) == len(examples)
+    decoder_only = output == "decoder_only"
+    for b, (r, start, n) in enumerate(places):
+        assert n == int(alone["attention_mask"][b].sum())
+        for key, value in alone.items():
+            got = packed[key][r, start : start + n]
+            want = value[b, :n]
+            if key in ("span_start", "span_end"):
+                got = torch.where(got >= 0, got - start, got)
+            if key == "labels" and decoder_only:
+                assert got[0] == -100
+                got, want = got[1:], want[1:]
+            assert torch.equal(got, want), (key, b)
+        assert packed["position_ids"][r, start : start + n].tolist() == list(range(n))
+
+
+@pytest.mark.parametrize("spec,output", CASES[:2] + CASES[-2:], ids=lambda v: str(v))
+def test_no_attention_crosses_a_document(
+    spec: str, output: str | None, examples: list[dict[str, Any]]
+) -> None:
+    packed = collator(spec, output, pack=160)(examples)
+    bias = attention_bias(packed, causal=output == "decoder_only")
+    assert bias is not None
+    docs = packed["document_ids"]
+    real = docs >= 0
+    crossing = bias & (docs.unsqueeze(2) != docs.unsqueeze(1)) & real.unsqueeze(2)
+    assert not bool(crossing.any())
+
+
+def gradient_leaks(compiled: Any, model: Any, packed: dict[str, Any]) -> float:
+    """The largest gradient a document's loss sends to another document's token embeddings."""
+    heads = compiled.Heads(model).eval()
+    embedded: list[torch.Tensor] = []
+
+    def keep(module: Any, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        output.retain_grad()
+        embedded.append(output)
+        return output
+
+    hook = model.embeddings.register_forward_hook(keep)
+    worst = 0.0
+    try:
+        docs = packed["document_ids"]
+        labelled = (packed["labels"] != -100).nonzero()
+        for r, c in labelled[:: max(1, len(labelled) // 6)].tolist():
+            embedded.clear()
+            one = dict(packed)
+            one["labels"] = torch.full_like(packed["labels"], -100)
+            one["labels"][r, c] = packed["labels"][r, c]
+            heads.zero_grad()
+            heads(one)["loss"].backward()
+            grad = embedded[0].grad[r].norm(dim=-1)
+            others = (docs[r] != docs[r, c]) & (docs[r] >= 0)
+            worst = max(worst, float(grad[others].max()) if others.any() else 0.0)
+    finally:
+        hook.remove()
+    return worst
+
+
+@pytest.mark.parametrize(
+    "spec,output", [("bert_mlm", None), ("bart_text_infilling", "decoder_only")]
+)
+def test_no_loss_sees_another_document(
+    spec: str, output: str | None, examples: list[dict[str, Any]]
+) -> None:
+    compiled = objspec.compile_file(ROOT / "specs" / f"{spec}.objspec", output=output)
+    packed = collator(spec, output, pack=160)(examples)
+    torch.manual_seed(0)
+    model = TinyEncoder(bundled.BUNDLED_VOCAB_SIZE, hidden_size=32, layers=2, heads=2, dropout=0.0)
+    assert gradient_leaks(compiled, model, packed) == 0.0
+
+
+def test_the_same_loss_packed_and_alone(examples: list[dict[str, Any]]) -> None:
+    transformers = pytest.importorskip("transformers")
+    from objspec.runtime import HuggingFaceCausalLM
+
+    compiled = objspec.compile_file(
+        ROOT / "specs" / "bart_text_infilling.objspec", output="decoder_only"
+    )
+    alone = collator("bart_text_infilling", "decoder_only")(examples)
+    packed = collator("bart_text_infilling", "decoder_only", pack=160)(examples)
+    assert packed["input_ids"].shape[0] < alone["input_ids"].shape[0]
+    config = transformers.GPT2Config(
+        vocab_size=bundled.BUNDLED_VOCAB_SIZE, n_embd=32, n_layer=2, n_head=2, n_positions=256
+    )
+    torch.manual_seed(0)
+    for model in (
+        HuggingFaceCausalLM(transformers.GPT2Model(config)),
+        TinyEncoder(bundled.BUNDLED_VOCAB_SIZE, hidden_size=32, layers=2, heads=2, dropout=0.0),
+    ):
+        heads = compiled.Heads(model).eval()
+        with torch.no_grad():
+            assert float(heads(packed)["loss"]) == pytest.approx(
+                float(heads(alone)["loss"]), abs=1e-5
+            )
+
+
+def test_flat_layout_is_hugging_faces(examples: list[dict[str, Any]]) -> None:
+    packed = collator("bart_text_infilling", "decoder_only", pack="flat")(examples)
+    lengths = [n for _, _, n in documents(packed)]
+    assert packed["input_ids"].shape == (1, sum(lengths))
+    assert packed["attention_mask"].all()
+    assert packed["cu_seq_lens_q"].tolist() == [0, *torch.tensor(lengths).cumsum(0).tolist()]
+    assert packed["cu_seq_lens_q"].dtype == torch.int32
+    assert packed["max_length_q"] == max(lengths)
+    starts = packed["cu_seq_lens_q"][:-1].long()
+    assert (packed["labels"][0, starts] == -100).all()
+    assert (packed["position_ids"][0, starts] == 0).all()
+
+
+def test_what_cannot_be_packed_is_refused(examples: list[dict[str, Any]]) -> None:
+    with pytest.raises(BatchError, match="next_sentence_label"):
+        collator("bert", None, pack=160)(examples)
+    with pytest.raises(BatchError, match="decoder_input_ids"):
+        collator("t5_span", None, pack=160)(examples)
+    with pytest.raises(BatchError, match="more than pack=16"):
+        collator("bert_mlm", None, pack=16)(examples)
+    with pytest.raises(ValueError, match="pack must be"):
+        collator("bert_mlm", None, pack=0)
+
+
+def test_greedy_assignment_fills_rows_in_order() -> None:
+    import numpy as np
+
+    rows, offsets = pack_assignment(np.array([5, 3, 4, 8, 1]), 8)
+    assert rows.tolist() == [0, 0, 1, 2, 3] and offsets.tolist() == [0, 5, 0, 0, 0]
