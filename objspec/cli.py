@@ -1,30 +1,70 @@
 """``objspec compile | check | show | pretrain | demo``.
 
 Exit codes: 0 success; 1 a spec failed to parse or validate (the located report is printed);
-2 bad command-line usage; 3 a property check failed.
+2 bad command-line usage (a missing file, a bad flag value, an unwritable output); 3 a property
+check failed; 70 an internal error (a bug: one line asks for a report; ``OBJSPEC_DEBUG=1``
+shows the traceback). A signal that stops ``pretrain`` exits 128 + its number.
+
+Nothing the user wrote (paths, spec names, messages) is printed as Rich markup: it goes out as
+``rich.text.Text``, so a path holding ``[/]`` prints as itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from objspec import __version__
 from objspec.errors import ObjspecError, SpecError
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
+EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): an unexpected exception, i.e. a bug
+DEBUG_ENV = "OBJSPEC_DEBUG"
 OUTPUT_FORMS = ("encoder", "encoder_decoder", "decoder_only")
+DEVICE_TYPES = ("cpu", "cuda")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class UsageError(Exception):
+    """Bad command-line usage found after parsing (a missing file, a folder given as a spec,
+    an output that is a file): one line, exit 2."""
+
+
+def say(*parts: str | tuple[str, str] | Text) -> None:
+    """Print one line to stdout; plain strings are literal text (never markup), ``(text,
+    style)`` pairs are styled."""
+    out.print(Text.assemble(*parts))
+
+
+def error_line(message: str) -> None:
+    """``error: message`` on stderr, its first line only, literal text."""
+    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    err.print(Text(f"error: {first}"))
+
+
+def spec_file(spec: str) -> Path:
+    """The file of a spec argument: an existing file, else a bundled spec by name (so
+    ``objspec check bert_mlm`` works from any folder). UsageError otherwise."""
+    from objspec import spec_path
+
+    try:
+        return spec_path(spec)
+    except OSError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _compile(path: Path, form: str | None = None) -> tuple[Any, Any]:
@@ -47,35 +87,102 @@ def _load(path: Path, form: str | None = None) -> tuple[Any, Any]:
     return objective, CompiledObjective(generated.name, generated.source, load(generated))
 
 
+def output_folder(name: str) -> Path:
+    """``-o``: a folder, created if missing; a file there is a usage error."""
+    folder = Path(name)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"-o {name}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"-o {name}: cannot create the folder: {exc.strerror or exc}") from None
+    return folder
+
+
+def shadowed_module(name: str, target: Path) -> str | None:
+    """Why ``target`` (``NAME.py``) must not be written: it would shadow the standard library's
+    or an installed module of that name for code run from its folder. None if it would not."""
+    import importlib.util
+
+    from objspec import ir
+
+    reserved: frozenset[str] = getattr(
+        ir, "SHADOWED_MODULES", frozenset()
+    )  # the compiler's list, when it has one
+    if name in sys.stdlib_module_names or name in reserved:
+        return f"the module {name!r}"
+    try:
+        found = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    origin = found.origin if found is not None else None
+    if found is None or (origin and Path(origin).resolve() == target.resolve()):
+        return None  # nothing to shadow, or the file this command wrote before
+    return f"the installed module {name!r}"
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
-    outdir = Path(args.output)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = output_folder(args.output)
     for spec in args.specs:
-        _, generated = _compile(Path(spec), args.form)
+        path = spec_file(spec)
+        _, generated = _compile(path, args.form)
         target = outdir / generated.filename
-        target.write_text(generated.source, encoding="utf-8")
-        out.print(f"[green]compiled[/] {spec} -> {target}")
+        shadowed = shadowed_module(generated.name, target)
+        if shadowed is not None:
+            raise ObjspecError(
+                f"{path}: objective {generated.name!r} would be written as {target}, which "
+                f"shadows {shadowed}; rename the objective (e.g. {generated.name}_objective)"
+            )
+        try:
+            target.write_text(generated.source, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+        say(("compiled", "green"), f" {spec} -> {target}")
     return EXIT_OK
+
+
+def check_table(title: str, results: Sequence[Any]) -> Table:
+    table = Table(title=Text(title), title_justify="left")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("promise / failure")
+    for r in results:
+        verdict = Text("pass", style="green") if r.passed else Text("FAIL", style="red")
+        table.add_row(Text(r.name), verdict, Text(r.promise if r.passed else r.detail))
+    return table
+
+
+def check_record(spec: str, objective: Any, form: str | None, results: Sequence[Any]) -> dict:
+    """One spec's results for ``check --json``."""
+    checks = [
+        {"name": r.name, "passed": r.passed, "promise": r.promise, "detail": r.detail}
+        for r in results
+    ]
+    passed = all(r.passed for r in results)
+    return {
+        "spec": spec,
+        "objective": objective.name,
+        "form": form,
+        "passed": passed,
+        "checks": checks,
+    }
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from objspec.checks import run_checks
 
-    failed = False
+    records = []
     for spec in args.specs:
-        objective, compiled = _load(Path(spec), args.form)
+        objective, compiled = _load(spec_file(spec), args.form)
         results = run_checks(objective, compiled, max_examples=args.examples)
-        form = f", output {args.form}" if args.form else ""
-        table = Table(title=f"{objective.name} ({spec}{form})", title_justify="left")
-        table.add_column("check")
-        table.add_column("result")
-        table.add_column("promise / failure")
-        for r in results:
-            verdict = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
-            table.add_row(r.name, verdict, r.promise if r.passed else r.detail)
-            failed |= not r.passed
-        out.print(table)
-    return EXIT_CHECK if failed else EXIT_OK
+        records.append(check_record(spec, objective, args.form, results))
+        if not args.json:
+            form = f", output {args.form}" if args.form else ""
+            out.print(check_table(f"{objective.name} ({spec}{form})", results))
+    passed = all(r["passed"] for r in records)
+    if args.json:
+        print(json.dumps({"passed": passed, "specs": records}, indent=2))
+    return EXIT_OK if passed else EXIT_CHECK
 
 
 def _styled(tokens: list[str], kinds: list[str]) -> Text:
@@ -142,7 +249,7 @@ def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: i
         Vocab.from_tokenizer(tokenizer), seed=seed, epoch=epoch, token_counts=counts
     )
     result = collator([example])
-    out.print(f"[bold]{objective.name}[/] ({spec}), seed {seed}, epoch {epoch}")
+    say((objective.name, "bold"), f" ({spec}), seed {seed}, epoch {epoch}")
     if "langs" in result:
         for line in translation_lines(tokenizer, example, result):
             out.print(Text(line))
@@ -167,23 +274,36 @@ def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: i
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    _show_one(Path(args.spec), args.text, args.seed, args.epoch, args.max_length)
+    text = args.text
+    if text is not None and not is_utf8(text):
+        raise UsageError("--text is not valid UTF-8")
+    _show_one(spec_file(args.spec), text, args.seed, args.epoch, args.max_length)
     return EXIT_OK
 
 
+def is_utf8(text: str) -> bool:
+    """False for a command-line string holding undecodable bytes (surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def bundled_specs_dir() -> Path:
-    """``specs/`` of the working tree or of the source checkout objspec was installed from."""
-    for candidate in (Path.cwd() / "specs", Path(__file__).resolve().parent.parent / "specs"):
-        if candidate.is_dir() and any(candidate.glob("*.objspec")):
-            return candidate
-    raise ObjspecError("cannot find the bundled specs/ folder; run from the objspec checkout")
+    """The bundled specs (installed with the package; see :func:`objspec.bundled_specs_dir`)."""
+    from objspec import bundled_specs_dir as installed
+
+    return installed()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from objspec.checks import run_checks
 
     specs = sorted(bundled_specs_dir().glob("*.objspec"))
-    out.rule("[bold]objspec demo[/]: every bundled spec, compiled, shown and checked")
+    out.rule(
+        Text.assemble(("objspec demo", "bold"), ": every bundled spec, compiled, shown and checked")
+    )
     failed = []
     for spec in specs:
         out.print()
@@ -192,17 +312,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         results = run_checks(objective, compiled, max_examples=args.examples)
         passed = sum(r.passed for r in results)
         colour = "green" if passed == len(results) else "red"
-        out.print(f"checks: [{colour}]{passed}/{len(results)} passed[/]")
+        say("checks: ", (f"{passed}/{len(results)} passed", colour))
         for r in results:
             if not r.passed:
-                out.print(f"  [red]FAIL[/] {r.name}: {r.detail}")
+                say("  ", ("FAIL", "red"), f" {r.name}: {r.detail}")
                 failed.append(f"{spec.name}:{r.name}")
     out.print()
-    out.rule(
-        "[green]all checks passed[/]" if not failed else f"[red]{len(failed)} checks failed[/]"
+    verdict = (
+        ("all checks passed", "green") if not failed else (f"{len(failed)} checks failed", "red")
     )
+    out.rule(Text.assemble(verdict))
     out.print()
-    out.rule("[bold]objspec pretrain[/]: the tiny model trained with one compiled objective")
+    out.rule(
+        Text.assemble(("objspec pretrain", "bold"), ": the tiny model trained with one objective")
+    )
     spec = bundled_specs_dir() / DEMO_PRETRAIN
     trained = cmd_pretrain(
         build_parser().parse_args(["pretrain", str(spec), "--out", "runs/demo", *DEMO_STEPS])
@@ -226,23 +349,29 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         sparkline,
     )
 
+    for path in args.text or []:
+        check_text_file(path)
     distributed = init_distributed()
     given = {f.name: getattr(args, f.name) for f in fields(PretrainConfig) if hasattr(args, f.name)}
-    config = PretrainConfig(**{**given, "text": list(args.text or [])})
-    trainer = Pretrainer(config)
+    config = PretrainConfig(**{**given, "spec": str(spec_file(args.spec)), "text": args.text or []})
+    try:
+        trainer = Pretrainer(config)
+    except ValueError as exc:  # settings that do not fit together (or the corpus)
+        raise UsageError(str(exc)) from None
     lead = trainer.rank == 0
     try:
         resumed = args.resume and trainer.resume()
     except CheckpointError as exc:
-        err.print(Text(f"error: {exc}"))
+        error_line(str(exc))
         return EXIT_USAGE
     if resumed and lead:
-        out.print(f"resumed from {trainer.out / 'checkpoint.pt'} at step {trainer.step}")
+        say(f"resumed from {trainer.out / 'checkpoint.pt'} at step {trainer.step}")
     if lead:
         ranks = f", {trainer.world_size} ranks" if distributed else ""
-        out.print(
-            f"[bold]pretrain[/] {args.spec}: {len(trainer.examples)} examples, "
-            f"batch {config.batch_size}{ranks}, {config.steps} steps -> {trainer.out}"
+        say(
+            ("pretrain", "bold"),
+            f" {args.spec}: {len(trainer.examples)} examples, "
+            f"batch {config.batch_size}{ranks}, {config.steps} steps -> {trainer.out}",
         )
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -260,98 +389,280 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if stop.signal_number is not None:
         if lead:
             name = signal.Signals(stop.signal_number).name
-            out.print(
+            say(
                 f"{name}: stopped after step {trainer.step}, checkpoint written to "
                 f"{trainer.out / 'checkpoint.pt'}; continue with --resume"
             )
         return 128 + stop.signal_number
     if lead and trainer.rows:
         curve = [r["loss"] for r in trainer.rows]
-        out.print(f"loss {curve[0]:.4f} -> {curve[-1]:.4f}  {sparkline(curve)}")
+        say(f"loss {curve[0]:.4f} -> {curve[-1]:.4f}  {sparkline(curve)}")
         png = trainer.out / "losses.png"
         shown = f" and {png}" if png.exists() else " (install matplotlib for the PNG)"
-        out.print(f"loss curve: {trainer.out / 'losses.csv'}{shown}")
+        say(f"loss curve: {trainer.out / 'losses.csv'}{shown}")
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="objspec", description="Pre-training objectives as specs, compiled to collators."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def check_text_file(path: str) -> None:
+    """A ``--text`` corpus file: readable and UTF-8 throughout, else a one-line UsageError
+    naming it (and the first bad byte's line)."""
+    import codecs
 
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                line += _decoded_lines(decoder, chunk, path, line)
+            _decoded_lines(decoder, b"", path, line, final=True)
+    except IsADirectoryError:
+        raise UsageError(f"--text {path}: is a folder, not a text file") from None
+    except OSError as exc:
+        raise UsageError(f"--text {path}: cannot read it: {exc.strerror or exc}") from None
+
+
+def _decoded_lines(decoder: Any, chunk: bytes, path: str, line: int, final: bool = False) -> int:
+    """Newlines in ``chunk`` once decoded; UsageError at the first invalid UTF-8 byte."""
+    try:
+        return decoder.decode(chunk, final).count("\n")
+    except UnicodeDecodeError as exc:
+        at = line + chunk[: exc.start].count(b"\n")
+        raise UsageError(
+            f"--text {path}: not valid UTF-8 (line {at}: {exc.reason}); save it as UTF-8"
+        ) from None
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every default in ``--help``, except where there is none (None, a flag's False) or the
+    help text says it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return text
+        return super()._get_help_string(action) or text
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (``objspec pretrain: error: ...``, exit 2) and every
+    default shown in ``--help``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        err.print(Text(f"{self.prog}: error: {message} (see {self.prog} --help)"))
+        raise SystemExit(EXIT_USAGE)
+
+
+def integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in low..high."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+def real(low: float, high: float, *, open_low: bool = False, open_high: bool = False) -> Any:
+    """An argparse type: a finite number in the interval (closed unless told otherwise)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        above = value > low if open_low else value >= low
+        below = value < high if open_high else value <= high
+        if not (math.isfinite(value) and above and below):
+            interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+            raise argparse.ArgumentTypeError(f"must be a finite number in {interval}, got {text!r}")
+        return value
+
+    return parse
+
+
+def device(text: str) -> str:
+    """An argparse type: a torch device this machine has (cpu, cuda, cuda:N)."""
+    import torch
+
+    try:
+        chosen = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a device (cpu, cuda, cuda:1, ...)"
+        ) from None
+    if chosen.type not in DEVICE_TYPES:
+        raise argparse.ArgumentTypeError(f"{text!r}: pretrain runs on {' or '.join(DEVICE_TYPES)}")
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: CUDA is not available here")
+    if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise argparse.ArgumentTypeError(f"{text!r}: this machine has {count} CUDA device(s)")
+    return text
+
+
+SEED_MAX = 2**63 - 1
+POSITIVE = integer(1)
+LENGTH = integer(3)  # [CLS] token [SEP]
+
+
+def add_compile(sub: Any) -> None:
     p = sub.add_parser("compile", help="compile specs to Python modules")
-    p.add_argument("specs", nargs="+", help=".objspec files")
-    p.add_argument("-o", "--output", default="build", help="output folder (default: build)")
+    p.add_argument("specs", nargs="+", help=".objspec files or bundled spec names")
+    p.add_argument("-o", "--output", default="build", help="output folder (created if missing)")
     p.add_argument(
         "--form",
-        choices=("encoder", "encoder_decoder", "decoder_only"),
-        help="override the spec's 'output' batch form (e.g. decoder_only for a prefix LM)",
+        choices=OUTPUT_FORMS,
+        help="override the spec's 'output' batch form (e.g. decoder_only for a prefix LM; "
+        "default: the spec's own)",
     )
     p.set_defaults(run=cmd_compile)
 
+
+def add_check(sub: Any) -> None:
     p = sub.add_parser("check", help="property-test the compiled collator of each spec")
-    p.add_argument("specs", nargs="+", help=".objspec files")
-    p.add_argument("--examples", type=int, default=40, help="Hypothesis examples per check")
+    p.add_argument("specs", nargs="+", help=".objspec files or bundled spec names")
+    p.add_argument("--examples", type=POSITIVE, default=40, help="Hypothesis examples per check")
     p.add_argument(
         "--output",
         "--form",
         dest="form",
         choices=OUTPUT_FORMS,
-        help="check the spec compiled in another batch form (as 'objspec compile --form')",
+        help="check the spec compiled in another batch form (as 'objspec compile --form'; "
+        "default: the spec's own)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the results as JSON (per spec, per check: name, passed, promise, detail)",
     )
     p.set_defaults(run=cmd_check)
 
+
+def add_show(sub: Any) -> None:
     p = sub.add_parser("show", help="show a corrupted example, before and after")
-    p.add_argument("spec", help=".objspec file")
+    p.add_argument("spec", help=".objspec file or bundled spec name")
     p.add_argument("--text", help="text to corrupt (default: the bundled corpus' first example)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epoch", type=int, default=0)
-    p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--seed", type=integer(0, SEED_MAX), default=0, help="the collator's seed")
+    p.add_argument("--epoch", type=integer(0, SEED_MAX), default=0, help="the collator's epoch")
+    p.add_argument("--max-length", type=LENGTH, default=64, help="tokens kept of the text")
     p.set_defaults(run=cmd_show)
 
+
+def add_pretrain(sub: Any) -> None:
     p = sub.add_parser(
         "pretrain",
         help="train the tiny model with a spec's collator and heads (torchrun for several ranks)",
     )
-    p.add_argument("spec", help=".objspec file")
+    p.add_argument("spec", help=".objspec file or bundled spec name")
     p.add_argument("--out", default="runs/pretrain", help="folder for curve and checkpoint")
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--batch-size", type=int, default=32, help="global batch (all ranks)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-length", type=int, default=64, help="tokens per packed example")
-    p.add_argument("--hidden-size", type=int, default=64)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--steps", type=integer(0), default=200, help="optimizer steps in all")
+    p.add_argument("--batch-size", type=POSITIVE, default=32, help="global batch (all ranks)")
+    p.add_argument(
+        "--lr", type=real(0, 1e3, open_low=True), default=1e-3, help="AdamW learning rate"
+    )
+    p.add_argument(
+        "--seed", type=integer(0, SEED_MAX), default=0, help="data order, masks and init"
+    )
+    p.add_argument("--max-length", type=LENGTH, default=64, help="tokens per packed example")
+    p.add_argument("--hidden-size", type=POSITIVE, default=64, help="the tiny model's width")
+    p.add_argument("--layers", type=POSITIVE, default=2, help="the tiny model's layers")
+    p.add_argument(
+        "--dropout", type=real(0, 1, open_high=True), default=0.1, help="the tiny model's dropout"
+    )
+    p.add_argument(
+        "--checkpoint-every", type=POSITIVE, default=50, help="steps between checkpoints"
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument(
-        "--text", nargs="*", help="corpus files: a sentence per line, blank line between docs"
+        "--text",
+        nargs="*",
+        help="UTF-8 corpus files: a sentence per line, blank line between docs "
+        "(default: the bundled corpus)",
     )
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--device", type=device, default="cpu", help="cpu, cuda, cuda:1, ...")
     p.set_defaults(run=cmd_pretrain)
 
+
+def add_demo(sub: Any) -> None:
     p = sub.add_parser("demo", help="compile, show and check every bundled spec")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--examples", type=int, default=25, help="Hypothesis examples per check")
+    p.add_argument("--seed", type=integer(0, SEED_MAX), default=0, help="the collators' seed")
+    p.add_argument("--examples", type=POSITIVE, default=25, help="Hypothesis examples per check")
     p.set_defaults(run=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="objspec",
+        description="Pre-training objectives as specs, compiled to collators. Exit codes: 0 ok, "
+        "1 invalid spec, 2 usage, 3 a check failed, 70 internal error.",
+    )
+    parser.add_argument("--version", action="version", version=f"objspec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for add in (add_compile, add_check, add_show, add_pretrain, add_demo):
+        add(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+USER_INPUT_ERRORS = ("BatchError", "VocabError", "ConsumerError", "CheckpointError")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The command, its failures mapped to exit codes and one-line messages."""
     try:
         return int(args.run(args))
     except SpecError as exc:
         err.print(Text(exc.render()))
         return EXIT_SPEC
     except ObjspecError as exc:
-        err.print(Text(f"error: {exc}"))
+        error_line(str(exc))
         return EXIT_SPEC
-    except (OSError, ValueError) as exc:
-        err.print(Text(f"error: {exc}"))
-        return EXIT_SPEC
+    except UsageError as exc:
+        error_line(str(exc))
+        return EXIT_USAGE
+    except OSError as exc:  # the machine's files: permissions, a full disk
+        error_line(str(exc))
+        return EXIT_USAGE
+    except ValueError as exc:
+        if type(exc).__name__ not in USER_INPUT_ERRORS:
+            raise
+        error_line(str(exc))
+        return EXIT_USAGE
+
+
+def internal_error(exc: BaseException) -> int:
+    """One line for an unexpected exception (a bug), or its traceback with OBJSPEC_DEBUG=1."""
+    reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    what = f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+    err.print(
+        Text(
+            f"objspec: internal error ({what}); please report this bug with the command you "
+            f"ran ({DEBUG_ENV}=1 shows the traceback)"
+        )
+    )
+    return EXIT_INTERNAL
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return run(args)
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        return internal_error(exc)
 
 
 if __name__ == "__main__":

@@ -348,13 +348,14 @@ def test_pretrain_reads_the_users_text_files(tmp_path: Path) -> None:
 def test_pretrain_reports_bad_settings_clearly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Bad command-line settings end with a one-line error and exit code 1, not a traceback."""
+    """Bad command-line settings end with a one-line error and exit code 2 (usage), not a
+    traceback."""
     spec = str(SPECS / "bert_mlm.objspec")
     for bad in (["--hidden-size", "50"], ["--batch-size", "0"], ["--max-length", "2"]):
-        assert main(["pretrain", spec, "--out", str(tmp_path), *bad]) == 1
+        assert main(["pretrain", spec, "--out", str(tmp_path), *bad]) == 2
         assert "error:" in capsys.readouterr().err
     if not torch.cuda.is_available():
-        assert main(["pretrain", spec, "--out", str(tmp_path), "--device", "cuda"]) == 1
+        assert main(["pretrain", spec, "--out", str(tmp_path), "--device", "cuda"]) == 2
         assert "CUDA is not available" in capsys.readouterr().err
 
 

@@ -33,7 +33,9 @@ def gather_with_grad(local: torch.Tensor) -> torch.Tensor:
     dist.all_gather(list(counts.unbind(0)), torch.tensor([local.shape[0]], device=local.device))
     rows = [int(c) for c in counts.view(-1).cpu()]  # one host read of the ranks' row counts
     padding = local.new_zeros((max(rows) - local.shape[0], *local.shape[1:]))
-    gathered = all_gather_single(torch.cat([local, padding]), 0, dist.group.WORLD)
+    group = dist.group.WORLD
+    assert group is not None  # initialised: world() saw more than one rank
+    gathered = all_gather_single(torch.cat([local, padding]), 0, group)
     parts = gathered.view(size, max(rows), *local.shape[1:])  # waits for the collective
     return torch.cat([part[:n] for part, n in zip(parts.unbind(0), rows, strict=True)])
 
