@@ -254,3 +254,92 @@ def test_lightning_masks_change_every_epoch_and_resume_exactly(
     checkpoint = sorted(tmp_path.glob("epoch=0*.ckpt"))[0]
     resumed = lightning_masks(tmp_path / "resumed", workers, persistent, 3, str(checkpoint))
     assert resumed == full[1:]
+
+
+def equal_rows(count: int, length: int = 24) -> list[dict[str, Any]]:
+    """Bundled rows cut to one length (so every micro-batch labels as many tokens)."""
+    tokenizer = bundled.load_tokenizer()
+    rows = bundled.encode_examples(tokenizer, bundled.load_documents()[:40], 64)
+    long = [r for r in rows if len(r["input_ids"]) >= length][:count]
+    assert len(long) == count
+    return [
+        {"input_ids": r["input_ids"][: length - 1] + [bundled.SEP_ID], "index": i}
+        for i, r in enumerate(long)
+    ]
+
+
+def objspec_trainer(tmp_path: Path, spec: str, rows: list[dict[str, Any]], **overrides: Any) -> Any:
+    from objspec.integrations.transformers import ObjspecTrainer
+    from objspec.runtime import TinyEncoder
+
+    compiled = objspec.compile_file(SPEC.parent / f"{spec}.objspec")
+    torch.manual_seed(0)
+    model = TinyEncoder(bundled.BUNDLED_VOCAB_SIZE, hidden_size=32, layers=1, heads=2, dropout=0.0)
+    heads = compiled.Heads(model)
+    settings = {
+        "output_dir": str(tmp_path),
+        "per_device_train_batch_size": 4,
+        "num_train_epochs": 2,
+        "report_to": [],
+        "logging_steps": 1,
+        "save_strategy": "epoch",
+        "use_cpu": True,
+        "seed": 0,
+        "disable_tqdm": True,
+        "eval_strategy": "epoch",
+        **overrides,
+    }
+    optimizer = overrides.pop("optimizer", None)
+    settings.pop("optimizer", None)
+    args = transformers.TrainingArguments(**settings)
+    collator = compiled.Collator(bundled.load_tokenizer(), seed=0)
+    return ObjspecTrainer(
+        heads=heads,
+        collator=collator,
+        args=args,
+        train_dataset=rows,
+        eval_dataset=rows[:4],
+        optimizers=(optimizer(heads.parameters()), None) if optimizer else (None, None),
+    )
+
+
+def test_objspec_trainer_trains_evaluates_saves_and_resumes_shared_weights(tmp_path: Path) -> None:
+    rows = equal_rows(8)
+    straight = objspec_trainer(tmp_path / "a", "electra", rows)
+    straight.train()
+    history = straight.state.log_history
+    train_logs = [h for h in history if "loss" in h]
+    assert all("loss_mlm" in h and "loss_replaced_token_detection" in h for h in train_logs)
+    assert any("eval_loss" in h for h in history)
+    checkpoint = tmp_path / "a" / "checkpoint-2"
+    assert (checkpoint / "objspec_heads.pt").exists()
+    resumed = objspec_trainer(tmp_path / "a", "electra", rows)
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    after = [h["loss"] for h in resumed.state.log_history if "loss" in h and h["step"] > 2]
+    assert after == pytest.approx([h["loss"] for h in train_logs if h["step"] > 2], abs=1e-5)
+
+
+def test_gradient_accumulation_takes_the_same_first_step(tmp_path: Path) -> None:
+    rows = equal_rows(8)
+
+    def first_step(batch: int, accumulation: int) -> tuple[float, torch.Tensor]:
+        trainer = objspec_trainer(
+            tmp_path / f"ga{accumulation}",
+            "electra",
+            rows,
+            per_device_train_batch_size=batch,
+            gradient_accumulation_steps=accumulation,
+            max_steps=1,
+            eval_strategy="no",
+            save_strategy="no",
+            optimizer=lambda p: torch.optim.SGD(p, lr=1.0),
+        )
+        before = torch.cat([p.detach().flatten().clone() for p in trainer.model.parameters()])
+        trainer.train()
+        after = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
+        return trainer.state.log_history[0]["loss"], after - before
+
+    loss_1, step_1 = first_step(8, 1)
+    loss_2, step_2 = first_step(4, 2)
+    assert loss_2 == pytest.approx(loss_1, rel=1e-4)
+    assert torch.allclose(step_1, step_2, atol=1e-5)

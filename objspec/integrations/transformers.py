@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
+import torch
+from transformers import Trainer, TrainerCallback
 
 from objspec.runtime.collator import Collator
 
@@ -38,13 +40,14 @@ def trainer_epoch(epoch: float | None) -> int:
 class EpochCallback(TrainerCallback):
     """Sets ``collator``'s epoch at every epoch's start under ``transformers.Trainer``."""
 
-    def __init__(self, collator: Collator) -> None:
+    def __init__(self, collator: Collator, quiet: bool = False) -> None:
         if not hasattr(collator, "set_epoch"):
             raise TypeError(f"EpochCallback needs an objspec collator, got {type(collator)}")
         self.collator = collator
+        self.quiet = quiet  # ObjspecTrainer keeps the columns: nothing to warn about
 
     def on_init_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if getattr(args, "remove_unused_columns", False):
+        if getattr(args, "remove_unused_columns", False) and not self.quiet:
             warnings.warn(
                 "objspec: remove_unused_columns=True makes the Trainer drop dataset columns its "
                 f"model does not take ({', '.join(COLLATOR_COLUMNS)}): examples lose their "
@@ -56,3 +59,103 @@ class EpochCallback(TrainerCallback):
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.collator.set_epoch(trainer_epoch(state.epoch))
+
+
+WEIGHTS = "objspec_heads.pt"  # the heads and model weights in a Trainer checkpoint
+
+
+class HeadsModel(torch.nn.Module):
+    """A compiled ``Heads`` (holding the user's model) as ``transformers.Trainer`` calls a
+    model: ``forward(**batch)`` returns the dict of losses, ``'loss'`` their weighted sum.
+
+    ``accepts_loss_kwargs = False``: the heads average their losses over each micro-batch, so
+    Trainer divides by the gradient-accumulation steps itself (a model that takes loss kwargs
+    is left to normalise, and the loss then doubles at two accumulation steps).
+    ``return_loss`` tells Trainer's evaluation to compute the loss."""
+
+    accepts_loss_kwargs = False
+
+    def __init__(self, heads: torch.nn.Module) -> None:
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, return_loss: bool = True, **batch: Any) -> dict[str, torch.Tensor]:
+        return self.heads(batch)  # type: ignore[no-any-return]
+
+
+class ObjspecTrainer(Trainer):
+    """``transformers.Trainer`` for a compiled objective: ``ObjspecTrainer(heads=Heads(model),
+    collator=Collator(...), args=..., train_dataset=..., eval_dataset=...)``.
+
+    Over a plain Trainer it: runs the heads through :class:`HeadsModel`; keeps the dataset
+    columns the collator reads (``remove_unused_columns`` would drop them); sets the collator's
+    epoch each epoch (:class:`EpochCallback`); reports ``eval_loss`` and logs each head's
+    training loss beside ``loss``; saves and resumes checkpoints whose weights are shared
+    (ELECTRA's generator shares the embedding) with ``torch.save`` and a strict load.
+    """
+
+    def __init__(self, *, heads: torch.nn.Module, collator: Collator, **kwargs: Any) -> None:
+        self._head_sums: dict[str, float] = {}
+        self._head_steps = 0
+        callbacks = [*(kwargs.pop("callbacks", None) or []), EpochCallback(collator, quiet=True)]
+        super().__init__(
+            model=HeadsModel(heads), data_collator=collator, callbacks=callbacks, **kwargs
+        )
+
+    def _remove_unused_columns(self, dataset: Any, description: str | None = None) -> Any:
+        return dataset  # the collator reads index, word_ids, ... and passes the rest through
+
+    def _get_collator_with_removed_columns(
+        self, data_collator: Any, description: str | None = None
+    ) -> Any:
+        return data_collator
+
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        losses = model(**inputs)
+        if model.training:
+            for name, value in losses.items():
+                if name != "loss":
+                    self._head_sums[name] = self._head_sums.get(name, 0.0) + float(value.detach())
+            self._head_steps += 1
+        return (losses["loss"], losses) if return_outputs else losses["loss"]
+
+    def prediction_step(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ) -> tuple[torch.Tensor | None, None, None]:
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = model(**inputs)["loss"].detach()
+        return loss, None, None
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._head_steps:  # each head's mean since the last log
+            for name, total in self._head_sums.items():
+                logs[f"loss_{name}"] = round(total / self._head_steps, 4)
+            self._head_sums, self._head_steps = {}, 0
+        super().log(logs, start_time)
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        folder = Path(output_dir or self.args.output_dir or ".")
+        folder.mkdir(parents=True, exist_ok=True)
+        assert self.model is not None
+        torch.save(self.model.state_dict(), folder / WEIGHTS)
+        torch.save(self.args, folder / "training_args.bin")
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        path = Path(resume_from_checkpoint) / WEIGHTS
+        if not path.exists():
+            raise ValueError(f"{path} is missing: not a checkpoint of an ObjspecTrainer run")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        target = model if model is not None else self.model
+        assert target is not None
+        target.load_state_dict(state)
