@@ -10,19 +10,20 @@ the result is checked with ``ast.parse`` before it is returned.
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
 import keyword
 import linecache
 import re
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from compiler import lower as L
 from objspec import __version__
-from objspec.errors import CodegenError
+from objspec.errors import CodegenError, IntegrityError
 from objspec.runtime.generated import PickledBySource
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -77,15 +78,73 @@ class _Writer:
         return "\n".join(self.lines) + "\n"
 
 
-class _Constants:
-    """Module-level constants, emitted in the order they are first named."""
+# Names the emitted code spells out itself: no name the registry makes may take one of them.
+HEADER_NAMES = ("torch", "rt", "SPEC_NAME", "SPEC_SHA256", "OBJSPEC_VERSION", "SPEC_SOURCE")
+FIXED_CONSTANTS = (
+    "MIXTURE_CDF",
+    "MIXTURE_MEMBERS",
+    "LABEL_KEY",
+    "GENERATOR_SIZE",
+    "GENERATOR_TEMPERATURE",
+)
+# Characters that may end a line of Python (or hide one) besides '\n': none may appear in the
+# emitted source, where spec text is only ever a repr (which escapes them all).
+_RAW_LINE_BREAK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
-    def __init__(self) -> None:
+
+def reserved_names(plan: L.Plan) -> frozenset[str]:
+    """The names a module's registry must not hand out: the header's, the random streams',
+    the fixed constants and the head weights the emitted code names, its classes, builtins."""
+    prefix = class_prefix(plan.name)
+    return frozenset(
+        (*HEADER_NAMES, *FIXED_CONSTANTS, f"{prefix}Collator", f"{prefix}Heads")
+        + tuple(f"STREAM_{stream.upper()}" for stream in L.STREAMS)
+        + tuple(f"{kind.upper()}_WEIGHT" for kind in HEAD_CONSTRUCTORS)
+        + tuple(dir(builtins))
+    )
+
+
+class _Namespace:
+    """One registry for the names a module defines (torch.fx's ``_Namespace``): each (owner,
+    candidate) gets one name, unique in the module: the candidate itself, or ``candidate_1``,
+    ``candidate_2``, ... when another owner (a mixture member) or the module has it. Reserved
+    names go to the module itself (owner ``""``) only."""
+
+    def __init__(self, reserved: Iterable[str] = ()) -> None:
+        self._reserved = frozenset(reserved)
+        self._used: set[str] = set()
+        self._names: dict[tuple[str, str], str] = {}
+
+    def claim(self, candidate: str, owner: str = "") -> str:
+        key = (owner, checked_identifier(candidate))
+        if key not in self._names:
+            self._names[key] = self._unique(candidate, fixed=not owner)
+        return self._names[key]
+
+    def mark(self, name: str) -> None:
+        """A name the module uses as spelled (one claimed, or a reserved one)."""
+        self._used.add(checked_identifier(name))
+
+    def _unique(self, candidate: str, fixed: bool) -> str:
+        name, n = candidate, 0
+        while name in self._used or (name in self._reserved and not (fixed and n == 0)):
+            n += 1
+            name = f"{candidate}_{n}"
+        self._used.add(name)
+        return name
+
+
+class _Constants:
+    """Module-level constants, emitted in the order they are first named; their names come
+    from one :class:`_Namespace`."""
+
+    def __init__(self, reserved: Iterable[str] = ()) -> None:
         self.items: dict[str, str] = {}
         self.comments: dict[str, str] = {}
+        self.names = _Namespace(reserved)
 
     def add(self, name: str, value: Any, comment: str | None = None) -> str:
-        checked_identifier(name)
+        self.names.mark(name)
         text = _literal(value)
         if self.items.get(name, text) != text:
             raise CodegenError(f"constant {name} defined twice with different values")
@@ -122,20 +181,27 @@ class Generator:
         consts: _Constants | None = None,
         body: _Writer | None = None,
         const_prefix: str = "",
+        owner: str = "",
     ) -> None:
         self.plan = plan
         self.prefix = class_prefix(plan.name)
-        self.consts = consts if consts is not None else _Constants()
+        self.consts = consts if consts is not None else _Constants(reserved_names(plan))
         self.body = body if body is not None else _Writer()
         self.const_prefix = const_prefix
+        self.owner = owner  # the mixture member whose constants these are ('' for the module)
         self.word_units = False
         self.span_start_expr = "rt.run_start_position(selected)"
         self.returned = False
         self.original = "batch"  # the uncorrupted batch the targets read
 
     def cname(self, name: str) -> str:
-        """A module constant's name (prefixed by the mixture member that owns it)."""
-        return self.const_prefix + name
+        """A module constant's name: prefixed by the mixture member that owns it, unique in
+        the module (members ``a`` and ``A`` get ``A_RATE`` and ``A_RATE_1``)."""
+        return self.consts.names.claim(self.const_prefix + name, self.owner)
+
+    def method_name(self, member: str) -> str:
+        """The collator's method that corrupts with one mixture member, unique in the module."""
+        return self.consts.names.claim(f"denoise_{member}", member)
 
     # --- the module ----------------------------------------------------------------------
     def generate(self) -> GeneratedModule:
@@ -145,6 +211,9 @@ class Generator:
         self._heads()
         head = self._header()
         source = head + self.body.text()
+        raw = _RAW_LINE_BREAK.search(source)
+        if raw is not None:  # pragma: no cover - a compiler bug: spec text reached the source
+            raise CodegenError(f"generated code holds the raw character {raw.group()!r}")
         try:
             ast.parse(source)
         except SyntaxError as exc:  # pragma: no cover - a compiler bug
@@ -234,7 +303,7 @@ class Generator:
             with w.indent():
                 w("device = batch.device")
                 shares = ", ".join(
-                    f"{m.name} {m.rate * 100:.4g}%" + (f" {m.mode}" if m.mode else "")
+                    f"{m.name} {m.rate * 100:.4g}%" + (f" {m.mode!r}" if m.mode else "")
                     for m in plan.members
                 )
                 w(f"# mixture per example: {shares}")
@@ -242,7 +311,7 @@ class Generator:
                 w("parts = (")
                 with w.indent():
                     for m in plan.members:
-                        w(f"self.denoise_{checked_identifier(m.name)}(batch, keys),")
+                        w(f"self.{self.method_name(m.name)}(batch, keys),")
                 w(")")
                 w("input_ids, input_valid, target_ids, target_valid = rt.merge_members(")
                 with w.indent():
@@ -276,13 +345,13 @@ class Generator:
         w = self.body
         name = checked_identifier(member.name)
         w(
-            f"def denoise_{name}(self, batch: rt.Batch, keys: rt.Keys) -> "
+            f"def {self.method_name(name)}(self, batch: rt.Batch, keys: rt.Keys) -> "
             "tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:"
         )
         with w.indent():
             w(f'"""Member `{name}`: (input ids, input valid, target ids, target valid)."""')
             w("device = batch.device")
-            sub = Generator(member.plan, self.consts, self.body, f"{name.upper()}_")
+            sub = Generator(member.plan, self.consts, self.body, f"{name.upper()}_", name)
             for step in member.plan.steps:
                 if isinstance(step, L.Output):
                     continue
@@ -880,7 +949,7 @@ HEAD_INPUTS = {
 
 def _head_ctor(runtime_class: str, takes_params: bool = True) -> HeadConstructor:
     def build(head: L.HeadPlan, electra: bool) -> str:
-        params = "".join(f", {checked_identifier(k)}={v!r}" for k, v in head.params)
+        params = "".join(f", {checked_identifier(k)}={_literal(v)}" for k, v in head.params)
         # ELECTRA's masked LM is the generator's: its hidden size, the shared embedding
         size = (
             "self.generator.hidden_size" if electra and head.kind == "mlm" else "model.hidden_size"
@@ -934,8 +1003,12 @@ def _load_source(name: str, source: str) -> types.ModuleType:
 
 def rebuild_generated(generated_from: tuple[str, str, str], state: dict[str, Any]) -> Any:
     """A pickled instance of a generated class, unpickled: its module loaded from the source it
-    carries (once per process), its state restored."""
+    carries (once per process), its state restored. A source this process did not load already
+    runs only if this compiler generates exactly it from the spec it embeds
+    (:func:`verified_source`); else IntegrityError, and nothing of it runs."""
     name, source, class_name = generated_from
+    if (name, source) not in _LOADED:
+        verified_source(name, source)
     cls = getattr(_load_source(name, source), class_name)
     obj = cls.__new__(cls)
     if hasattr(obj, "__setstate__"):  # nn.Module restores its own state
@@ -943,3 +1016,72 @@ def rebuild_generated(generated_from: tuple[str, str, str], state: dict[str, Any
     else:
         obj.__dict__.update(state)
     return obj
+
+
+HEADER_CONSTANTS = ("SPEC_NAME", "SPEC_SHA256", "OBJSPEC_VERSION", "SPEC_SOURCE")
+OUTPUT_FORMS = (None, "encoder", "encoder_decoder", "decoder_only")  # None: the spec's own
+
+
+def verified_source(name: str, source: str) -> str:
+    """``source`` if this compiler generates exactly it from the spec source it embeds (the
+    sha256 chain checked first), else IntegrityError. Nothing of ``source`` is run: its header
+    is read with ``ast`` and the spec compiled again."""
+    header = header_constants(source)
+    spec_source, recorded = header["SPEC_SOURCE"], header["SPEC_SHA256"]
+    if header["OBJSPEC_VERSION"] != __version__:
+        raise IntegrityError(
+            f"refusing generated code of objspec {header['OBJSPEC_VERSION']}: this is objspec "
+            f"{__version__}; recompile its spec (objspec.load_shared)"
+        )
+    if hashlib.sha256(spec_source.encode("utf-8")).hexdigest() != recorded:
+        raise IntegrityError("refusing generated code whose spec source does not match its sha256")
+    if header["SPEC_NAME"] != name:
+        raise IntegrityError(f"refusing generated code of {header['SPEC_NAME']!r} named {name!r}")
+    if source not in _recompiled(spec_source):
+        raise IntegrityError(
+            f"refusing generated code of {name!r}: it is not what objspec {__version__} "
+            "generates from the spec it embeds"
+        )
+    return source
+
+
+def header_constants(source: str) -> dict[str, str]:
+    """SPEC_NAME, SPEC_SHA256, OBJSPEC_VERSION and SPEC_SOURCE of generated source, read as
+    literals (never run). IntegrityError if one is missing or not a string."""
+    try:
+        tree = ast.parse(source)
+        found = {
+            node.targets[0].id: ast.literal_eval(node.value)
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in HEADER_CONSTANTS
+        }
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError) as exc:
+        raise IntegrityError(f"refusing generated code that cannot be read: {exc}") from None
+    if any(not isinstance(found.get(key), str) for key in HEADER_CONSTANTS):
+        raise IntegrityError("refusing generated code without its spec header")
+    return found
+
+
+def _recompiled(spec_source: str) -> list[str]:
+    """The sources this compiler generates from a spec, in each batch form it compiles to."""
+    from compiler.lower import lower
+    from objspec.errors import SpecError
+    from objspec.parser import parse_spec
+
+    try:
+        spec = parse_spec(spec_source)
+    except SpecError as exc:
+        raise IntegrityError(
+            f"refusing generated code whose spec does not compile:\n{exc}"
+        ) from None
+    sources = []
+    for form in OUTPUT_FORMS:
+        try:
+            shaped = spec if form is None else spec.with_output(form)
+        except SpecError:
+            continue  # a form this spec has not
+        sources.append(generate(lower(shaped)).source)
+    return sources

@@ -14,7 +14,9 @@ from itertools import accumulate
 
 TAIL_MASS = 1e-9
 U32 = 2**32
-MAX_SUPPORT = 100_000
+MAX_SUPPORT = 100_000  # values in one table
+MAX_LENGTH = 2**20  # the longest length (and range bound) a law may give, in tokens
+MAX_LAMBDA = 10_000.0  # poisson's mean: its bulk, about 80 sqrt(lambda) values, stays small
 
 LAW_NAMES: tuple[str, ...] = (
     "fixed",
@@ -167,6 +169,11 @@ def _check_range(bound: str | None, low: int | None, high: int | None) -> None:
         raise LawError(
             f"range {low}..{high} is empty or negative", "write a range a..b with 0 <= a <= b"
         )
+    if high > MAX_LENGTH:
+        raise LawError(
+            f"range {low}..{high} goes past the longest length, {MAX_LENGTH}",
+            f"lengths are at most {MAX_LENGTH} tokens",
+        )
     if high - low + 1 > MAX_SUPPORT:
         raise LawError(f"range {low}..{high} is too wide", f"at most {MAX_SUPPORT} values")
 
@@ -242,6 +249,8 @@ def build_law(
             raise LawError("fixed(k) takes no range")
         if k < 0 or k != int(k):
             raise LawError(f"fixed length must be a whole number >= 0, got {k:g}")
+        if k > MAX_LENGTH:
+            raise LawError(f"fixed length {k:g} is past the longest length, {MAX_LENGTH}")
         return LengthTable((int(k),), (1.0,))
     if name == "geometric":
         p = _params(name, args, kw, ("p",))["p"]
@@ -250,13 +259,21 @@ def build_law(
         return _shaped(_geometric(p), bound, low, high, describe_law(name, args, kw))
     if name == "poisson":
         lam = _params(name, args, kw, ("lambda",))["lambda"]
-        if lam <= 0:
-            raise LawError(f"poisson lambda must be > 0, got {lam:g}", "e.g. poisson(lambda=3)")
+        if not 0 < lam <= MAX_LAMBDA:
+            raise LawError(
+                f"poisson lambda must be > 0 and at most {MAX_LAMBDA:g}, got {lam:g}",
+                "e.g. poisson(lambda=3)",
+            )
         return _shaped(_poisson(lam), bound, low, high, describe_law(name, args, kw))
     if name == "normal":
         ps = _params(name, args, kw, ("mean", "std"))
         if ps["std"] <= 0:
             raise LawError(f"normal std must be > 0, got {ps['std']:g}")
+        if abs(ps["mean"]) > MAX_LENGTH or ps["std"] > MAX_LENGTH:
+            raise LawError(
+                f"normal mean and std must be at most {MAX_LENGTH} in size, "
+                f"got mean={ps['mean']:g}, std={ps['std']:g}"
+            )
         if bound not in ("truncated", "clipped"):
             raise LawError(
                 "a normal length law needs a range",

@@ -79,6 +79,12 @@ class CodegenError(ObjspecError):
     """The code generator produced something that is not valid Python (always a bug)."""
 
 
+class IntegrityError(ObjspecError):
+    """Shared or pickled compiled code that does not match its recorded spec: a spec text whose
+    sha256 is not the one recorded, or generated source that this compiler does not produce from
+    the spec it embeds. Nothing of it was run."""
+
+
 def _diagnostic_order(d: Diagnostic) -> tuple[int, int]:
     return (d.loc.line, d.loc.column) if d.loc else (0, 0)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import keyword
 import math
+import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Annotated, Any, Literal
@@ -26,10 +28,17 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from objspec import distributions
+from objspec.distributions import MAX_LENGTH
 from objspec.errors import Diagnostic, Loc, SpecError, did_you_mean
 from objspec.names import PAIR_RELATIONS, UNILM_MASKS
 
 RATE_TOLERANCE = 1e-9
+# Limits that keep what compiles small and runnable: no count past MAX_LENGTH tokens, no weight
+# that overflows a loss, no exponent that underflows every frequency weight to zero.
+MAX_WEIGHT = 1e6
+MAX_ALPHA = 10.0
+MAX_COPIES = 65_536
+MIN_WINDOW_RATE = 1e-6
 
 
 def _identifier(name: str) -> str:
@@ -43,15 +52,55 @@ def _identifier(name: str) -> str:
 
 Identifier = Annotated[str, AfterValidator(_identifier)]
 
+# The modules an objective's name must not be: its compiled file, NAME.py, would shadow them.
+SHADOWED_MODULES = frozenset(sys.stdlib_module_names) | {
+    "objspec",
+    "compiler",
+    "torch",
+    "numpy",
+    "lark",
+    "pydantic",
+    "hypothesis",
+    "tokenizers",
+    "rich",
+    "transformers",
+    "accelerate",
+    "lightning",
+    "pytest",
+}
+
+
+def _not_a_module(name: str) -> str:
+    if name in SHADOWED_MODULES:
+        raise _fail(
+            f"objective name {name!r} is the name of the module {name!r}: its compiled file "
+            f"{name}.py would shadow it",
+            f"rename it, e.g. {name}_objective",
+        )
+    return name
+
+
+ObjectiveName = Annotated[str, AfterValidator(_identifier), AfterValidator(_not_a_module)]
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` (a quoted string of a spec) cannot be used, or None: a control character
+    (C0, DEL, C1) or a Unicode line or paragraph separator, any of which could end a line."""
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            return f"contains the control character U+{ord(char):04X}"
+    return None
+
 
 def _fail(message: str, hint: str | None = None, at: Any = None) -> PydanticCustomError:
     """A validation failure whose message and hint survive Pydantic's wrapping. ``at``, a node
     of the spec, locates it at that statement (when the spec wrote one) rather than at the
     objective: a rule that ties statements together names the one to change."""
+    where = at if isinstance(at, Loc) else getattr(at, "loc", None)
     return PydanticCustomError(
         "objspec",
         message.replace("{", "{{").replace("}", "}}"),
-        {"hint": hint, "at": getattr(at, "loc", None)},
+        {"hint": hint, "at": where},
     )
 
 
@@ -130,8 +179,8 @@ class Budget(Node):
     rate: Rate
     of: Literal["tokens", "units", "all_tokens"] = "tokens"
     rounding: Literal["round", "ceil", "floor", "stochastic"] = "round"
-    min: int = Field(default=0, ge=0)
-    max: int | None = Field(default=None, ge=0)
+    min: int = Field(default=0, ge=0, le=MAX_LENGTH)
+    max: int | None = Field(default=None, ge=0, le=MAX_LENGTH)
 
     @model_validator(mode="after")
     def _ordered(self) -> Budget:
@@ -153,7 +202,7 @@ class Exact(Node):
 
     kind: Literal["exact"] = "exact"
     budget: Budget
-    alpha: float | None = Field(default=None, gt=0.0)
+    alpha: float | None = Field(default=None, gt=0.0, le=MAX_ALPHA)
 
 
 MOST_ZERO_SPANS = 0.99  # a span law drawing length 0 more often needs 100+ draws per unit
@@ -185,7 +234,7 @@ class RandomSpans(Node):
 
     kind: Literal["random_spans"] = "random_spans"
     density: float = Field(gt=0.0, lt=1.0)
-    mean: float = Field(ge=1.0)
+    mean: float = Field(ge=1.0, le=MAX_LENGTH)
     random_roll: bool = False
 
 
@@ -222,7 +271,7 @@ class Windows(Node):
 
     kind: Literal["windows"] = "windows"
     length: Law
-    rate: float = Field(gt=0.0, le=1.0)
+    rate: float = Field(ge=MIN_WINDOW_RATE, le=1.0)
 
     @model_validator(mode="after")
     def _positive_lengths(self) -> Windows:
@@ -397,7 +446,7 @@ class Head(Node):
         "contrastive",
     ]
     params: tuple[tuple[str, HeadValue], ...] = ()
-    weight: float = Field(default=1.0, gt=0.0)
+    weight: float = Field(default=1.0, gt=0.0, le=MAX_WEIGHT)
 
     @model_validator(mode="after")
     def _known_params(self) -> Head:
@@ -410,7 +459,7 @@ class Head(Node):
                 )
             problem = allowed[key].problem(value)
             if problem:
-                raise _fail(f"{self.name}({key}=...) {problem}, got {value!r}")
+                raise _fail(f"{self.name}({key}=...) {problem}, got {value!r}", at=self)
         return self
 
     def param(self, key: str) -> HeadValue:
@@ -432,10 +481,18 @@ class HeadParam(BaseModel):
     default: HeadValue
     kind: Literal["count", "fraction", "positive", "flag", "choice"]
     choices: tuple[str, ...] = ()
+    low: float = 0.0  # a count's or a positive number's least value (a fraction's is > 0)
+    high: float = 1.0  # its greatest: the head's tables and arithmetic stay small and finite
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is not valid here, or None."""
+        if isinstance(value, str):
+            text = text_problem(value)
+            if text is not None:
+                return text
         number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and not math.isfinite(value):
+            return "must be finite"
         if self.kind == "count" and not (isinstance(value, int) and value >= 1):
             return "must be a positive integer"
         if self.kind == "flag" and value not in (0, 1):
@@ -446,23 +503,25 @@ class HeadParam(BaseModel):
             return "must be a positive number"
         if self.kind == "choice" and value not in self.choices:
             return "must be one of " + ", ".join(self.choices)
+        if self.kind in ("count", "positive") and not self.low <= value <= self.high:
+            return f"must be between {self.low:g} and {self.high:g}"
         return None
 
 
 HEAD_PARAMS: dict[str, dict[str, HeadParam]] = {
     "mlm": {},
     "span_boundary": {
-        "max_span": HeadParam(default=10, kind="count"),
-        "position_dim": HeadParam(default=200, kind="count"),
+        "max_span": HeadParam(default=10, kind="count", low=1, high=4096),
+        "position_dim": HeadParam(default=200, kind="count", low=1, high=4096),
     },
     "seq2seq": {},
     "sentence_classification": {},
     "replaced_token_detection": {
         "generator_size": HeadParam(default=0.25, kind="fraction"),
-        "temperature": HeadParam(default=1.0, kind="positive"),
+        "temperature": HeadParam(default=1.0, kind="positive", low=1e-3, high=1e3),
     },
     "contrastive": {
-        "temperature": HeadParam(default=0.05, kind="positive"),
+        "temperature": HeadParam(default=0.05, kind="positive", low=1e-3, high=1e3),
         "pooling": HeadParam(default="first", kind="choice", choices=("first", "mean")),
         "similarity": HeadParam(default="cosine", kind="choice", choices=("cosine", "dot")),
         "projection": HeadParam(default=1, kind="flag"),
@@ -485,7 +544,7 @@ class Masks(Node):
     """Dynamic: new masks every epoch (RoBERTa). Static: ``copies`` fixed masks cycled (BERT)."""
 
     kind: Literal["dynamic", "static"] = "dynamic"
-    copies: int = Field(default=1, ge=1)
+    copies: int = Field(default=1, ge=1, le=MAX_COPIES)
 
 
 Exclusion = Literal["special", "first", "last"]
@@ -494,7 +553,7 @@ Exclusion = Literal["special", "first", "last"]
 class Objective(Node):
     """One objective as the spec states it. The compiler sees only this."""
 
-    name: Identifier
+    name: ObjectiveName
     input: InputSpec = InputSpec()
     unit: Unit = Unit()
     exclude: tuple[Exclusion, ...] = ("special",)
@@ -812,13 +871,25 @@ class Member(Node):
     name: Identifier
     rate: float = Field(gt=0.0, le=1.0)
     mode: str | None = None
+    mode_loc: Loc | None = Field(default=None, repr=False)
     objective: Objective
+
+    @model_validator(mode="after")
+    def _plain_mode(self) -> Member:
+        problem = text_problem(self.mode) if self.mode is not None else None
+        if problem is not None:
+            raise _fail(
+                f"mode token {self.mode!r} {problem}",
+                'a mode token is printable text, e.g. mode "[NLU]"',
+                at=self.mode_loc or self.loc,
+            )
+        return self
 
 
 class Mixture(Node):
     """Several objectives, one chosen per example with the given rates (UL2's denoisers)."""
 
-    name: Identifier
+    name: ObjectiveName
     per: Literal["example"] = "example"
     members: tuple[Member, ...]
     source: str = Field(default="", repr=False)
@@ -870,7 +941,7 @@ class Task(Node):
     """One objective of a composition, with the weight its losses carry."""
 
     name: Identifier
-    weight: float = Field(default=1.0, gt=0.0)
+    weight: float = Field(default=1.0, gt=0.0, le=MAX_WEIGHT)
     objective: Objective
 
 
@@ -878,7 +949,7 @@ class Composition(Node):
     """Objectives trained together on one batch (BERT = MLM + NSP, ALBERT = MLM + SOP): the
     pair task builds ``[CLS] A [SEP] B [SEP]`` rows, the masked-LM task corrupts them."""
 
-    name: Identifier
+    name: ObjectiveName
     tasks: tuple[Task, ...]
     source: str = Field(default="", repr=False)
     path: str | None = Field(default=None, repr=False)
@@ -1322,11 +1393,28 @@ class _Reader:
                 call["loc"],
                 f"e.g. {HEAD_USAGE.get(name, name)}",
             )
-        params = tuple((kw["keyword"], _head_value(kw["value"])) for kw in call["kwargs"])
+        params = tuple(
+            (kw["keyword"], self.head_value(kw["value"], f"{name}({kw['keyword']}=...)", kw["loc"]))
+            for kw in call["kwargs"]
+        )
         weight = (
             1.0 if st["weight"] is None else self.number(st["weight"], "head weight", st["loc"])
         )
         return {"name": name, "params": params, "weight": weight, "loc": st["loc"]}
+
+    def head_value(self, value: Any, what: str, loc: Loc | None) -> Any:
+        """A head parameter: a number (a fraction computed), a word, or a quoted string."""
+        if isinstance(value, dict) and "fraction" in value:
+            return self.number(value, what, loc)
+        if isinstance(value, dict) and "range" in value or isinstance(value, list):
+            shown = "a list" if isinstance(value, list) else f"the range {_show(value)}"
+            self.error(
+                f"{what} takes a number or a word, not {shown}",
+                _loc(value, loc),
+                "e.g. head span_boundary(max_span=10, position_dim=200)",
+            )
+            return None
+        return _head_value(value)
 
     def predict(self, st: dict[str, Any]) -> dict[str, Any]:
         target = PREDICTIONS.get((st["what"], st["prep"], st["where"]))
@@ -1558,10 +1646,10 @@ def _build_mixture(
                     st["loc"],
                     "give it once, above 'mixture'",
                 )
-        mode = None
+        mode = mode_loc = None
         for clause in m["clauses"]:
             if clause.get("option") == "mode" and isinstance(clause.get("value"), str):
-                mode = clause["value"]
+                mode, mode_loc = clause["value"], clause["loc"]
             else:
                 reader.error(
                     "unexpected clause for a mixture member",
@@ -1573,7 +1661,14 @@ def _build_mixture(
         loc = _loc(m["rate"], mixture["loc"])
         rate = reader.rate(m["rate"], f"the rate of {m['name']!r}", loc)
         members.append(
-            {"name": m["name"], "rate": rate, "mode": mode, "objective": fields, "loc": loc}
+            {
+                "name": m["name"],
+                "rate": rate,
+                "mode": mode,
+                "mode_loc": mode_loc,
+                "objective": fields,
+                "loc": loc,
+            }
         )
     if reader.diagnostics:
         raise SpecError(_dedup(reader.diagnostics), source=source, path=path)
@@ -1663,16 +1758,22 @@ def _diagnostic_from_pydantic(err: Any, fields: dict[str, Any]) -> Diagnostic:
     message = err["msg"]
     if err["type"] != "objspec":
         field = ".".join(str(k) for k in err["loc"] if not isinstance(k, int))
-        what = FIELD_NAMES.get(field, field)
+        last_two = ".".join(field.split(".")[-2:])
+        what = FIELD_NAMES.get(field) or FIELD_NAMES.get(last_two, field)
         bound = BOUND_WORDS.get(err["type"])
         if bound is not None:
             limit = next(ctx[k] for k in ("gt", "ge", "lt", "le") if k in ctx)
-            message = f"{what} must be {bound} {limit:g}, got {_show(err['input'])}"
+            message = f"{what} must be {bound} {_limit(limit)}, got {_show(err['input'])}"
         elif err["type"] in ("int_type", "int_parsing", "int_from_float"):
             message = f"{what} must be a whole number, got {_show(err['input'])}"
         else:
             message = f"{what}: {message}" if field else message
     return Diagnostic(message, loc, hint)
+
+
+def _limit(value: float) -> str:
+    """A bound as a person writes it: 1048576, not 1.04858e+06."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 BOUND_WORDS = {
@@ -1690,4 +1791,9 @@ FIELD_NAMES = {
     "masks.copies": "the number of static mask copies",
     "transforms.rate": "a transform rate",
     "members.rate": "a member rate",
+    "tasks.weight": "a task weight",
+    "budget.min": "the budget's min",
+    "budget.max": "the budget's max",
+    "exact.alpha": "alpha",
+    "windows.rate": "the window rate",
 }

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     LarkError,
     UnexpectedCharacters,
@@ -26,6 +26,10 @@ from lark.indenter import DedentError, Indenter
 
 from objspec import ir
 from objspec.errors import Diagnostic, Loc, SpecError, did_you_mean
+from objspec.sharing import BYTE_ORDER_MARK
+
+MAX_NESTING = 32  # brackets inside brackets: the transformer recurses once per level
+MAX_NUMBER_DIGITS = 300  # a longer integer is read as a float (inf past 1e308)
 
 STATEMENT_KEYWORDS = (
     "input",
@@ -115,6 +119,8 @@ def _token_loc(tok: Token) -> Loc:
 
 
 def _number(text: str) -> int | float:
+    if text.isdigit() and len(text) <= MAX_NUMBER_DIGITS:
+        return int(text)  # exact, however large: the IR's limits refuse it with its value
     value = float(text)
     return int(value) if value.is_integer() and not any(c in text for c in ".eE") else value
 
@@ -290,9 +296,11 @@ class ToIR(Transformer[Token, dict[str, Any]]):
 
 def parse_tree(text: str, path: str | None = None) -> dict[str, Any]:
     """Parse spec text into the located dict form (no validation). Raises SpecError."""
+    text = text.removeprefix(BYTE_ORDER_MARK)
     source = text if text.endswith("\n") else text + "\n"
     try:
         tree = _lark().parse(source)
+        _check_nesting(tree, text, path)
         return ToIR().transform(tree)
     except UnexpectedInput as exc:
         raise SpecError([_syntax_diagnostic(exc, source)], source=text, path=path) from None
@@ -308,11 +316,30 @@ def parse_tree(text: str, path: str | None = None) -> dict[str, Any]:
         raise SpecError([Diagnostic(f"cannot parse: {exc}")], source=text, path=path) from None
 
 
+def _check_nesting(tree: Tree[Token], source: str, path: str | None) -> None:
+    """Refuse lists nested deeper than MAX_NESTING (walked without recursion)."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node.data == "value_list":
+            depth += 1
+            if depth > MAX_NESTING:
+                diag = Diagnostic(
+                    f"lists nested more than {MAX_NESTING} deep",
+                    _loc_of(node.meta),
+                    "a parameter is a number, a word or a flat list",
+                )
+                raise SpecError([diag], source=source, path=path)
+        stack.extend((child, depth) for child in node.children if isinstance(child, Tree))
+
+
 def parse_spec(text: str, path: str | Path | None = None) -> ir.Spec:
     """Parse and validate spec text into an :class:`objspec.ir.Objective` (or a Mixture).
+    A UTF-8 byte order mark at the start is dropped (it is no part of the spec or its hash).
 
     Raises SpecError.
     """
+    text = text.removeprefix(BYTE_ORDER_MARK)
     where = str(path) if path is not None else None
     tree = parse_tree(text, where)
     return ir.build_objective(tree, source=text, path=where)
@@ -322,10 +349,28 @@ def parse_file(path: str | Path) -> ir.Spec:
     """Read a ``.objspec`` file and parse it."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = p.read_bytes()
+    except OSError as exc:
         raise SpecError([Diagnostic(f"cannot read spec: {exc}")], path=str(p)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _undecodable(data, exc, str(p)) from None
     return parse_spec(text, p)
+
+
+def _undecodable(data: bytes, exc: UnicodeDecodeError, path: str) -> SpecError:
+    """Invalid UTF-8, located at line:column of the first bad byte (the text before it is
+    valid, so its characters are counted)."""
+    before = data[: exc.start].decode("utf-8")
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    diag = Diagnostic(
+        f"the spec is not valid UTF-8 (byte 0x{data[exc.start]:02x}: {exc.reason})",
+        Loc(line, column, line, column + 1),
+        "save the spec as UTF-8",
+    )
+    return SpecError([diag], source=data.decode("utf-8", errors="replace"), path=path)
 
 
 def _with_line(diag: Diagnostic, message: str, source: str) -> Diagnostic:

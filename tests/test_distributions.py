@@ -10,6 +10,8 @@ import pytest
 from objspec.distributions import (
     BOUND_KINDS,
     LAW_NAMES,
+    MAX_LAMBDA,
+    MAX_LENGTH,
     MAX_SUPPORT,
     TAIL_MASS,
     U32,
@@ -148,11 +150,10 @@ def test_truncated_poisson_renormalises() -> None:
 
 def test_poisson_far_ranges() -> None:
     # all the mass lies below a far range: clipping piles it on the low end
-    assert build_law("poisson", (3,), {}, "clipped", 10**9, 10**9 + 3) == LengthTable(
-        (10**9,), (1.0,)
-    )
-    # a huge lambda lies above a small range: clipping piles it on the high end
-    assert build_law("poisson", (1e12,), {}, "clipped", 1, 3) == LengthTable((3,), (1.0,))
+    far = MAX_LENGTH - 3
+    assert build_law("poisson", (3,), {}, "clipped", far, MAX_LENGTH) == LengthTable((far,), (1.0,))
+    # the largest lambda lies above a small range: clipping piles it on the high end
+    assert build_law("poisson", (MAX_LAMBDA,), {}, "clipped", 1, 3) == LengthTable((3,), (1.0,))
 
 
 # --- normal -----------------------------------------------------------------------------------
@@ -292,7 +293,11 @@ INVALID = [
     (("poisson", (-2,), {}, None, None, None), "> 0"),
     (("poisson", (), {"lam": 3}, None, None, None), "no parameter 'lam'"),
     (("poisson", (1e-3,), {}, "truncated", 400, 500), "no probability mass"),
-    (("poisson", (1e6,), {}, None, None, None), "values"),
+    (("poisson", (1e6,), {}, None, None, None), "at most 10000"),
+    (("poisson", (1e18,), {}, "clipped", 1, 3), "at most 10000"),
+    (("geometric", (0.2,), {}, "truncated", 1, MAX_LENGTH + 1), "longest length"),
+    (("fixed", (1e300,), {}, None, None, None), "longest length"),
+    (("normal", (1e300, 1), {}, "clipped", 1, 3), "at most"),
     (("normal", (5, 1), {}, None, None, None), "needs a range"),
     (("normal", (5, 0), {}, "clipped", 1, 3), "std"),
     (("normal", (5, -1), {}, "clipped", 1, 3), "std"),

@@ -105,7 +105,7 @@ class Ul2Collator(rt.Collator):
 
     def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:
         device = batch.device
-        # mixture per example: r_mean3 14.29% [NLU], r_mean8 14.29% [NLU], x_mean3 14.29% [NLG], x_mean8 14.29% [NLG], x_mean64 14.29% [NLG], x_mean64_dense 14.29% [NLG], s_prefix_lm 14.29% [S2S]
+        # mixture per example: r_mean3 14.29% '[NLU]', r_mean8 14.29% '[NLU]', x_mean3 14.29% '[NLG]', x_mean8 14.29% '[NLG]', x_mean64 14.29% '[NLG]', x_mean64_dense 14.29% '[NLG]', s_prefix_lm 14.29% '[S2S]'
         choice = rt.choose_member(keys, STREAM_MIXTURE, self.const(MIXTURE_CDF, device))
         parts = (
             self.denoise_r_mean3(batch, keys),
