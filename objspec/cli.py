@@ -511,8 +511,9 @@ def device(text: str) -> str:
 
 
 SEED_MAX = 2**63 - 1
-POSITIVE = integer(1)
-LENGTH = integer(3)  # [CLS] token [SEP]
+SIZE_MAX = 1 << 20  # counts and sizes past this are typos, not runs of the tiny model
+POSITIVE = integer(1, SIZE_MAX)
+LENGTH = integer(3, 1 << 16)  # [CLS] token [SEP] at least
 
 
 def add_compile(sub: Any) -> None:
@@ -574,8 +575,10 @@ def add_pretrain(sub: Any) -> None:
         "--seed", type=integer(0, SEED_MAX), default=0, help="data order, masks and init"
     )
     p.add_argument("--max-length", type=LENGTH, default=64, help="tokens per packed example")
-    p.add_argument("--hidden-size", type=POSITIVE, default=64, help="the tiny model's width")
-    p.add_argument("--layers", type=POSITIVE, default=2, help="the tiny model's layers")
+    p.add_argument(
+        "--hidden-size", type=integer(1, 1 << 14), default=64, help="the tiny model's width"
+    )
+    p.add_argument("--layers", type=integer(1, 256), default=2, help="the tiny model's layers")
     p.add_argument(
         "--dropout", type=real(0, 1, open_high=True), default=0.1, help="the tiny model's dropout"
     )
@@ -613,7 +616,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-USER_INPUT_ERRORS = ("BatchError", "VocabError", "ConsumerError", "CheckpointError")
+USER_INPUT_ERRORS = (
+    "BatchError",
+    "VocabError",
+    "ConsumerError",
+    "CheckpointError",
+    "OutOfMemoryError",
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -632,11 +641,21 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # the machine's files: permissions, a full disk
         error_line(str(exc))
         return EXIT_USAGE
-    except ValueError as exc:
-        if type(exc).__name__ not in USER_INPUT_ERRORS:
+    except MemoryError:
+        error_line("out of memory: try a smaller --batch-size, --max-length or --hidden-size")
+        return EXIT_USAGE
+    except (ValueError, RuntimeError) as exc:
+        if not is_user_input_error(exc):
             raise
         error_line(str(exc))
         return EXIT_USAGE
+
+
+def is_user_input_error(exc: BaseException) -> bool:
+    """A runtime error about the user's input or machine (a bad batch or vocabulary, a foreign
+    checkpoint, a GPU out of memory), not a bug. By name: importing the classes would load
+    torch and the runtime just to report an error."""
+    return any(c.__name__ in USER_INPUT_ERRORS for c in type(exc).__mro__)
 
 
 def internal_error(exc: BaseException) -> int:
@@ -659,6 +678,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return run(args)
+    except KeyboardInterrupt:
+        err.print(Text("interrupted"))
+        return 128 + signal.SIGINT
     except Exception as exc:
         if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             raise

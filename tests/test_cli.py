@@ -12,6 +12,7 @@ import pytest
 import objspec
 from objspec import cli
 from objspec.cli import EXIT_CHECK, EXIT_INTERNAL, EXIT_OK, EXIT_SPEC, EXIT_USAGE, main
+from objspec.runtime import BatchError
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.objspec"))
@@ -101,13 +102,14 @@ def one_line(stderr: str) -> str:
     [
         (["pretrain", "bert_mlm", "--device", "foo"], "'foo' is not a device"),
         (["pretrain", "bert_mlm", "--device", "meta"], "runs on cpu or cuda"),
-        (["pretrain", "bert_mlm", "--layers", "0"], "--layers: must be an integer >= 1"),
+        (["pretrain", "bert_mlm", "--layers", "0"], "--layers: must be an integer from 1 to 256"),
         (["pretrain", "bert_mlm", "--steps", "-1"], "--steps: must be an integer >= 0"),
         (["pretrain", "bert_mlm", "--lr", "nan"], "--lr: must be a finite number"),
         (["pretrain", "bert_mlm", "--dropout", "1"], "--dropout: must be a finite number"),
         (["pretrain", "bert_mlm", "--seed", "x"], "--seed: expected an integer"),
-        (["check", "bert_mlm", "--examples", "0"], "--examples: must be an integer >= 1"),
-        (["show", "bert_mlm", "--max-length", "2"], "--max-length: must be an integer >= 3"),
+        (["pretrain", "bert_mlm", "--hidden-size", "99999999"], "--hidden-size: must be"),
+        (["check", "bert_mlm", "--examples", "0"], "--examples: must be an integer from 1"),
+        (["show", "bert_mlm", "--max-length", "2"], "--max-length: must be an integer from 3"),
     ],
 )
 def test_bad_flags_are_one_line_usage_errors(
@@ -177,6 +179,32 @@ def test_an_unexpected_exception_is_a_one_line_internal_error(
     monkeypatch.setenv(cli.DEBUG_ENV, "1")
     with pytest.raises(ZeroDivisionError):
         main(["show", "bert_mlm"])
+
+
+@pytest.mark.parametrize(
+    "raised, code, says",
+    [
+        (KeyboardInterrupt(), 130, "interrupted"),
+        (MemoryError(), EXIT_USAGE, "error: out of memory"),
+        (BatchError("example 0, position 3: id 99 is outside"), EXIT_USAGE, "error: example 0"),
+        (RuntimeError("CUDA error: device-side assert"), EXIT_INTERNAL, "internal error"),
+        (OSError(28, "No space left on device"), EXIT_USAGE, "No space left"),
+    ],
+)
+def test_each_failure_has_its_exit_code(
+    raised: BaseException,
+    code: int,
+    says: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def failing(args: object) -> int:
+        raise raised
+
+    monkeypatch.setattr(cli, "cmd_show", failing)
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    assert main(["show", "bert_mlm"]) == code
+    assert says in one_line(capsys.readouterr().err)
 
 
 def _renamed(tmp_path: Path, name: str) -> Path:
