@@ -1065,8 +1065,9 @@ def header_constants(source: str) -> dict[str, str]:
     return found
 
 
-def _recompiled(spec_source: str) -> list[str]:
-    """The sources this compiler generates from a spec, in each batch form it compiles to."""
+def _recompiled(spec_source: str) -> Iterator[str]:
+    """The sources this compiler generates from a spec, in each batch form it compiles to (the
+    spec's own first; generated lazily, so a match stops the compiling)."""
     from compiler.lower import lower
     from objspec.errors import SpecError
     from objspec.parser import parse_spec
@@ -1077,11 +1078,9 @@ def _recompiled(spec_source: str) -> list[str]:
         raise IntegrityError(
             f"refusing generated code whose spec does not compile:\n{exc}"
         ) from None
-    sources = []
     for form in OUTPUT_FORMS:
         try:
             shaped = spec if form is None else spec.with_output(form)
         except SpecError:
             continue  # a form this spec has not
-        sources.append(generate(lower(shaped)).source)
-    return sources
+        yield generate(lower(shaped)).source
