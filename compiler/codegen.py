@@ -268,6 +268,8 @@ class Generator:
             w(f"needs = {_literal(self.plan.needs)}")
             w(f"mask_copies = {_literal(self.plan.mask_copies)}")
             w(f"outputs = {_literal(self.plan.outputs)}")
+            if self.plan.tokens:
+                w(f"modes = {_literal(self.plan.tokens)}  # special tokens, looked up by text")
             w()
             w("def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:")
             with w.indent():
@@ -324,9 +326,10 @@ class Generator:
                         "input_ids, input_valid, self.mode_ids(device)[choice])"
                     )
                 if plan.output == "decoder_only":
+                    causal = ", prefix_lm=False" if plan.attention == "causal" else ""
                     w(
                         "return rt.decoder_only_outputs("
-                        "input_ids, input_valid, target_ids, target_valid, self.pad_id)"
+                        f"input_ids, input_valid, target_ids, target_valid, self.pad_id{causal})"
                     )
                 else:
                     w(
@@ -621,9 +624,30 @@ class Generator:
             w("fill=self.pad_id,")
         w(")")
 
+    def emit_fillinmiddle(self, step: L.FillInMiddle) -> None:
+        w = self.body
+        rate = self.consts.add(self.cname("FIM_RATE"), step.rate, "the share of rows rearranged")
+        spm = self.consts.add(self.cname("FIM_SPM_RATE"), step.spm, "of them, the share in SPM")
+        w("input_ids, input_valid = rt.fill_in_middle(")
+        with w.indent():
+            w("keys,")
+            w("(STREAM_FIM, STREAM_FIM_ORDER, STREAM_FIM_CUT),")
+            w("input_ids,")
+            w("input_valid,")
+            w("candidates,  # the document: its first to its last candidate token")
+            w(f"{rate},")
+            w(f"{spm},")
+            w("self.mode_ids(device),  # <prefix> <middle> <suffix>, looked up by text")
+            w("fill=self.pad_id,")
+        w(")")
+
     def emit_targets(self, step: L.Targets) -> None:
         w = self.body
-        if step.target == "sentinels":
+        moved = any(isinstance(s, L.Sentinels) for s in self.plan.steps)
+        if step.target == "sequence" and not moved:
+            w("# every token of the row is a target, the end token (eos, else sep) appended")
+            return
+        if step.target in ("sentinels", "sequence"):
             w("target_ids, target_valid = rt.rewrite(")
             with w.indent():
                 w("batch.input_ids,")
@@ -658,10 +682,18 @@ class Generator:
 
     def emit_output(self, step: L.Output) -> None:
         w = self.body
-        if step.kind == "decoder_only":
+        if step.kind == "decoder_only" and step.sequence:
+            moved = any(isinstance(s, L.Sentinels) for s in self.plan.steps)
+            targets = ", target_ids=target_ids, target_valid=target_valid" if moved else ""
+            w(
+                "return rt.sequence_outputs("
+                f"input_ids, input_valid, self.pad_id, end_id=self.end_id{targets})"
+            )
+        elif step.kind == "decoder_only":
+            causal = ", prefix_lm=False" if step.attention == "causal" else ""
             w(
                 "return rt.decoder_only_outputs("
-                "input_ids, input_valid, target_ids, target_valid, self.pad_id)"
+                f"input_ids, input_valid, target_ids, target_valid, self.pad_id{causal})"
             )
         elif "decoder_position_ids" in self.plan.outputs:
             w(

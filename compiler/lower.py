@@ -43,6 +43,9 @@ STREAMS = {
     "pair": 23,
     "attention_mode": 24,
     "sample": 25,
+    "fim": 26,
+    "fim_order": 27,
+    "fim_cut": 28,
 }
 
 JOIN_TEXT = "input parallel: </s> sentence </s> translation </s>, positions restart"
@@ -247,8 +250,20 @@ class Targets(Step):
 
 
 @dataclass(frozen=True)
+class FillInMiddle(Step):
+    """FIM: with probability ``rate`` a row's document is cut at two uniform points and laid
+    out PSM, or SPM with probability ``spm``, around the sentinels ``tokens`` (by text)."""
+
+    rate: float
+    spm: float
+    tokens: tuple[str, str, str]
+
+
+@dataclass(frozen=True)
 class Output(Step):
     kind: str  # 'encoder_decoder' | 'decoder_only'
+    attention: str = "prefix"  # decoder_only: 'prefix' (prefix_mask) or 'causal' (none)
+    sequence: bool = False  # decoder_only: every token a label, the end token appended
 
 
 @dataclass(frozen=True)
@@ -286,6 +301,8 @@ class Plan:
     members: tuple[MemberPlan, ...] = ()
     mixture_cdf: tuple[int, ...] = ()
     output: str = "encoder"
+    attention: str = "prefix"  # the decoder-only form's: 'prefix' or 'causal'
+    tokens: tuple[str, ...] = ()  # special tokens the collator looks up by text (FIM's)
 
 
 MEMBER_OUTPUTS = ("input_ids", "attention_mask", "labels")  # no decoder keys: the mixture adds them
@@ -349,6 +366,7 @@ def _lower_mixture(mixture: ir.Mixture) -> Plan:
         members=tuple(members),
         mixture_cdf=cumulative_thresholds(tuple(m.rate for m in members)),
         output=mixture.output.kind,
+        attention=first.attention,
     )
 
 
@@ -368,6 +386,9 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     if not isinstance(objective.select, counts_tokens):
         steps.append(Units(f"unit {objective.unit.kind}", objective.unit.kind))
     steps.append(_selection(objective.select))
+    fim = next((t for t in objective.transforms if t.kind == "fim"), None)
+    if fim is not None:
+        steps.append(_fill_in_middle(fim))
     if isinstance(objective.select, ir.NoSelection):
         pass
     elif objective.replace.share_of("sentinel") > 0:
@@ -408,7 +429,10 @@ def _lower_objective(objective: ir.Objective) -> Plan:
             )
     else:
         steps.append(Targets(PREDICT_TEXT[objective.predict.target], objective.predict.target))
-        steps.append(Output(f"output {output}", output))
+        attention = _decoder_attention(objective)
+        text = f"output {output}" + ("; attention causal" if attention == "causal" else "")
+        sequence = objective.predict.target == "sequence"
+        steps.append(Output(text, output, attention, sequence))
     if objective.views is not None:
         steps.append(Views(f"views {objective.views.kind}", objective.views.kind))
     if any(h.name == "replaced_token_detection" for h in objective.heads):
@@ -417,7 +441,7 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     needs = tuple(a for a in ("mask", "random", "sentinel") if objective.replace.share_of(a) > 0)
     if objective.inserts and "mask" not in needs:
         needs = ("mask", *needs)  # an insertion that is not random is a mask
-    if objective.predict.target == "sentinels":
+    if objective.predict.target in ("sentinels", "sequence"):
         needs += ("end",)
     if isinstance(objective.select, ir.Exact) and objective.select.alpha is not None:
         needs += ("counts",)
@@ -446,13 +470,27 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         outputs=outputs,
         streams={name: STREAMS[name] for name in used},
         output=output,
+        attention=_decoder_attention(objective),
+        tokens=fim.tokens if fim is not None else (),
     )
+
+
+def _decoder_attention(objective: ir.Objective) -> str:
+    """The decoder-only form's attention: 'causal', or 'prefix' (its default)."""
+    return "causal" if objective.attention.kind == "causal" else "prefix"
+
+
+def _fill_in_middle(fim: ir.Transform) -> FillInMiddle:
+    tokens = " ".join(repr(t) for t in fim.tokens)  # spec text: only as a repr
+    text = f"transform fim {_pct(fim.rate)}, spm {_pct(fim.spm)}: {tokens}"
+    return FillInMiddle(text, fim.rate, fim.spm, fim.tokens)
 
 
 PREDICT_TEXT = {
     "selected": "predict original at selected",
     "all": "predict original at all",
     "sentinels": "predict spans as sentinels",
+    "sequence": "predict sequence",
 }
 
 
@@ -483,6 +521,8 @@ def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
             + (("sample_keys",) if rtd else ())
         )
     if kind == "decoder_only":
+        if _decoder_attention(objective) == "causal":
+            return ("input_ids", "attention_mask", "labels")
         return ("input_ids", "attention_mask", "labels", "prefix_mask")
     outputs: tuple[str, ...] = ("input_ids", "attention_mask", "labels", "decoder_input_ids")
     outputs += ("decoder_attention_mask",)
@@ -644,6 +684,8 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used.append("sentence_order")
         if isinstance(step, Rotate):
             used.append("rotate")
+        if isinstance(step, FillInMiddle):
+            used += ["fim", "fim_order", "fim_cut"]
         if isinstance(step, SelectRandomSpans):
             used += ["noise_lengths", "nonnoise_lengths"] + (["roll"] if step.random_roll else [])
         if isinstance(step, Replace):

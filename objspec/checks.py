@@ -33,6 +33,8 @@ Z_BOUND = 6.0
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 MODE_TOKENS = (("[NLU]", 5), ("[NLG]", 6), ("[S2S]", 7))  # UL2's paradigm tokens
+# FIM's sentinels (prefix, middle, suffix) on the same special ids: a spec names them by text
+FIM_TOKENS = tuple(zip(ir.FIM_TOKENS, (5, 6, 7), strict=True))
 FIRST_WORD = 8  # ids below are special
 
 
@@ -83,7 +85,7 @@ def synthetic_vocab(size: int, word_start_every: int = 3) -> Vocab:
     return Vocab(
         sentinel_ids=tuple(range(size - 1, size - 1 - sentinel_count(size), -1)),
         special_ids=tuple(i for _, i in MODE_TOKENS),
-        special_tokens=MODE_TOKENS,
+        special_tokens=MODE_TOKENS + FIM_TOKENS,
         size=size,
         pad_id=PAD,
         unk_id=UNK,
@@ -582,8 +584,15 @@ def check_packed(objective: ir.Spec, compiled: Any, case: Case) -> None:
     the row's first column; the labels are exactly the target's tokens, -100 elsewhere."""
     out = _collate(compiled, case)
     ids, labels = out["input_ids"], out["labels"]
-    valid, prefix = out["attention_mask"].bool(), out["prefix_mask"].bool()
+    valid = out["attention_mask"].bool()
     pos = torch.arange(ids.shape[1]).unsqueeze(0)
+    if "prefix_mask" in out:
+        prefix = out["prefix_mask"].bool()
+    elif "sequence" in _targets(objective):  # 'attention causal', every token a target
+        prefix = torch.zeros_like(valid)
+    else:  # 'attention causal' with targets after the input: the input is unlabelled
+        first = torch.where(labels != IGNORE_INDEX, pos, ids.shape[1]).amin(dim=1, keepdim=True)
+        prefix = valid & (pos < first)
     if not torch.equal(valid, pos < valid.sum(dim=1, keepdim=True)):
         raise _fail("a row's tokens are not packed from its first column")
     if not torch.equal(prefix, pos < prefix.sum(dim=1, keepdim=True)) or bool(
@@ -1000,6 +1009,8 @@ def check_factorization(objective: ir.Objective, compiled: Any, case: Case) -> N
 def _rows(out: dict[str, torch.Tensor]) -> list[tuple[list[int], list[int]]]:
     """Per row: (encoder input tokens, target tokens), padding dropped."""
     prefix = out["prefix_mask"] if "prefix_mask" in out else out["attention_mask"]
+    if "prefix_mask" not in out and "decoder_attention_mask" not in out:  # causal decoder rows
+        prefix = out["attention_mask"].bool() & (out["labels"] == IGNORE_INDEX)
     inputs = [row[mask.bool()].tolist() for row, mask in zip(out["input_ids"], prefix, strict=True)]
     targets = [row[row != IGNORE_INDEX].tolist() for row in out["labels"]]
     return list(zip(inputs, targets, strict=True))
@@ -1235,6 +1246,180 @@ CHECKS += (
     ),
 )
 
+# --- decoder-only objectives: the causal LM's row, fill-in-the-middle ----------------------------
+
+
+def _end_id(vocab: Vocab) -> int:
+    return vocab.eos_id if vocab.eos_id is not None else vocab.require("sep")
+
+
+def _with_end(row: list[int], end: int) -> list[int]:
+    """A causal LM's row: the end-of-text token appended unless the row ends with it."""
+    return row + [end] if row and row[-1] != end else row
+
+
+def check_sequence(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """'predict sequence': every token of each row is its own label (unshifted), -100 only
+    on padding; a non-empty row ends with the end token; no prefix_mask. With 'select none'
+    and no transform the row is the example itself, the end token appended if missing."""
+    out = _collate(compiled, case)
+    ids, valid = out["input_ids"], out["attention_mask"].bool()
+    labels = out["labels"]
+    if "prefix_mask" in out:
+        raise _fail("a causal LM's batch has a prefix_mask")
+    if not torch.equal(labels[valid], ids[valid]) or bool((labels[~valid] != IGNORE_INDEX).any()):
+        raise _fail("the labels are not the row's own tokens, -100 exactly on padding")
+    end = _end_id(case.vocab)
+    original, original_valid, _ = _inputs(case)
+    plain = isinstance(objective.select, ir.NoSelection) and not objective.transforms
+    for row in range(ids.shape[0]):
+        tokens = ids[row][valid[row]].tolist()
+        if tokens and tokens[-1] != end:
+            raise _fail(f"row {row} does not end with the end-of-text token")
+        want = _with_end(original[row][original_valid[row]].tolist(), end)
+        if plain and tokens != want:
+            raise _fail(f"row {row} is not the example with its end token")
+
+
+def _fim_ids(objective: ir.Objective, vocab: Vocab) -> tuple[int, int, int]:
+    fim = next(t for t in objective.transforms if t.kind == "fim")
+    pre, mid, suf = (vocab.id_of(text) for text in fim.tokens)
+    return pre, mid, suf
+
+
+def _fim_pieces(
+    tokens: list[int], original: list[int], fim: tuple[int, int, int], special: set[int]
+) -> tuple[str, int, int] | None:
+    """How ``tokens`` rearranges ``original``: ('plain', 0, 0), or ('psm'|'spm', prefix
+    length, middle length) (SPM: the prefix and middle together, as the middle), or None if
+    it is neither (a piece lost, moved or duplicated, a sentinel missing or doubled)."""
+    pre, mid, suf = fim
+    marks = [i for i, t in enumerate(tokens) if t in fim]
+    if not marks:
+        return ("plain", 0, 0) if tokens == original else None
+    if [tokens[i] for i in marks] != [pre, suf, mid]:
+        return None
+    at_pre, at_suf, at_mid = marks
+    docs = [i for i, t in enumerate(original) if t not in special]
+    if not docs:
+        return None
+    first, last = docs[0], docs[-1]
+    head, body, tail = original[:first], original[first : last + 1], original[last + 1 :]
+    if tokens[:at_pre] != head or tokens[len(tokens) - len(tail) :] != tail:
+        return None
+    end = len(tokens) - len(tail)
+    if at_suf == at_pre + 1:  # SPM: <PRE> <SUF> suffix <MID> prefix middle
+        suffix, front = tokens[at_suf + 1 : at_mid], tokens[at_mid + 1 : end]
+        return ("spm", 0, len(front)) if front + suffix == body else None
+    prefix, suffix = tokens[at_pre + 1 : at_suf], tokens[at_suf + 1 : at_mid]
+    middle = tokens[at_mid + 1 : end]
+    return ("psm", len(prefix), len(middle)) if prefix + middle + suffix == body else None
+
+
+def _fim_layouts(objective: ir.Objective, compiled: Any, case: Case) -> list[tuple[str, int, int]]:
+    out = _collate(compiled, case)
+    ids, valid = out["input_ids"], out["attention_mask"].bool()
+    original, original_valid, _ = _inputs(case)
+    fim = _fim_ids(objective, case.vocab)
+    end = _end_id(case.vocab)
+    special = set(case.vocab.special_ids)
+    layouts = []
+    for row in range(ids.shape[0]):
+        tokens = ids[row][valid[row]].tolist()
+        source = original[row][original_valid[row]].tolist()
+        if source and source[-1] != end and tokens and tokens[-1] == end:
+            tokens = tokens[:-1]  # the appended end-of-text token
+        layout = _fim_pieces(tokens, source, fim, special)
+        if layout is None:
+            raise _fail(f"row {row} is neither the example nor a FIM rearrangement of it")
+        layouts.append(layout)
+    return layouts
+
+
+def check_fim(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """FIM: each row is the example, or its document cut into prefix, middle and suffix and
+    laid out PSM (<PRE> prefix <SUF> suffix <MID> middle) or SPM (<PRE> <SUF> suffix <MID>
+    prefix middle), every piece once and in one piece, each sentinel once, the head and tail
+    in place: a permutation of the document's pieces with its sentinels."""
+    _fim_layouts(objective, compiled, case)
+
+
+def check_fim_rates(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """FIM's rate and SPM share (6-sigma binomial bounds), and the cut points uniform: over
+    PSM rows of n tokens the mean middle is E|X - Y| = n(n+2)/(3(n+1)) and the mean prefix
+    E[min(X, Y)], X and Y uniform on 0..n (6-sigma bounds)."""
+    fim = next(t for t in objective.transforms if t.kind == "fim")
+    n = 30
+    big = big_case(rows=4000, length=n, size=200)
+    layouts = _fim_layouts(objective, compiled, big)
+    moved = [kind for kind, _, _ in layouts if kind != "plain"]
+    ok, detail = _binomial_ok(len(moved), len(layouts), fim.rate)
+    if not ok:
+        raise _fail(f"share of rows rearranged: {detail}")
+    if moved:
+        ok, detail = _binomial_ok(moved.count("spm"), len(moved), fim.spm)
+        if not ok:
+            raise _fail(f"share of SPM among them: {detail}")
+    psm = [(a, m) for kind, a, m in layouts if kind == "psm"]
+    if len(psm) < 100:
+        return
+    gap = n * (n + 2) / (3 * (n + 1))
+    for name, mean, values in (
+        ("middle", gap, [m for _, m in psm]),
+        ("prefix", (n - gap) / 2, [a for a, _ in psm]),
+    ):
+        bound = Z_BOUND * (n / math.sqrt(12)) / math.sqrt(len(values))
+        got = sum(values) / len(values)
+        if abs(got - mean) > bound:
+            raise _fail(f"mean {name} {got:.3f}, expected {mean:.3f} +- {bound:.3f}")
+
+
+def check_split(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """A prefix LM ('select suffix' deleted from the input, 'predict original at selected'):
+    each row's input then target is the example itself, split once, the target 1..n-1 of the
+    row's n candidates (none when n < 2)."""
+    out = _collate(compiled, case)
+    original, original_valid, _ = _inputs(case)
+    candidates = candidate_mask(
+        read_batch(case.examples, PAD), case.vocab, **_exclusions(objective)
+    )
+    for row, (inputs, target) in enumerate(_rows(out)):
+        if inputs + target != original[row][original_valid[row]].tolist():
+            raise _fail(f"row {row}: prefix and target are not the example split once")
+        n = int(candidates[row].sum())
+        if not (1 <= len(target) <= n - 1 if n >= 2 else not target):
+            raise _fail(f"row {row}: a target of {len(target)} of {n} candidate tokens")
+
+
+def _exclusions(objective: ir.Objective) -> dict[str, bool]:
+    ex = set(objective.exclude)
+    return {f"exclude_{w}": w in ex for w in ("special", "first", "last")}
+
+
+CHECKS += (
+    Check(
+        "split",
+        "a prefix LM's row is the example split once, the target 1..n-1 candidate tokens",
+        check_split,
+    ),
+    Check(
+        "sequence",
+        "a causal LM's row is every token its own label, ending with the end-of-text token",
+        check_sequence,
+    ),
+    Check(
+        "fim",
+        "each row is the example or a PSM/SPM permutation of its pieces with each sentinel once",
+        check_fim,
+    ),
+    Check(
+        "fim_rates",
+        "FIM rate and SPM share as stated, cut points uniform (6-sigma bounds)",
+        check_fim_rates,
+        True,
+    ),
+)
+
 SAME_LENGTH_CHECKS = ("labels", "untouched", "budget", "whole_words", "span_support", "mix", "rate")
 
 
@@ -1375,6 +1560,18 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         skip.add("dynamic")
     if objective.predict.target != "sentinels":
         skip.add("reconstruct")
+    if objective.predict.target != "sequence":
+        skip.add("sequence")
+    split = (
+        isinstance(objective.select, ir.Suffix)
+        and objective.replace.share_of("delete") == 1.0
+        and objective.predict.target == "selected"
+        and objective.output.seq2seq
+    )
+    if not split:
+        skip.add("split")
+    if not any(t.kind == "fim" for t in objective.transforms):
+        skip.update(("fim", "fim_rates"))
     if not (objective.replace.collapse or objective.inserts):
         skip.add("infilling")
     if not any(t.kind == "shuffle_trigrams" for t in objective.transforms):

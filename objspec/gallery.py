@@ -159,7 +159,21 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
         if isinstance(step, L.Targets):
             rows.append(("targets", TARGET_TEXT[step.target]))
         if isinstance(step, L.Output):
-            rows.append(("batch form", step.kind))
+            form = step.kind
+            if step.kind == "decoder_only":
+                form += f", {step.attention} attention" + (
+                    " (prefix_mask: the input bidirectional)" if step.attention == "prefix" else ""
+                )
+            rows.append(("batch form", form))
+        if isinstance(step, L.FillInMiddle):
+            tokens = " ".join(f"`{t}`" for t in step.tokens)
+            rows.append(
+                (
+                    "fill-in-the-middle",
+                    f"{_pct(step.rate)} of rows, SPM {_pct(step.spm)} of them (else PSM); "
+                    f"two uniform cut points; sentinels {tokens}",
+                )
+            )
         if isinstance(step, L.SelectSpans):
             rows.append(("span length", f"{step.law}, mean {step.mean:.3f} units"))
         if isinstance(step, L.Replace):
@@ -190,6 +204,7 @@ TARGET_TEXT = {
     "selected": "the selected tokens, in order, at their original positions",
     "all": "the whole original sequence",
     "sentinels": "each sentinel followed by the span it replaced, then the end token",
+    "sequence": "every token of the row, then the end-of-text token (eos, else sep)",
 }
 
 
@@ -213,7 +228,8 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
             bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]
         )
     counts = bundled.token_counts(tokenizer) if "counts" in compiled.Collator.needs else None
-    collator = compiled.Collator(Vocab.from_tokenizer(tokenizer), seed=0, token_counts=counts)
+    vocab = Vocab.from_tokenizer(bundled.with_special_tokens(tokenizer, compiled.Collator.modes))
+    collator = compiled.Collator(vocab, seed=0, token_counts=counts)
     out = collator([example])
     if "langs" in out:
         lines = translation_lines(tokenizer, example, out)

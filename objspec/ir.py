@@ -332,17 +332,40 @@ class Predict(Node):
     """The targets: the original token at every selected position (MLM; MASS's fragment), the
     whole original sequence (BART), or the noise spans delimited by their sentinels (T5)."""
 
-    target: Literal["selected", "all", "sentinels", "label", "views"] = "selected"
+    target: Literal["selected", "all", "sentinels", "label", "views", "sequence"] = "selected"
+
+
+# Fill-in-the-middle's sentinels (prefix, middle, suffix), StarCoder's spelling.
+FIM_TOKENS = ("<fim_prefix>", "<fim_middle>", "<fim_suffix>")
 
 
 class Transform(Node):
     """A document or word-order noise: permute ``rate`` of the sentences before the selection
     (BART); rotate the row to a random start, with probability ``rate``, after the replacement
     (BART); shuffle the tokens of ``rate`` of the row's trigrams, outside the selection, and
-    predict them too (StructBERT's word objective)."""
+    predict them too (StructBERT's word objective); or fill-in-the-middle (``fim``): with
+    probability ``rate`` a row's document is cut at two uniform points into prefix, middle and
+    suffix and rearranged PSM, or SPM with probability ``spm``, around the sentinel ``tokens``
+    (prefix, middle, suffix; special tokens looked up by text)."""
 
-    kind: Literal["permute_sentences", "rotate", "shuffle_trigrams"]
+    kind: Literal["permute_sentences", "rotate", "shuffle_trigrams", "fim"]
     rate: float = Field(default=1.0, gt=0.0, le=1.0)
+    spm: float = Field(default=0.0, ge=0.0, le=1.0)
+    tokens: tuple[str, str, str] = FIM_TOKENS
+
+    @model_validator(mode="after")
+    def _fim_options(self) -> Transform:
+        if self.kind != "fim" and (self.spm or self.tokens != FIM_TOKENS):
+            raise _fail("'spm' and 'tokens' are options of 'transform fim'")
+        for text in self.tokens:
+            if not text or not text.isprintable() or text.strip() != text:
+                raise _fail(
+                    f"FIM token {text!r} is not printable text without surrounding spaces",
+                    'e.g. tokens ["<fim_prefix>", "<fim_middle>", "<fim_suffix>"]',
+                )
+        if len(set(self.tokens)) != 3:
+            raise _fail("the three FIM tokens must differ")
+        return self
 
 
 class PairShare(Node):
@@ -392,13 +415,15 @@ class Pair(Node):
 
 
 class Attention(Node):
-    """Who attends to whom: everyone (``bidirectional``); XLNet's ``permutation``: a random
+    """Who attends to whom: everyone (``bidirectional``); in the decoder-only form ``causal``
+    (each token sees itself and the tokens before it) or ``prefix`` (causal, and bidirectional
+    within the row's input, ``prefix_mask``: the form's default); XLNet's ``permutation``: a random
     factorization order over the targets, written in ``layout`` ``dense`` (``perm_mask`` and
     ``target_mapping``, (B, L, L) each, Hugging Face's inputs) or ``sparse`` (the order itself,
     ``perm_order`` (B, L), expanded on the model's device); or ``unilm``: one of UniLM's
     self-attention masks per example, drawn with ``mix``."""
 
-    kind: Literal["bidirectional", "permutation", "unilm"] = "bidirectional"
+    kind: Literal["bidirectional", "permutation", "unilm", "causal", "prefix"] = "bidirectional"
     layout: Literal["dense", "sparse"] = "dense"
     mix: tuple[
         tuple[Literal["bidirectional", "left_to_right", "right_to_left", "seq2seq"], float], ...
@@ -589,6 +614,7 @@ class Objective(Node):
                 "use 'select spans ...', 'select random_spans ...' or 'replace per token'",
                 at=self.replace,
             )
+        self._consistent_decoder()
         self._consistent_rewrite(names)
         self._consistent_collapse()
         kinds = [t.kind for t in self.transforms]
@@ -626,7 +652,7 @@ class Objective(Node):
                 "write 'predict original at selected' without 'pair' or 'output' (XLM's TLM)",
                 at=self.input,
             )
-        documents = [t for t in self.transforms if t.kind != "shuffle_trigrams"]
+        documents = [t for t in self.transforms if t.kind not in ("shuffle_trigrams", "fim")]
         if documents and self.predict.target != "all":
             raise _fail(
                 "a document transform needs the original document as the target",
@@ -650,6 +676,59 @@ class Objective(Node):
     def inserts(self) -> bool:
         """Whether zero-length spans insert tokens (a span law with length 0, as BART's)."""
         return isinstance(self.select, Spans) and self.select.length.table.low < 1
+
+    def _consistent_decoder(self) -> None:
+        """The decoder-only form's attentions and targets: a causal LM, a prefix LM, FIM; and
+        the copy-task trap refused."""
+        attention = self.attention.kind
+        decoder = self.output.kind == "decoder_only"
+        fim = next((t for t in self.transforms if t.kind == "fim"), None)
+        if attention in ("causal", "prefix") and not decoder:
+            raise _fail(
+                f"'attention {attention}' is an attention of the decoder-only form",
+                "add 'output decoder_only'",
+                at=self.attention,
+            )
+        if self.predict.target == "sequence":
+            if not decoder:
+                raise _fail(
+                    "'predict sequence' trains a decoder on every token of its row",
+                    "add 'output decoder_only' and 'attention causal'",
+                    at=self.predict,
+                )
+            if attention != "causal":
+                raise _fail(
+                    "'predict sequence' trains every token, so none may see the tokens after it",
+                    "write 'attention causal' (a bidirectional prefix would see its own targets)",
+                    at=self.attention if self.attention.loc is not None else self.predict,
+                )
+            sentinels = self.replace.share_of("sentinel") > 0
+            if not (isinstance(self.select, NoSelection) or sentinels):
+                raise _fail(
+                    "'predict sequence' trains on the row itself: it goes with 'select none' "
+                    "(a causal LM, FIM) or spans moved to the row's end after sentinels",
+                    "write 'select none', or 'replace per span: sentinel 100%' (CM3-style); "
+                    "a prefix LM is 'select suffix RATE' with 'predict original at selected'",
+                    at=self.predict,
+                )
+        if fim is not None:
+            if not (isinstance(self.select, NoSelection) and self.predict.target == "sequence"):
+                raise _fail(
+                    "'transform fim' rearranges the document of a causal LM",
+                    "write 'select none', 'predict sequence', 'attention causal' and "
+                    "'output decoder_only'",
+                    at=fim,
+                )
+            if len(self.transforms) > 1:
+                raise _fail("'transform fim' is the row's one transform", at=fim)
+        copies = isinstance(self.select, NoSelection) and not self.transforms
+        if decoder and copies and self.predict.target == "all":
+            raise _fail(
+                "with 'select none' the input is the original row: in the decoder-only form "
+                "'predict original at all' would train a copy task (the text twice)",
+                "write 'predict sequence' with 'attention causal' for a causal LM",
+                at=self.predict,
+            )
 
     def _consistent_pair(self, heads: Sequence[str]) -> None:
         """A pair's label is predicted by the sentence classification head, alone (this
@@ -915,6 +994,14 @@ class Mixture(Node):
                 "a mixture's members are sequence-to-sequence objectives of one output form",
                 "put 'output encoder_decoder' (or decoder_only) above the mixture",
             )
+        for m in self.members:
+            fim = any(t.kind == "fim" for t in m.objective.transforms)
+            if m.objective.predict.target == "sequence" or fim:
+                raise _fail(
+                    "a mixture's members are denoisers with an input and a target; "
+                    "'predict sequence' and 'transform fim' are objectives of their own",
+                    at=m.objective.predict if not fim else m.objective.transforms[0],
+                )
         return self
 
     @property
@@ -1023,9 +1110,9 @@ SELECT_KINDS = (
     "windows",
     "none",
 )
-ATTENTIONS = ("bidirectional", "permutation", "unilm")
+ATTENTIONS = ("bidirectional", "permutation", "unilm", "causal", "prefix")
 PERMUTATION_LAYOUTS = ("dense", "sparse")
-RESERVED_ATTENTIONS = ("causal", "prefix", "right_to_left", "seq2seq")
+RESERVED_ATTENTIONS = ("right_to_left", "seq2seq")
 KEEP_ALL = {"per": "token", "shares": [{"action": "keep", "share": 1.0}]}  # with 'select none'
 BUDGET_FLAGS = ("round", "ceil", "floor", "stochastic")
 BUDGET_OPTIONS = ("min", "max")
@@ -1043,6 +1130,7 @@ PREDICTIONS: dict[tuple[str, str | None, str | None], str] = {
     ("original", "at", "all"): "all",
     ("spans", "as", "sentinels"): "sentinels",
     ("views", None, None): "views",
+    ("sequence", None, None): "sequence",
 }
 MASKS = ("dynamic", "static")
 VIEWS = ("dropout", "corrupted", "selected", "paired")
@@ -1302,7 +1390,9 @@ class _Reader:
         """``transform permute sentences [RATE]``, ``transform rotate [document] [RATE]`` or
         ``transform shuffle trigrams RATE``."""
         verb = st["kind"]
-        if not self.choice(verb, tuple(TRANSFORMS), "transform", st["loc"]):
+        if verb == "fim":
+            return self.fim(st)
+        if not self.choice(verb, (*TRANSFORMS, "fim"), "transform", st["loc"]):
             return None
         obj = TRANSFORMS[verb]
         out: dict[str, Any] = {"kind": verb if verb == "rotate" else f"{verb}_{obj}"}
@@ -1324,6 +1414,29 @@ class _Reader:
         out["loc"] = st["loc"]
         return out
 
+    def fim(self, st: dict[str, Any]) -> dict[str, Any]:
+        """``transform fim RATE[, spm RATE][, tokens ["<pre>", "<mid>", "<suf>"]]``."""
+        out: dict[str, Any] = {"kind": "fim", "loc": st["loc"]}
+        for clause in st["clauses"]:
+            word = clause.get("flag", clause.get("option"))
+            if "amount" in clause and clause["of"] is None and "rate" not in out:
+                out["rate"] = self.rate(clause["amount"], "FIM rate", clause["loc"])
+            elif word == "spm" and "value" in clause and "spm" not in out:
+                out["spm"] = self.rate(clause["value"], "SPM share", clause["loc"])
+            elif word == "tokens" and "tokens" not in out:
+                texts = clause.get("value")
+                if not (
+                    isinstance(texts, list)
+                    and len(texts) == 3
+                    and all(isinstance(t, str) for t in texts)
+                ):
+                    self.error("'tokens' takes three quoted strings", clause["loc"], FIM_USAGE)
+                    continue
+                out["tokens"] = tuple(texts)
+            else:
+                self.error("unexpected clause for 'transform fim'", clause["loc"], FIM_USAGE)
+        return out
+
     def pair(self, st: dict[str, Any]) -> dict[str, Any]:
         shares = []
         for sh in st["shares"]:
@@ -1338,7 +1451,7 @@ class _Reader:
             self.error(
                 f"'attention {name}' is not supported by this version of objspec",
                 st["loc"],
-                "reserved for causal and prefix LMs; this version has " + ", ".join(ATTENTIONS),
+                "reserved; this version has " + ", ".join(ATTENTIONS),
             )
             return {"loc": st["loc"]}
         call = st["call"]
@@ -1457,6 +1570,10 @@ TRANSFORMS = {"permute": "sentences", "rotate": "document", "shuffle": "trigrams
 TRANSFORM_USAGE = (
     "e.g. 'transform permute sentences 100%', 'transform rotate document 50%' or "
     "'transform shuffle trigrams 5%'"
+)
+FIM_USAGE = (
+    "e.g. 'transform fim 50%, spm 50%' (optionally with "
+    'tokens ["<fim_prefix>", "<fim_middle>", "<fim_suffix>"])'
 )
 
 SELECT_USAGE = {

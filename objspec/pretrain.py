@@ -204,7 +204,10 @@ class Pretrainer:
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.compiled = compile_file(config.spec)
         self.sources = source_hashes(config)
-        tokenizer = bundled.load_tokenizer()
+        # the special tokens the spec names by text (FIM's), added if the tokenizer lacks them
+        tokenizer = bundled.with_special_tokens(
+            bundled.load_tokenizer(), self.compiled.Collator.modes
+        )
         self.vocab = Vocab.from_tokenizer(tokenizer)
         self.examples = load_examples(config, self.compiled)[: config.limit]
         if len(self.examples) < config.batch_size:

@@ -19,6 +19,7 @@ import torch
 
 from objspec import SpecError, bundled, compile_file, compile_spec
 from objspec import runtime as rt
+from objspec.ir import FIM_TOKENS
 from objspec.runtime import IGNORE_INDEX, TinyEncoder, Vocab
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -62,15 +63,16 @@ def one_thread() -> Iterator[None]:
 
 @cache
 def compiled(spec: str) -> Any:
-    if spec == "prefix_lm":
+    if spec == "inline_prefix_lm":  # written here; specs/prefix_lm.objspec is bundled
         return compile_spec(PREFIX_LM)
     return compile_file(SPECS / f"{spec}.objspec", output="decoder_only")
 
 
 @cache
 def vocab_and_examples() -> tuple[Vocab, list[dict[str, Any]]]:
-    """Three short packed rows of the bundled corpus (sentence ids included)."""
-    tokenizer = bundled.load_tokenizer()
+    """Three short packed rows of the bundled corpus (sentence ids included); the vocabulary
+    has FIM's sentinels (the fim spec names them by text)."""
+    tokenizer = bundled.with_special_tokens(bundled.load_tokenizer(), FIM_TOKENS)
     examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:2], 20)[:3]
     return Vocab.from_tokenizer(tokenizer), [dict(e) for e in examples]
 
@@ -120,10 +122,12 @@ def embedding_grads(heads: Any, batch: dict[str, torch.Tensor], row: int, t: int
 
 
 def probes(labels: torch.Tensor) -> list[tuple[int, int]]:
-    """(row, position) pairs to probe: each row's first, middle and last labelled position."""
+    """(row, position) pairs to probe: each row's first, middle and last labelled position
+    after the first column (a causal LM labels position 0 too, Hugging Face's convention, but
+    no state precedes it: the head never scores it)."""
     out = []
     for row in range(labels.shape[0]):
-        where = (labels[row] != IGNORE_INDEX).nonzero()[:, 0].tolist()
+        where = [t for t in (labels[row] != IGNORE_INDEX).nonzero()[:, 0].tolist() if t > 0]
         out += (
             [(row, t) for t in sorted({where[0], where[len(where) // 2], where[-1]})]
             if where
@@ -133,15 +137,17 @@ def probes(labels: torch.Tensor) -> list[tuple[int, int]]:
 
 
 MODELS = ["tiny", "gpt2_sdpa", "gpt2_eager"]
-CASES = [(spec, model) for spec in [*DECODER_SPECS, "prefix_lm"] for model in MODELS[:2]]
-CASES.append(("prefix_lm", "gpt2_eager"))  # the additive mask under eager attention too
+CASES = [(spec, model) for spec in [*DECODER_SPECS, "inline_prefix_lm"] for model in MODELS[:2]]
+CASES.append(("inline_prefix_lm", "gpt2_eager"))  # the additive mask under eager attention too
 
 
 @pytest.mark.parametrize(("spec", "model_kind"), CASES)
 def test_no_loss_sees_its_target_or_a_later_token(spec: str, model_kind: str) -> None:
     vocab, examples = vocab_and_examples()
     batch = compiled(spec).Collator(vocab, seed=0)(examples)
-    assert "prefix_mask" in batch and "decoder_input_ids" not in batch
+    assert "decoder_input_ids" not in batch
+    # a prefix LM's batch marks its prefix; a causal one ('attention causal') has none
+    assert ("prefix_mask" in batch) == ("prefix_mask" in compiled(spec).Collator.outputs)
     heads = compiled(spec).Heads(tiny_model(model_kind, vocab.size))
     points = probes(batch["labels"])
     assert points, "the batch has labels"
@@ -158,7 +164,7 @@ def test_the_prefix_is_bidirectional_and_the_rest_causal(model_kind: str) -> Non
     """The attention the heads give the model: a prefix position's state depends on the
     later prefix tokens, and on no target token."""
     vocab, examples = vocab_and_examples()
-    compiled_lm = compiled("prefix_lm")
+    compiled_lm = compiled("inline_prefix_lm")
     batch = compiled_lm.Collator(vocab, seed=0)(examples)
     heads = compiled_lm.Heads(tiny_model(model_kind, vocab.size))
     states: list[torch.Tensor] = []

@@ -307,11 +307,14 @@ def decoder_only_outputs(
     target_ids: torch.Tensor,
     target_valid: torch.Tensor,
     fill: int,
+    *,
+    prefix_lm: bool = True,
 ) -> dict[str, torch.Tensor]:
     """The prefix-LM form of the same example: each row is its inputs then its targets, packed.
 
     ``labels`` hold the target tokens (-100 on the prefix and padding; a causal LM shifts them
-    itself), ``prefix_mask`` marks the prefix a prefix LM attends to bidirectionally.
+    itself), ``prefix_mask`` marks the prefix a prefix LM attends to bidirectionally; with
+    ``prefix_lm=False`` (``attention causal``) there is none and the whole row is causal.
     """
     ids, valid = rewrite(
         torch.cat([input_ids, target_ids], dim=1),
@@ -322,12 +325,15 @@ def decoder_only_outputs(
         dim=1, keepdim=True
     )
     target = valid & ~prefix
-    return {
+    out = {
         "input_ids": ids,
         "attention_mask": valid.long(),
         "labels": torch.where(target, ids, torch.full_like(ids, IGNORE_INDEX)),
         "prefix_mask": prefix.long(),
     }
+    if not prefix_lm:
+        del out["prefix_mask"]
+    return out
 
 
 def suffix(keys: Keys, stream: int, candidates: torch.Tensor, rate: float) -> torch.Tensor:

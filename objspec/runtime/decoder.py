@@ -1,0 +1,157 @@
+"""Decoder-only objectives: the causal LM's row (every token a target, the end-of-text token
+appended) and fill-in-the-middle (Bavarian et al., 2022), on the whole batch at once.
+
+Rows come in right-padded (B, L) with a ``valid`` mask and go out right-padded with one, as
+the kernels of :mod:`objspec.runtime.rewrite` take and give them. No Python loop over rows or
+tokens.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from objspec.runtime.replace import IGNORE_INDEX
+from objspec.runtime.rewrite import positions_like, rewrite
+from objspec.runtime.rng import Keys, below
+
+FIM_PIECES = ("prefix", "middle", "suffix")
+
+
+def document_bounds(candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(first, n), both (B,) int64: where each row's document starts (its first candidate
+    token) and how many tokens it spans, to its last candidate inclusive (0 in a row without
+    candidates; ``first`` is then the row's width). The tokens before it (``[CLS]``, a BOS)
+    and after it (``[SEP]``, an EOS) are the row's head and tail."""
+    b, length = candidates.shape
+    pos = positions_like(candidates)
+    far = torch.full_like(pos, length)
+    first = torch.where(candidates, pos, far).amin(dim=1) if length else far[:, 0]
+    last = (
+        torch.where(candidates, pos, torch.full_like(pos, -1)).amax(dim=1) if length else far[:, 0]
+    )
+    n = (last - first + 1).clamp(min=0)
+    return first, n
+
+
+def fill_in_middle(
+    keys: Keys,
+    streams: tuple[int, int, int],
+    ids: torch.Tensor,
+    valid: torch.Tensor,
+    candidates: torch.Tensor,
+    rate: float,
+    spm_rate: float,
+    sentinel_ids: torch.Tensor,
+    *,
+    fill: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """FIM's document-level transform (Bavarian et al., 2022, section 3; bigcode's
+    ``permute``), token-level, on every row.
+
+    ids (B, L) int64 and valid (B, L) bool, each row packed from its first column;
+    ``candidates`` (B, L) bool marks the document's tokens (:func:`document_bounds`). With
+    probability ``rate`` (drawn per row from ``streams[0]``), a row's document of n tokens is
+    cut at two points drawn independently and uniformly from 0..n (``streams[2]``; sorted,
+    so empty pieces happen, as ``np_rng.randint(0, n + 1)`` twice in bigcode's code) into
+    prefix, middle and suffix, and laid out, with the sentinels ``sentinel_ids`` (3,) =
+    (prefix, middle, suffix) tokens:
+
+    * PSM: ``<PRE> prefix <SUF> suffix <MID> middle``;
+    * SPM, with probability ``spm_rate`` among them (``streams[1]``), the paper's variant 2
+      (bigcode's): ``<PRE> <SUF> suffix <MID> prefix middle``.
+
+    The row's head and tail (the tokens before and after its document) keep their places
+    around it. Other rows are unchanged. Returns ``(out, out_valid)``, (B, W) with ``fill``
+    past each row's end, W the longest row (three tokens longer where a row was rearranged).
+    """
+    b, length = ids.shape
+    dev = ids.device
+    first, n = document_bounds(candidates)
+    fim_u = keys.draw(streams[0], 1)[:, 0]
+    order_u = keys.draw(streams[1], 1)[:, 0]
+    cut_u = keys.draw(streams[2], 2)
+    apply = (fim_u < round(rate * 2**32)) & (n >= 1)
+    spm = order_u < round(spm_rate * 2**32)
+    cuts = below(cut_u, (n + 1).unsqueeze(1))  # (B, 2), uniform on 0..n
+    lo, hi = cuts.amin(dim=1), cuts.amax(dim=1)
+    pos = positions_like(ids)
+    rel = pos - first.unsqueeze(1)  # the position within the document
+    n_, lo_, hi_, f_ = (t.unsqueeze(1) for t in (n, lo, hi, first))
+    in_doc = (rel >= 0) & (rel < n_)
+    pre = in_doc & (rel < lo_)
+    mid = in_doc & (rel >= lo_) & (rel < hi_)
+    suf = in_doc & (rel >= hi_)
+    tail = rel >= n_
+    spm_ = spm.unsqueeze(1)
+    # PSM: <PRE> at f, prefix from f + 1, <SUF>, suffix, <MID>, middle; the tail 3 later
+    psm_dest = torch.where(pre, pos + 1, pos)
+    psm_dest = torch.where(suf, f_ + 2 + lo_ + (rel - hi_), psm_dest)
+    psm_dest = torch.where(mid, f_ + 3 + lo_ + (n_ - hi_) + (rel - lo_), psm_dest)
+    # SPM: <PRE> <SUF> at f, f + 1, suffix, <MID>, then prefix and middle in their order
+    spm_dest = torch.where(pre | mid, f_ + 3 + (n_ - hi_) + rel, pos)
+    spm_dest = torch.where(suf, f_ + 2 + (rel - hi_), spm_dest)
+    dest = torch.where(spm_, spm_dest, psm_dest)
+    dest = torch.where(tail, pos + 3, dest)
+    apply_ = apply.unsqueeze(1)
+    dest = torch.where(apply_, dest, pos)
+    total = valid.sum(dim=1) + 3 * apply.long()
+    width = int(total.max()) if b else 0
+    out = torch.full((b, width + 1), fill, dtype=torch.int64, device=dev)  # column W: dropped
+    out.scatter_(1, torch.where(valid, dest, width).clamp(max=width), ids)
+    # the sentinels' places: <PRE>, <SUF>, <MID> in PSM; <PRE>, <SUF>, <MID> in SPM
+    psm_places = torch.stack([first, first + 1 + lo, first + 2 + lo + (n - hi)], dim=1)
+    spm_places = torch.stack([first, first + 1, first + 2 + (n - hi)], dim=1)
+    places = torch.where(spm.unsqueeze(1), spm_places, psm_places)
+    places = torch.where(apply.unsqueeze(1), places, width).clamp(max=width)
+    which = sentinel_ids.to(dev)[torch.tensor([0, 2, 1], device=dev)]  # <PRE>, <SUF>, <MID>
+    out.scatter_(1, places, which.unsqueeze(0).expand(b, 3).contiguous())
+    out_valid = torch.arange(width, device=dev).unsqueeze(0) < total.unsqueeze(1)
+    return out[:, :width], out_valid
+
+
+def sequence_outputs(
+    input_ids: torch.Tensor,
+    input_valid: torch.Tensor,
+    fill: int,
+    *,
+    end_id: int,
+    target_ids: torch.Tensor | None = None,
+    target_valid: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """A causal LM's batch in Hugging Face's convention: each row (its input, then its targets
+    if any, packed) with the end-of-text token ``end_id`` appended unless the row already ends
+    with it (a tokenizer that adds ``[SEP]`` or ``</s>`` itself); ``labels`` are every token of
+    the row, unshifted (the model or ``rt.CausalLMHead`` shifts), -100 on padding. Empty rows
+    stay empty. No ``prefix_mask``: the whole row is attended causally."""
+    if target_ids is not None:
+        assert target_valid is not None, "targets need their valid mask"
+        ids = torch.cat([input_ids, target_ids], dim=1)
+        keep = torch.cat([input_valid, target_valid], dim=1)
+    else:
+        ids, keep = input_ids, input_valid
+    # the row's own tokens and whether its last one is the end token
+    count = keep.sum(dim=1)
+    packed, valid = rewrite(ids, keep, fill=fill)
+    last = (
+        packed.gather(1, (count - 1).clamp(min=0).unsqueeze(1))[:, 0] if packed.shape[1] else count
+    )
+    append = (count > 0) & (last != end_id)
+    total = count + append.long()
+    width = int(total.max()) if total.numel() else 0
+    out = torch.full((packed.shape[0], width + 1), fill, dtype=torch.int64, device=ids.device)
+    out[:, : packed.shape[1]] = packed
+    out.scatter_(
+        1,
+        torch.where(append, count, width).unsqueeze(1),
+        torch.full_like(count, end_id).unsqueeze(1),
+    )
+    out = out[:, :width]
+    valid = torch.arange(width, device=ids.device).unsqueeze(0) < total.unsqueeze(1)
+    return {
+        "input_ids": out,
+        "attention_mask": valid.long(),
+        "labels": torch.where(valid, out, torch.full_like(out, IGNORE_INDEX)),
+    }
+
+
+__all__ = ["FIM_PIECES", "document_bounds", "fill_in_middle", "sequence_outputs"]
