@@ -143,11 +143,13 @@ def encode(
     return model(ids, mask, **extra)
 
 
-class HuggingFaceEncoder(nn.Module):
-    """A Hugging Face ``AutoModel`` encoder (``BertModel``, ``RobertaModel``, ``ElectraModel``,
-    ...) as an objspec encoder: its last hidden state, its input embeddings, an
-    ``attention_bias`` passed as a 4-d additive attention mask
-    (:func:`additive_attention_mask`)."""
+class HuggingFaceStates(nn.Module):
+    """A Hugging Face base model as an objspec model: its last hidden state, its input
+    embeddings, an ``attention_bias`` passed as a 4-d additive attention mask
+    (:func:`additive_attention_mask`; eager attention adds a bool mask unmasked).
+    ``call_options`` are passed on every call."""
+
+    call_options: dict[str, Any] = {}
 
     def __init__(self, model: Any) -> None:
         super().__init__()
@@ -165,12 +167,17 @@ class HuggingFaceEncoder(nn.Module):
         attention_bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         mask: torch.Tensor = attention_mask
-        if attention_bias is not None:  # additive: eager attention adds a bool mask unmasked
+        if attention_bias is not None:
             dtype = self.embeddings.weight.dtype
             mask = additive_attention_mask(attention_bias, attention_mask, dtype)
         extra = {"token_type_ids": token_type_ids, "position_ids": position_ids}
-        kwargs = {k: v for k, v in extra.items() if v is not None}
+        kwargs = {k: v for k, v in extra.items() if v is not None} | self.call_options
         return self.model(input_ids=input_ids, attention_mask=mask, **kwargs).last_hidden_state
+
+
+class HuggingFaceEncoder(HuggingFaceStates):
+    """A Hugging Face ``AutoModel`` encoder (``BertModel``, ``RobertaModel``, ``ElectraModel``,
+    ...) as an objspec encoder (see :class:`HuggingFaceStates`)."""
 
     def smaller(self, fraction: float) -> HuggingFaceEncoder:
         """The same architecture with ``fraction`` of the hidden size (heads of 64, FFN 4x, as
@@ -238,7 +245,7 @@ def additive_attention_mask(
     return blocked.masked_fill(~allowed, torch.finfo(dtype).min).unsqueeze(1)
 
 
-class HuggingFaceCausalLM(nn.Module):
+class HuggingFaceCausalLM(HuggingFaceStates):
     """A Hugging Face decoder-only base model (``GPT2Model``, ``LlamaModel``, ...; not the
     ``...ForCausalLM`` with its own LM head) as an objspec model for the decoder-only form: its
     last hidden state, its input embeddings.
@@ -252,30 +259,7 @@ class HuggingFaceCausalLM(nn.Module):
     model's default positions count from each row's first token.
     """
 
-    def __init__(self, model: Any) -> None:
-        super().__init__()
-        self.model = model
-        self.hidden_size = int(model.config.hidden_size)
-        self.embeddings = model.get_input_embeddings()
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        *,
-        token_type_ids: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        attention_bias: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        mask: torch.Tensor = attention_mask
-        if attention_bias is not None:
-            mask = additive_attention_mask(
-                attention_bias, attention_mask, self.embeddings.weight.dtype
-            )
-        extra = {"token_type_ids": token_type_ids, "position_ids": position_ids}
-        kwargs = {k: v for k, v in extra.items() if v is not None}
-        out = self.model(input_ids=input_ids, attention_mask=mask, use_cache=False, **kwargs)
-        return out.last_hidden_state
+    call_options = {"use_cache": False}
 
 
 def smaller(model: Any, fraction: float) -> Any:
