@@ -12,11 +12,14 @@ import torch
 
 import objspec
 from objspec import bundled
+from objspec.runtime import Vocab
 from objspec.runtime.consumers import ConsumerError, electra_discriminator_inputs, hf_inputs
+from tests.tiny_hf import seq2seq_model
 
 transformers = pytest.importorskip("transformers")
 ROOT = Path(__file__).resolve().parent.parent
 V = bundled.BUNDLED_VOCAB_SIZE
+VOCAB = Vocab.from_tokenizer(bundled.load_tokenizer())
 SMALL = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
 
 
@@ -37,23 +40,8 @@ def tiny(kind: str) -> Any:
         "ElectraForMaskedLM": lambda: t.ElectraForMaskedLM(
             t.ElectraConfig(**bert, embedding_size=32)
         ),
-        "T5ForConditionalGeneration": lambda: t.T5ForConditionalGeneration(
-            t.T5Config(vocab_size=V, d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2)
-        ),
-        "BartForConditionalGeneration": lambda: t.BartForConditionalGeneration(
-            t.BartConfig(
-                vocab_size=V,
-                d_model=32,
-                encoder_layers=1,
-                decoder_layers=1,
-                encoder_attention_heads=2,
-                decoder_attention_heads=2,
-                encoder_ffn_dim=64,
-                decoder_ffn_dim=64,
-                max_position_embeddings=128,
-                pad_token_id=bundled.PAD_ID,
-            )
-        ),
+        "T5ForConditionalGeneration": lambda: seq2seq_model(t, "t5", VOCAB),
+        "BartForConditionalGeneration": lambda: seq2seq_model(t, "bart", VOCAB),
         "XLNetLMHeadModel": lambda: t.XLNetLMHeadModel(
             t.XLNetConfig(vocab_size=V, d_model=32, n_layer=1, n_head=2, d_inner=64)
         ),

@@ -125,6 +125,15 @@ def test_remove_unused_columns_is_warned_about() -> None:
         EpochCallback(collator).on_init_end(args, None, None)
 
 
+def masks_by_example(loader: Any) -> dict[int, tuple[int, ...]]:
+    """Each example's masked positions over one pass of ``loader``, by its example_id."""
+    return {
+        key: tuple((row != -100).nonzero().flatten().tolist())
+        for batch in loader
+        for row, key in zip(batch["labels"], batch["example_id"].tolist(), strict=True)
+    }
+
+
 class Stream(torch.utils.data.IterableDataset):
     """A streamed dataset in two shards whose indices both start at 0 (they collide)."""
 
@@ -149,11 +158,7 @@ def test_streamed_dataset_masks_change_with_the_epoch(workers: int, persistent: 
 
     def masks(epoch: int) -> dict[int, tuple[int, ...]]:
         collator.set_epoch(epoch)
-        out = {}
-        for batch in loader:
-            for row, key in zip(batch["labels"], batch["example_id"].tolist(), strict=True):
-                out[key] = tuple((row != -100).nonzero().flatten().tolist())
-        return out
+        return masks_by_example(loader)
 
     first, second, again = masks(0), masks(1), masks(0)
     assert len(first) == EXAMPLES
@@ -177,11 +182,7 @@ def test_accelerate_loop_masks_change_with_the_epoch() -> None:
     def masks(epoch: int) -> dict[int, tuple[int, ...]]:
         loader.set_epoch(epoch)
         collator.set_epoch(epoch)
-        return {
-            key: tuple((row != -100).nonzero().flatten().tolist())
-            for batch in loader
-            for row, key in zip(batch["labels"], batch["example_id"].tolist(), strict=True)
-        }
+        return masks_by_example(loader)
 
     first, second, again = masks(0), masks(1), masks(0)
     assert sum(first[k] != second[k] for k in first) >= EXAMPLES - 1
