@@ -262,3 +262,43 @@ def bart_collate(
         )
         sources.append(noisy.tolist())
     return {"input_ids": _pad(sources, pad_id), "labels": _pad(examples, -100)}
+
+
+def fim_permute(
+    row: list[int],
+    rng: np.random.Generator,
+    sentinels: tuple[int, int, int],
+    fim_rate: float = 0.5,
+    spm_rate: float = 0.5,
+) -> list[int]:
+    """One document's fill-in-the-middle, per example as bigcode's Megatron ``permute`` does
+    it (token-level here): with probability ``fim_rate`` cut at two sorted uniform points into
+    prefix, middle, suffix and lay them out PSM, or SPM with probability ``spm_rate``."""
+    if rng.random() >= fim_rate:
+        return list(row)
+    prefix_id, middle_id, suffix_id = sentinels
+    low, high = sorted(rng.integers(0, len(row) + 1, size=2).tolist())
+    prefix, middle, suffix = row[:low], row[low:high], row[high:]
+    if rng.random() < spm_rate:
+        return [prefix_id, suffix_id, *suffix, middle_id, *prefix, *middle]
+    return [prefix_id, *prefix, suffix_id, *suffix, middle_id, *middle]
+
+
+def fim_collate(
+    examples: list[list[int]],
+    sentinels: tuple[int, int, int],
+    *,
+    eos_id: int,
+    pad_id: int,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
+    """A per-example FIM collator for a causal LM: each document (between its first and last
+    token) permuted, eos appended, labels the row itself (-100 on padding)."""
+    rng = np.random.default_rng(seed)
+    rows = [[r[0], *fim_permute(r[1:-1], rng, sentinels), r[-1], eos_id] for r in examples]
+    ids = _pad(rows, pad_id)
+    return {
+        "input_ids": ids,
+        "attention_mask": _pad([[1] * len(r) for r in rows], 0),
+        "labels": _pad(rows, -100),
+    }

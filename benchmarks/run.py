@@ -28,7 +28,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import objspec
-from benchmarks.references import bart_collate, spanbert_collate, t5_span_collate
+from benchmarks.references import bart_collate, fim_collate, spanbert_collate, t5_span_collate
 from objspec import bundled
 from objspec.runtime import Vocab, read_batch, use_compiled_hash, xlnet_inputs
 
@@ -84,8 +84,8 @@ def time_it(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: i
 
 def output_bytes(out: Any) -> int:
     """The bytes of a collator's outputs (a dict of tensors, or one tensor)."""
-    tensors = out.values() if isinstance(out, dict) else [out]
-    return sum(t.numel() * t.element_size() for t in tensors)
+    values = out.values() if isinstance(out, dict) else [out]
+    return sum(t.numel() * t.element_size() for t in values if isinstance(t, torch.Tensor))
 
 
 def peak_bytes(fn: Callable[[], Any], device: torch.device) -> int | None:
@@ -191,6 +191,7 @@ def run(
     from transformers import (
         DataCollatorForLanguageModeling,
         DataCollatorForPermutationLanguageModeling,
+        DataCollatorWithFlattening,
     )
 
     torch.set_num_threads(1)
@@ -207,7 +208,17 @@ def run(
     xlnet_sparse = objspec.compile_file(specs / "xlnet_sparse.objspec").Collator(
         vocab, seed=0, device=device
     )
-    for collator in (mlm, wwm, span, t5, bart, xlnet, xlnet_sparse):
+    fim_tokens = ("<fim_prefix>", "<fim_middle>", "<fim_suffix>")
+    fim_vocab = Vocab.from_tokenizer(
+        bundled.with_special_tokens(bundled.load_tokenizer(), fim_tokens)
+    )
+    fim = objspec.compile_file(specs / "fim.objspec").Collator(fim_vocab, seed=0, device=device)
+    causal = objspec.compile_file(specs / "causal_lm.objspec")
+    packed = causal.Collator(vocab, seed=0, device=device, pack="flat")
+    hf_flat = DataCollatorWithFlattening(return_flash_attn_kwargs=True, return_seq_idx=True)
+    prefix_id, middle_id, suffix_id = (fim_vocab.id_of(t) for t in fim_tokens)
+    fim_ids = (prefix_id, middle_id, suffix_id)
+    for collator in (mlm, wwm, span, t5, bart, xlnet, xlnet_sparse, fim, packed):
         collator.set_epoch(0)  # told, as in training: no watch for a forgotten epoch
     hf_plm = DataCollatorForPermutationLanguageModeling(
         hf_tok, plm_probability=1 / 6, max_span_length=5
@@ -375,6 +386,20 @@ def run(
                 )
             finally:
                 use_compiled_hash(False)
+        pair(
+            "causal LM, packed padding-free (pack='flat')",
+            "list",
+            lambda: packed(listed),
+            lambda: hf_flat(hf_listed),
+            "HF DataCollatorWithFlattening",
+        )
+        pair(
+            "fill-in-the-middle (50%, PSM/SPM)",
+            "list",
+            lambda: fim(listed),
+            lambda: fim_collate(rows, fim_ids, eos_id=vocab.require("sep"), pad_id=0),
+            "per-example FIM reference (bigcode's permute, token-level)",
+        )
         pair(
             "(B, L, L) float32 x 2 write (dense PLM bound)",
             "padded",

@@ -19,6 +19,8 @@ def test_harness_runs_every_pair(capsys: pytest.CaptureFixture[str]) -> None:
         "whole-word MLM",
         "SpanBERT",
         "XLNet PLM (sparse",
+        "causal LM, packed padding-free",
+        "fill-in-the-middle",
     ):
         assert name in out
     assert "## Batch size" in out and "| MLM 80/10/10 | padded | 8 |" in out
