@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[dev,hf,pretrain,lightning]'
+	$(BIN)/python -m pip install -q -e '.[dev,hf,pretrain,lightning,data]'
 	touch $(STAMP)
 
 demo: $(STAMP)

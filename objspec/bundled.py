@@ -303,7 +303,9 @@ def load_hf_tokenizer(path: Path | str | None = None) -> PreTrainedTokenizerFast
 
 
 def encode_examples(
-    tokenizer: Tokenizer, documents: Sequence[Sequence[str]], max_length: int = 64
+    tokenizer: Tokenizer | PreTrainedTokenizerFast,
+    documents: Sequence[Sequence[str]],
+    max_length: int = 64,
 ) -> list[Example]:
     """Tokenize ``documents`` and pack consecutive sentences into examples.
 
@@ -314,7 +316,11 @@ def encode_examples(
 
     Args:
         tokenizer: a tokenizer with ``[CLS]`` and ``[SEP]`` (e.g. :func:`load_tokenizer`); it
-            should have no truncation or padding configured.
+            should have no truncation or padding configured. Any other fast tokenizer (a
+            ``transformers.PreTrainedTokenizerFast``, or a ``tokenizers.Tokenizer`` without
+            ``[CLS]``/``[SEP]``, e.g. ``<s>``/``</s>``) goes to
+            :func:`objspec.data.encode_documents`, which adds its own special tokens (its
+            post-processor's), with the same ``index`` (the position in the list).
         documents: ``documents[d][s]`` sentences.
         max_length: the most tokens per example, ``[CLS]`` and ``[SEP]`` included (``>= 3``).
 
@@ -326,8 +332,11 @@ def encode_examples(
         ``sentence_ids`` likewise number the packed sentences from 0.
 
     Raises:
-        ValueError: ``max_length < 3`` or the tokenizer lacks ``[CLS]``/``[SEP]``.
+        ValueError: ``max_length < 3`` (or, on the other path, no room beside the specials).
     """
+    if not _has_cls_and_sep(tokenizer):
+        return _encode_with_own_specials(tokenizer, documents, max_length)
+    assert isinstance(tokenizer, Tokenizer)
     if max_length < 3:
         raise ValueError(f"max_length must be at least 3 ([CLS] token [SEP]), got {max_length}")
     cls_id = tokenizer.token_to_id("[CLS]")
@@ -372,6 +381,24 @@ def encode_examples(
         if ids:
             flush(ids, words, sentences)
     return examples
+
+
+def _has_cls_and_sep(tokenizer: object) -> bool:
+    """A raw ``tokenizers.Tokenizer`` with ``[CLS]`` and ``[SEP]``: the path that
+    :func:`encode_examples` has always taken (its output is what the tests and docs pin)."""
+    return isinstance(tokenizer, Tokenizer) and None not in (
+        tokenizer.token_to_id("[CLS]"),
+        tokenizer.token_to_id("[SEP]"),
+    )
+
+
+def _encode_with_own_specials(
+    tokenizer: object, documents: Sequence[Sequence[str]], max_length: int
+) -> list[Example]:
+    from objspec.data import encode_documents
+
+    rows = encode_documents(tokenizer, [list(document) for document in documents], max_length)
+    return [{**row, "index": number} for number, row in enumerate(rows)]
 
 
 def token_counts(tokenizer: Tokenizer | None = None) -> list[int]:
