@@ -256,17 +256,22 @@ class DocumentPacker:
             )
         self.room = self.max_length - specials
 
-    def rows(self, document: Document, document_index: int) -> list[Row]:
-        """The rows of one document, in order."""
-        sentences = _sentences_of(document, self.split)
-        if not sentences:
-            return []
-        encodings = self.backend.encode_batch(sentences, add_special_tokens=False)
-        groups = _group_sentences(encodings, self.room)
-        return [
-            _assemble_row(self.backend, group, row_index(document_index, number))
-            for number, group in enumerate(groups)
-        ]
+    def rows(self, documents: Sequence[Document], numbers: Sequence[int]) -> list[Row]:
+        """The rows of ``documents``, in order; ``numbers`` are their indices. All their
+        sentences are tokenized in one (parallel) call."""
+        sentences = [_sentences_of(document, self.split) for document in documents]
+        flat = [sentence for document in sentences for sentence in document]
+        encodings = self.backend.encode_batch(flat, add_special_tokens=False) if flat else []
+        rows: list[Row] = []
+        start = 0
+        for document, number in zip(sentences, numbers, strict=True):
+            groups = _group_sentences(encodings[start : start + len(document)], self.room)
+            start += len(document)
+            rows += [
+                _assemble_row(self.backend, group, row_index(int(number), row))
+                for row, group in enumerate(groups)
+            ]
+        return rows
 
     def __call__(
         self, batch: Mapping[str, Sequence[Any]], indices: Sequence[int] | None = None
@@ -275,12 +280,8 @@ class DocumentPacker:
             raise KeyError(f"no column {self.text_column!r} (columns: {sorted(batch)})")
         documents = batch[self.text_column]
         numbers = range(len(documents)) if indices is None else indices
-        columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-        for document, number in zip(documents, numbers, strict=True):
-            for row in self.rows(document, int(number)):
-                for name in COLUMNS:
-                    columns[name].append(row[name])  # type: ignore[literal-required]
-        return columns
+        rows = self.rows(documents, numbers)
+        return {name: [row[name] for row in rows] for name in COLUMNS}  # type: ignore[literal-required]
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,9 +333,7 @@ def encode_documents(
     if split is None and any(isinstance(document, str) for document in documents):
         split = Sentencex(language)
     packer = prepare(tokenizer, max_length, split=split or _already_split)
-    return [
-        row for number, document in enumerate(documents) for row in packer.rows(document, number)
-    ]
+    return packer.rows(documents, range(len(documents)))
 
 
 def _already_split(text: str) -> list[str]:
