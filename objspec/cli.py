@@ -233,7 +233,8 @@ def _show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: i
     from objspec.runtime import Vocab
 
     objective, compiled = _load(spec)
-    tokenizer = bundled.load_tokenizer()
+    # the tokens a spec names by text (FIM's sentinels) added where the tokenizer lacks them
+    tokenizer = bundled.with_special_tokens(bundled.load_tokenizer(), compiled.Collator.modes)
     if "langs" in compiled.Collator.outputs:  # a stand-in pair (the corpus is monolingual)
         example: dict[str, Any] = bundled.parallel_examples(tokenizer, max_length)[0]
     elif text is None:
