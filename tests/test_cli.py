@@ -86,6 +86,12 @@ def test_show_renders_before_and_after(capsys: pytest.CaptureFixture[str]) -> No
     assert "before:" in out and "after:" in out and "[CLS]" in out
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+def test_show_runs_on_every_bundled_spec(spec: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What `objspec demo` shows for each bundled spec, with the bundled tokenizer."""
+    assert main(["show", str(spec)]) == EXIT_OK, capsys.readouterr().err
+
+
 def test_exit_code_constants_are_distinct() -> None:
     assert len({EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_CHECK, EXIT_INTERNAL}) == 5
 
