@@ -24,7 +24,7 @@ from typing import Any
 from compiler import lower as L
 from objspec import __version__
 from objspec.errors import CodegenError, IntegrityError
-from objspec.runtime.generated import PickledBySource
+from objspec.runtime.generated import PickledBySource, register_rebuild
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -1116,3 +1116,6 @@ def _recompiled(spec_source: str) -> Iterator[str]:
         except SpecError:
             continue  # a form this spec has not
         yield generate(lower(shaped)).source
+
+
+register_rebuild(rebuild_generated)  # how generated objects unpickle (runtime/generated.py)

@@ -475,3 +475,21 @@ def test_a_compiled_collator_pickles_and_runs_in_spawned_dataloader_workers() ->
     for i, got in enumerate(batches):
         alone = collator(examples[4 * i : 4 * i + 4])
         assert all(torch.equal(got[k], alone[k]) for k in alone)
+
+
+def test_the_runtime_never_imports_the_compiler() -> None:
+    """The layers run one way (compiler -> objspec.runtime): no runtime module names the
+    compiler, at the top or inside a function."""
+    import ast
+    from pathlib import Path
+
+    runtime = Path(__file__).resolve().parent.parent / "objspec" / "runtime"
+    for module in runtime.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            assert not any(n.split(".")[0] == "compiler" for n in names), module.name

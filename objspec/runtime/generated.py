@@ -9,9 +9,21 @@ class and pickles by reference.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
+
+# How an unpickled generated object is rebuilt: set by the compiler that makes generated
+# classes (``compiler.codegen.rebuild_generated``), so the runtime never imports the compiler;
+# pickle records the function by name and imports the compiler itself when it unpickles.
+_REBUILD: Callable[[tuple[str, str, str], dict[str, Any]], Any] | None = None
+
+
+def register_rebuild(rebuild: Callable[[tuple[str, str, str], dict[str, Any]], Any]) -> None:
+    """Called once by the compiler: the function that rebuilds a pickled generated object."""
+    global _REBUILD
+    _REBUILD = rebuild
 
 
 class PickledBySource:
@@ -24,9 +36,9 @@ class PickledBySource:
         generated_from = type(self).__dict__.get("generated_from")  # not a subclass's
         if generated_from is None:
             return super().__reduce_ex__(protocol)
-        from compiler.codegen import rebuild_generated
-
-        return rebuild_generated, (generated_from, self.__getstate__())
+        if _REBUILD is None:  # no compiler has loaded a generated class in this process
+            raise TypeError(f"{type(self).__name__} was not made by objspec's compiler")
+        return _REBUILD, (generated_from, self.__getstate__())
 
 
 class Heads(PickledBySource, torch.nn.Module):
