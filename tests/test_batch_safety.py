@@ -42,6 +42,8 @@ def collator_for(path: Path, tokenizer: Any, **kwargs: Any) -> Any:
     compiled = objspec.compile_file(path)
     if "xlm_mlm" in path.name:
         kwargs["token_counts"] = bundled.token_counts(tokenizer)
+    if compiled.Collator.modes:  # the tokens a spec names by text (FIM's sentinels)
+        tokenizer = bundled.with_special_tokens(bundled.load_tokenizer(), compiled.Collator.modes)
     return compiled.Collator(tokenizer, seed=3, **kwargs)
 
 
