@@ -465,6 +465,21 @@ class Generator:
         w("selected = spans.selected")
         self.span_start_expr = "spans.span_start"
 
+    def emit_selectcountedspans(self, step: L.SelectCountedSpans) -> None:
+        w = self.body
+        self.consts.add(self.cname("SPAN_COUNT_LAW"), step.law, f"mean {step.mean:.4f} spans")
+        values = self.consts.add(self.cname("SPAN_COUNT_VALUES"), step.values)
+        cdf = self.consts.add(self.cname("SPAN_COUNT_CDF"), step.cdf)
+        w("selected = rt.counted_spans(")
+        with w.indent():
+            w("keys,")
+            w("(STREAM_SPAN_COUNT, STREAM_SPAN_ENDS),")
+            w("candidates,  # the document: spans' ends are uniform over its tokens")
+            w(f"self.const({values}, device),")
+            w(f"self.const({cdf}, device),")
+            w("max_spans=self.sentinel_count or None,  # one sentinel per span")
+        w(")")
+
     def emit_selectrandomspans(self, step: L.SelectRandomSpans) -> None:
         density = self.consts.add(self.cname("NOISE_DENSITY"), step.density)
         mean = self.consts.add(self.cname("MEAN_NOISE_SPAN_LENGTH"), step.mean)

@@ -46,6 +46,8 @@ STREAMS = {
     "fim": 26,
     "fim_order": 27,
     "fim_cut": 28,
+    "span_count": 29,
+    "span_ends": 30,
 }
 
 JOIN_TEXT = "input parallel: </s> sentence </s> translation </s>, positions restart"
@@ -114,6 +116,16 @@ class SelectSpans(Step):
     values: tuple[int, ...]
     cdf: tuple[int, ...]
     nonzero_share: float = 1.0  # the law's chance of a length of 1 or more
+
+
+@dataclass(frozen=True)
+class SelectCountedSpans(Step):
+    """CM3: a span count per row from the law's table, the spans' ends uniform."""
+
+    law: str
+    mean: float
+    values: tuple[int, ...]
+    cdf: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -382,7 +394,9 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         rate = transforms["permute_sentences"]
         steps.append(PermuteSentences(f"transform permute sentences {_pct(rate)}", rate))
     steps.append(_candidates(objective))
-    counts_tokens = ir.RandomSpans | ir.Fragment | ir.Suffix | ir.Windows | ir.NoSelection
+    counts_tokens = (
+        ir.RandomSpans | ir.CountedSpans | ir.Fragment | ir.Suffix | ir.Windows | ir.NoSelection
+    )
     if not isinstance(objective.select, counts_tokens):
         steps.append(Units(f"unit {objective.unit.kind}", objective.unit.kind))
     steps.append(_selection(objective.select))
@@ -567,6 +581,7 @@ def _selection(
     sel: ir.Bernoulli
     | ir.Exact
     | ir.Spans
+    | ir.CountedSpans
     | ir.RandomSpans
     | ir.Fragment
     | ir.Suffix
@@ -596,6 +611,15 @@ def _selection(
         )
     if isinstance(sel, ir.Fragment):
         return _fragment(sel)
+    if isinstance(sel, ir.CountedSpans):
+        law = sel.count.describe()
+        return SelectCountedSpans(
+            f"select spans count ~ {law}, ends {sel.ends}",
+            law,
+            sel.count.table.mean,
+            sel.count.table.values,
+            sel.count.table.cdf_u32(),
+        )
     if isinstance(sel, ir.RandomSpans):
         roll = ", random_roll" if sel.random_roll else ""
         return SelectRandomSpans(
@@ -686,6 +710,8 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used.append("rotate")
         if isinstance(step, FillInMiddle):
             used += ["fim", "fim_order", "fim_cut"]
+        if isinstance(step, SelectCountedSpans):
+            used += ["span_count", "span_ends"]
         if isinstance(step, SelectRandomSpans):
             used += ["noise_lengths", "nonnoise_lengths"] + (["roll"] if step.random_roll else [])
         if isinstance(step, Replace):

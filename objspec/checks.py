@@ -286,7 +286,8 @@ def _longest_word(objective: ir.Objective, case: Case) -> torch.Tensor:
 
 def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
     sel = objective.select
-    if isinstance(sel, ir.Bernoulli | ir.RandomSpans | ir.Suffix | ir.Windows | ir.NoSelection):
+    unbudgeted = ir.Bernoulli | ir.RandomSpans | ir.CountedSpans | ir.Suffix | ir.Windows
+    if isinstance(sel, unbudgeted | ir.NoSelection):
         return
     budget = sel.budget
     if budget is None:  # a fragment sized by its law: fragment_lengths checks it
@@ -1391,6 +1392,100 @@ def check_split(objective: ir.Objective, compiled: Any, case: Case) -> None:
             raise _fail(f"row {row}: a target of {len(target)} of {n} candidate tokens")
 
 
+# --- CM3: spans moved to the row's end after their sentinels -------------------------------------
+
+
+def _moved_spans(row: int, tokens: list[int], original: list[int], vocab: Vocab) -> int:
+    """The number of spans of a CM3 row ``left <0> middle <1> right <0> span0 <1> span1 end``,
+    after checking that it is ``original`` with each span cut out for its sentinel and moved,
+    in order, to the end after the same sentinel (sentinels <extra_id_0>, <extra_id_1>, ... in
+    order, spans non-empty, free of special tokens)."""
+    sentinels = set(vocab.sentinel_ids)
+    end = _end_id(vocab)
+    at = [i for i, t in enumerate(tokens) if t in sentinels]
+    if len(at) % 2:
+        raise _fail(f"row {row}: {len(at)} sentinels, not two per span")
+    k = len(at) // 2
+    split = at[k] if k else len(tokens) - (len(tokens) > len(original))
+    inputs, target = tokens[:split], tokens[split:]
+    if not target or target[-1] != end:
+        raise _fail(f"row {row} does not end with the end-of-text token {end}")
+    marks, spans = _split_target(target, sentinels) if k else ([], [])
+    want = list(vocab.sentinel_ids[:k])
+    if marks != want or [t for t in inputs if t in sentinels] != want:
+        raise _fail(f"row {row}: the sentinels are not <extra_id_0>, <extra_id_1>, ... in order")
+    special = set(vocab.special_ids)
+    if not all(spans) or any(t in special for span in spans for t in span):
+        raise _fail(f"row {row}: an empty span, or a special token moved with one")
+    by_sentinel = dict(zip(marks, spans, strict=True))
+    rebuilt: list[int] = []
+    for tok in inputs:
+        rebuilt += by_sentinel.get(tok, []) if tok in sentinels else [tok]
+    if rebuilt != original:
+        raise _fail(f"row {row}: the pieces and the moved spans do not rebuild the example")
+    return k
+
+
+def _span_counts(objective: ir.Objective, compiled: Any, case: Case) -> list[tuple[int, int]]:
+    """(spans, candidate tokens) per row, each row checked by :func:`_moved_spans`."""
+    out = _collate(compiled, case)
+    ids, valid = out["input_ids"], out["attention_mask"].bool()
+    original, original_valid, cand = _inputs(case)
+    counts = []
+    for row in range(ids.shape[0]):
+        tokens = ids[row][valid[row]].tolist()
+        source = original[row][original_valid[row]].tolist()
+        counts.append((_moved_spans(row, tokens, source, case.vocab), int(cand[row].sum())))
+    return counts
+
+
+def check_moved_spans(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """CM3: each row is a permutation of the example's pieces plus sentinels: the spans cut
+    out, each for its sentinel, and moved in order after the same sentinel to the row's end;
+    1..min(law's top, (n + 1) // 2, sentinels) spans over n candidate tokens (none if n = 0)."""
+    sel = objective.select
+    assert isinstance(sel, ir.CountedSpans)
+    top = min(sel.count.table.high, len(case.vocab.sentinel_ids))
+    for row, (k, n) in enumerate(_span_counts(objective, compiled, case)):
+        if not (1 <= k <= min(top, (n + 1) // 2) if n else k == 0):
+            raise _fail(f"row {row}: {k} spans over {n} candidate tokens")
+
+
+def check_span_counts(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """The span count follows the lowered law (6-sigma binomial bound per count), and one
+    span's two ends are uniform over the document: its mean length is E|X - Y| + 1 for X, Y
+    uniform on 0..n - 1 (a 6-sigma bound)."""
+    sel = objective.select
+    assert isinstance(sel, ir.CountedSpans)
+    n = 64
+    big = big_case(rows=3000, length=n, size=1000)
+    counts = [k for k, _ in _span_counts(objective, compiled, big)]
+    top = min(len(big.vocab.sentinel_ids), (n + 1) // 2)
+    table = sel.count.table
+    for value in table.values:
+        p = sum(table.prob_of(v) for v in table.values if min(v, top) == value)
+        if value > top:
+            continue
+        ok, detail = _binomial_ok(counts.count(value), len(counts), p)
+        if not ok:
+            raise _fail(f"rows with {value} spans: {detail}")
+    out = _collate(compiled, big)
+    lengths = [
+        int((row == big.vocab.sentinel_ids[0]).nonzero()[-1]) for row in out["input_ids"]
+    ]  # the moved span starts after the second <extra_id_0>
+    ones = [
+        int(valid.sum()) - at - 2
+        for k, at, valid in zip(counts, lengths, out["attention_mask"], strict=True)
+        if k == 1
+    ]
+    m = n - 1
+    mean = m * (m + 2) / (3 * (m + 1)) + 1
+    bound = Z_BOUND * (n / math.sqrt(12)) / math.sqrt(max(len(ones), 1))
+    got = sum(ones) / max(len(ones), 1)
+    if ones and abs(got - mean) > bound:
+        raise _fail(f"mean length of a lone span {got:.3f}, expected {mean:.3f} +- {bound:.3f}")
+
+
 def _exclusions(objective: ir.Objective) -> dict[str, bool]:
     ex = set(objective.exclude)
     return {f"exclude_{w}": w in ex for w in ("special", "first", "last")}
@@ -1416,6 +1511,18 @@ CHECKS += (
         "fim_rates",
         "FIM rate and SPM share as stated, cut points uniform (6-sigma bounds)",
         check_fim_rates,
+        True,
+    ),
+    Check(
+        "moved_spans",
+        "each row is the example's pieces plus sentinels: the spans moved in order to the end,"
+        " each after its matching sentinel, 1..k of them",
+        check_moved_spans,
+    ),
+    Check(
+        "span_counts",
+        "span counts follow the count law, a lone span's ends uniform (6-sigma bounds)",
+        check_span_counts,
         True,
     ),
 )
@@ -1572,6 +1679,10 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         skip.add("split")
     if not any(t.kind == "fim" for t in objective.transforms):
         skip.update(("fim", "fim_rates"))
+    if not (
+        isinstance(objective.select, ir.CountedSpans) and objective.predict.target == "sequence"
+    ):
+        skip.update(("moved_spans", "span_counts"))
     if not (objective.replace.collapse or objective.inserts):
         skip.add("infilling")
     if not any(t.kind == "shuffle_trigrams" for t in objective.transforms):

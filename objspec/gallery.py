@@ -119,6 +119,14 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
             rows.append(("contrastive views", VIEW_TEXT[step.kind]))
         if isinstance(step, L.SampleKeys):
             rows.append(("sampling", "the generator samples in the training step (Gumbel-max)"))
+        if isinstance(step, L.SelectCountedSpans):
+            rows.append(
+                (
+                    "selection",
+                    f"k ~ {step.law} spans per row (mean {step.mean:.3f}), their 2k ends uniform"
+                    " over the document, never overlapping",
+                )
+            )
         if isinstance(step, L.SelectRandomSpans):
             roll = ", rolled (random_roll)" if step.random_roll else ""
             rows.append(
@@ -239,6 +247,9 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
         render = rewrite_lines if is_rewrite(out) else pair_lines
         lines = (view_lines if views_only else render)(tokenizer, example["input_ids"], out)
         return ["```text", *lines[:-1], "```", lines[-1]]
+    if is_sequence(out):
+        lines = sequence_lines(tokenizer, example["input_ids"], out)
+        return ["```text", *lines[:-1], "```", lines[-1]]
     n = len(example["input_ids"])
     labels = out["labels"][0, :n].tolist()
     after_ids = out["input_ids"][0, :n].tolist()
@@ -277,6 +288,25 @@ def view_lines(tokenizer: Any, original: list[int], out: dict[str, torch.Tensor]
 def is_rewrite(out: dict[str, torch.Tensor]) -> bool:
     """Whether a collator's output is a sequence-to-sequence batch (inputs and targets differ)."""
     return "decoder_attention_mask" in out or "prefix_mask" in out
+
+
+def is_sequence(out: dict[str, torch.Tensor]) -> bool:
+    """Whether a collator's output is a causal LM's rows: every token its own label."""
+    valid = out["attention_mask"].bool()
+    return "prefix_mask" not in out and torch.equal(out["labels"][valid], out["input_ids"][valid])
+
+
+def sequence_lines(tokenizer: Any, original: list[int], out: dict[str, torch.Tensor]) -> list[str]:
+    """Before and the whole row 0 of a causal LM's batch (a rearranged row is longer than
+    its example), then a one-line summary."""
+    row = out["input_ids"][0, : int(out["attention_mask"][0].sum())].tolist()
+    words = " ".join(tokenizer.id_to_token(i) or "[UNK]" for i in original)
+    return [
+        f"before: {words}",
+        f"row:    {' '.join(tokenizer.id_to_token(i) or '[UNK]' for i in row)}",
+        f"{len(original)} tokens in, {len(row)} in the row, every one its own label "
+        "(the model shifts: each token predicts the next).",
+    ]
 
 
 def translation_lines(

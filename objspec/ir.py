@@ -228,6 +228,37 @@ class Spans(Node):
         return self
 
 
+MAX_SPAN_COUNT = 256  # InCoder's cap; each row draws twice as many span ends
+
+
+class CountedSpans(Node):
+    """A number of spans per row drawn from ``count`` (CM3, InCoder: Poisson(1), at least 1),
+    each span's two ends uniform over the row's document (``ends uniform``: lengths relative to
+    the document, not a law in tokens). Spans are at least one token long and one token apart,
+    so each is its own run; a row holds at most ``(n + 1) // 2`` of them."""
+
+    kind: Literal["counted_spans"] = "counted_spans"
+    count: Law
+    ends: Literal["uniform"] = "uniform"
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> CountedSpans:
+        table = self.count.table
+        if table.low < 1:
+            raise _fail(
+                f"span count law {self.count.describe()} draws 0 spans",
+                "truncate it to at least one span, e.g. 'count ~ poisson(lambda=1) truncated "
+                "1..16' (CM3, InCoder)",
+            )
+        if table.high > MAX_SPAN_COUNT:
+            raise _fail(
+                f"span count law {self.count.describe()} draws up to {table.high} spans: "
+                f"at most {MAX_SPAN_COUNT}",
+                f"bound it, e.g. 'truncated 1..{MAX_SPAN_COUNT}' (InCoder's cap)",
+            )
+        return self
+
+
 class RandomSpans(Node):
     """T5's random segmentation: ``round(density x n)`` noise tokens in ``round(noise / mean)``
     spans, lengths a uniform random composition, alternating with non-noise spans."""
@@ -287,10 +318,24 @@ class NoSelection(Node):
 
 
 Selection = Annotated[
-    Bernoulli | Exact | Spans | RandomSpans | Fragment | Suffix | Windows | NoSelection,
+    Bernoulli
+    | Exact
+    | Spans
+    | CountedSpans
+    | RandomSpans
+    | Fragment
+    | Suffix
+    | Windows
+    | NoSelection,
     Field(discriminator="kind"),
 ]
-RUN_SELECTIONS = (Spans, RandomSpans, Fragment, Suffix)  # selections made of contiguous spans
+RUN_SELECTIONS = (
+    Spans,
+    CountedSpans,
+    RandomSpans,
+    Fragment,
+    Suffix,
+)  # selections made of contiguous spans
 
 Action = Literal["mask", "random", "keep", "delete", "sentinel"]
 LENGTH_CHANGING = ("delete", "sentinel")
@@ -1301,6 +1346,10 @@ class _Reader:
                 and "law" in clause
             ):
                 out["length"] = self.law(clause["law"])
+            elif kind == "spans" and clause.get("option") == "count" and "law" in clause:
+                out["count"] = self.law(clause["law"])
+            elif kind == "spans" and clause.get("option") == "ends" and "value" in clause:
+                out["ends"] = self.span_ends(clause)
             elif kind == "random_spans" and clause.get("option") == "density":
                 out["density"] = self.rate(clause["value"], "noise density", clause["loc"])
             elif kind == "random_spans" and clause.get("option") == "mean":
@@ -1350,6 +1399,8 @@ class _Reader:
                     budget["loc"],
                     "its length law sizes the fragment",
                 )
+        elif kind == "spans" and ("count" in out or "ends" in out):
+            self.counted_spans(out, st, budget)
         else:
             if kind == "spans" and "length" not in out:
                 self.error("'select spans' needs a length law", st["loc"], SELECT_USAGE[kind])
@@ -1361,6 +1412,43 @@ class _Reader:
                 )
             out["budget"] = budget
         return out
+
+    def span_ends(self, clause: dict[str, Any]) -> str | None:
+        """``ends uniform``: the one way spans of a drawn count are placed."""
+        value = clause["value"]
+        word = value.get("word") if isinstance(value, dict) else None
+        if word != "uniform":
+            self.error(
+                f"unknown span ends {_show(value)}",
+                _loc(value, clause["loc"]),
+                "write 'ends uniform': each span's two ends uniform over the document",
+            )
+            return None
+        return "uniform"
+
+    def counted_spans(
+        self, out: dict[str, Any], st: dict[str, Any], budget: dict[str, Any] | None
+    ) -> None:
+        """``select spans count ~ LAW, ends uniform`` (CM3): no length law, no budget."""
+        out["kind"] = "counted_spans"
+        usage = "e.g. 'select spans count ~ poisson(lambda=1) truncated 1..16, ends uniform'"
+        for key in ("count", "ends"):
+            if key not in out:
+                self.error(f"spans of a drawn count need their {key}", st["loc"], usage)
+        if "length" in out:
+            self.error(
+                "spans of a drawn count take no length law: their ends are uniform over the "
+                "document",
+                st["loc"],
+                usage,
+            )
+            del out["length"]
+        if budget is not None:
+            self.error(
+                "spans of a drawn count take no budget",
+                budget["loc"],
+                "the count law says how many spans; their ends say how long",
+            )
 
     def replace(self, st: dict[str, Any]) -> dict[str, Any] | None:
         modes = st["modes"]
@@ -1579,7 +1667,8 @@ FIM_USAGE = (
 SELECT_USAGE = {
     "bernoulli": "e.g. 'select bernoulli 15%'",
     "exact": "e.g. 'select exact' (or 'select exact alpha 0.5', XLM) with 'budget 15% of tokens'",
-    "spans": "e.g. 'select spans length ~ geometric(p=0.2) truncated 1..10' with a 'budget'",
+    "spans": "e.g. 'select spans length ~ geometric(p=0.2) truncated 1..10' with a 'budget', "
+    "or 'select spans count ~ poisson(lambda=1) truncated 1..16, ends uniform' (CM3)",
     "random_spans": "e.g. 'select random_spans density 15%, mean 3' (add 'random_roll' to roll)",
     "fragment": "e.g. 'select fragment' with 'budget 50% of tokens, round' (MASS), or "
     "'select fragment length ~ normal(mu=5, sigma=1) clipped 1..10' (InfoWord)",

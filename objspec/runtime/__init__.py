@@ -16,7 +16,12 @@ from objspec.runtime.attention import (
 )
 from objspec.runtime.batch import Batch, BatchError, content_index, read_batch
 from objspec.runtime.collator import Collator
-from objspec.runtime.decoder import document_bounds, fill_in_middle, sequence_outputs
+from objspec.runtime.decoder import (
+    counted_spans,
+    document_bounds,
+    fill_in_middle,
+    sequence_outputs,
+)
 from objspec.runtime.distributed import gather_with_grad, shard, world
 from objspec.runtime.document import (
     move_within,
@@ -160,6 +165,7 @@ __all__ = [
     "sentence_order",
     "choose_member",
     "decoder_only_outputs",
+    "counted_spans",
     "document_bounds",
     "fill_in_middle",
     "sequence_outputs",

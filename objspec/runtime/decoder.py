@@ -12,7 +12,7 @@ import torch
 
 from objspec.runtime.replace import IGNORE_INDEX
 from objspec.runtime.rewrite import positions_like, rewrite
-from objspec.runtime.rng import Keys, below
+from objspec.runtime.rng import Keys, below, cdf_index
 
 FIM_PIECES = ("prefix", "middle", "suffix")
 
@@ -109,6 +109,47 @@ def fill_in_middle(
     return out[:, :width], out_valid
 
 
+def counted_spans(
+    keys: Keys,
+    streams: tuple[int, int],
+    candidates: torch.Tensor,
+    values: torch.Tensor,
+    cdf: torch.Tensor,
+    *,
+    max_spans: int | None = None,
+) -> torch.Tensor:
+    """CM3's / InCoder's masked spans: (B, L) bool, the selected positions.
+
+    candidates (B, L) bool marks each row's document (its n candidate tokens, counted in order,
+    so excluded tokens between them are skipped). Per row, the number of spans k is drawn from
+    the law (``values``, ``cdf``: its lowered table; ``streams[0]``), capped at
+    ``(n + 1) // 2`` and at ``max_spans`` (the sentinels there are), and the spans' 2k ends are
+    uniform: 2k integers drawn uniformly from ``0..n - (2k - 1)`` (``streams[1]``), sorted, the
+    j-th moved j places right, paired as [start, end). So every span holds at least one token
+    and spans are at least one token apart; for one span its two ends are uniform over the
+    document (metaseq's cm3_dataset), and for several this is InCoder's resampling of
+    overlapping sets (independent uniform spans conditioned on not overlapping), up to ties.
+    """
+    b, length = candidates.shape
+    dev = candidates.device
+    n = candidates.sum(dim=1)
+    most = int(values.max()) if values.numel() else 0
+    if max_spans is not None:
+        most = min(most, max_spans)
+    k = values[cdf_index(keys.draw(streams[0], 1)[:, 0], cdf)]
+    k = torch.minimum(k, (n + 1) // 2).clamp(max=most)
+    slots = torch.arange(2 * most, device=dev).unsqueeze(0)  # (1, 2K)
+    room = (n - (2 * k - 1)).clamp(min=0)  # the ends' range is 0..room
+    ends = below(keys.draw(streams[1], 2 * most), (room + 1).unsqueeze(1))
+    far = torch.full_like(ends, length + 2 * most + 1)
+    ends = torch.where(slots < 2 * k.unsqueeze(1), ends, far).sort(dim=1).values + slots
+    starts, stops = ends[:, 0::2].contiguous(), ends[:, 1::2].contiguous()  # (B, K) each
+    rank = (candidates.long().cumsum(dim=1) - 1).clamp(min=0)  # the token's place in the document
+    opened = torch.searchsorted(starts, rank, right=True)
+    closed = torch.searchsorted(stops, rank, right=True)
+    return candidates & (opened > closed)
+
+
 def sequence_outputs(
     input_ids: torch.Tensor,
     input_valid: torch.Tensor,
@@ -154,4 +195,10 @@ def sequence_outputs(
     }
 
 
-__all__ = ["FIM_PIECES", "document_bounds", "fill_in_middle", "sequence_outputs"]
+__all__ = [
+    "FIM_PIECES",
+    "counted_spans",
+    "document_bounds",
+    "fill_in_middle",
+    "sequence_outputs",
+]
