@@ -1,5 +1,6 @@
 """Infilling objectives of the decoder-only form: CM3's causal masking (spans of a drawn count,
-their ends uniform, moved to the row's end after their sentinels).
+their ends uniform, moved to the row's end after their sentinels) and UL2's mixture in decoder
+form (specs/ul2_decoder.objspec).
 
 The properties are objspec's own checks (objspec/checks.py: 'moved_spans', 'span_counts',
 'sequence', 'packed'), run on the compiled collators and, to show they bite, on broken ones.
@@ -178,10 +179,34 @@ def test_span_counts_catch_a_wrong_law() -> None:
     assert not result.passed
 
 
+def test_ul2_decoder_is_ul2_in_decoder_form() -> None:
+    """The bundled ul2_decoder spec is ul2 with 'output decoder_only': the same batch, byte for
+    byte, as ``objspec compile ul2 --output decoder_only``; the mode token opens the prefix."""
+    from objspec.checks import _collate, big_case
+
+    mine = parse_file(SPECS / "ul2_decoder.objspec")
+    theirs = parse_file(SPECS / "ul2.objspec").with_output("decoder_only")
+    assert [(m.name, m.rate, m.mode) for m in mine.members] == [
+        (m.name, m.rate, m.mode) for m in theirs.members
+    ]
+    case = big_case(rows=40, length=60, size=300)
+    a = _collate(compiled("ul2_decoder"), case)
+    b = _collate(compile_file(SPECS / "ul2.objspec", output="decoder_only"), case)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    modes = {case.vocab.id_of(t) for t in ("[NLU]", "[NLG]", "[S2S]")}
+    assert set(a["input_ids"][:, 0].tolist()) <= modes and a["prefix_mask"][:, 0].all()
+    spec = parse_file(SPECS / "ul2_decoder.objspec")
+    names = {c.name for c in applicable(spec)}
+    assert {"members", "mixture_rates", "packed"} <= names
+    for check in applicable(spec):
+        result = run_check(check, spec, compiled("ul2_decoder"), 10)
+        assert result.passed, (check.name, result.detail)
+
+
 # --- training ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["cm3"])
+@pytest.mark.parametrize("name", ["cm3", "ul2_decoder"])
 def test_trains_through_the_pretrain_loop(name: str, tmp_path: Path) -> None:
     """``objspec pretrain``'s loop (the tiny model, the bundled corpus): 30 steps lose well
     over a nat (measured in the report)."""
