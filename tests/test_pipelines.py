@@ -4,6 +4,7 @@ accelerate; a streamed IterableDataset; and exact resume from a checkpoint."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,14 @@ def lightning_masks(
         num_workers=workers,
         persistent_workers=persistent,
     )
+
+    class SlowStart(lightning.pytorch.callbacks.Callback):
+        """Lightning asks for the first batches before its first epoch hook: give persistent
+        workers the time to collate them there, so a late epoch would show."""
+
+        def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+            time.sleep(0.5)
+
     trainer = lightning.Trainer(
         max_epochs=epochs,
         accelerator="cpu",
@@ -236,6 +245,7 @@ def lightning_masks(
         default_root_dir=str(tmp_path),
         callbacks=[
             EpochCallback(collator),
+            SlowStart(),
             lightning.pytorch.callbacks.ModelCheckpoint(dirpath=str(tmp_path), save_top_k=-1),
         ],
     )
