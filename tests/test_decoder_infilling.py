@@ -9,8 +9,6 @@ Each spec trains through ``objspec pretrain``'s loop with the tiny model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,11 +16,12 @@ from typing import Any
 import pytest
 import torch
 
-from objspec import SpecError, compile_file, compile_spec
+from objspec import compile_file, compile_spec
 from objspec import runtime as rt
 from objspec.checks import CHECKS, applicable, run_check
 from objspec.parser import parse_file, parse_spec
 from objspec.runtime import IGNORE_INDEX
+from tests.spec_tools import compiled, spec_error
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 BY_NAME = {c.name: c for c in CHECKS}
@@ -31,23 +30,7 @@ CM3 = (SPECS / "cm3.objspec").read_text()
 SELECT = "select    spans count ~ poisson(lambda=1) truncated 1..16, ends uniform"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@cache
-def compiled(name: str) -> Any:
-    return compile_file(SPECS / f"{name}.objspec")
-
-
-def spec_error(text: str) -> SpecError:
-    with pytest.raises(SpecError) as caught:
-        parse_spec(text, "x.objspec")
-    return caught.value
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def select_line() -> int:

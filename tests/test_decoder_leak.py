@@ -9,7 +9,6 @@ tiny Hugging Face GPT-2 through ``rt.HuggingFaceCausalLM``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -52,13 +51,7 @@ def decoder_form_specs() -> list[str]:
 DECODER_SPECS = decoder_form_specs()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @cache

@@ -9,7 +9,6 @@ GPT-2 through ``rt.HuggingFaceCausalLM``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,12 +17,13 @@ from typing import Any
 import pytest
 import torch
 
-from objspec import SpecError, bundled, compile_file, compile_spec
+from objspec import SpecError, bundled, compile_spec
 from objspec import runtime as rt
 from objspec.checks import CHECKS, applicable, big_case, run_check
 from objspec.ir import FIM_TOKENS
 from objspec.parser import parse_file, parse_spec
 from objspec.runtime import IGNORE_INDEX, Vocab
+from tests.spec_tools import compiled, spec_error
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 DECODER_SPECS = ("causal_lm", "prefix_lm", "fim")
@@ -42,23 +42,7 @@ objective causal_lm
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@cache
-def compiled(name: str) -> Any:
-    return compile_file(SPECS / f"{name}.objspec")
-
-
-def spec_error(text: str) -> SpecError:
-    with pytest.raises(SpecError) as caught:
-        parse_spec(text, "x.objspec")
-    return caught.value
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- the language ------------------------------------------------------------------------------

@@ -354,3 +354,17 @@ def test_gradient_accumulation_takes_the_same_first_step(tmp_path: Path) -> None
     loss_2, step_2 = first_step(4, 2)
     assert loss_2 == pytest.approx(loss_1, rel=1e-4)
     assert torch.allclose(step_1, step_2, atol=1e-5)
+
+
+def test_objspec_trainer_evaluates_with_fixed_masks(tmp_path: Path) -> None:
+    rows = equal_rows(8)
+    trainer = objspec_trainer(tmp_path, "bert_mlm", rows)
+
+    def eval_labels() -> list[torch.Tensor]:
+        return [batch["labels"] for batch in trainer.get_eval_dataloader()]
+
+    trainer.data_collator.set_epoch(0)
+    first = eval_labels()
+    trainer.data_collator.set_epoch(3)  # a later training epoch
+    assert all(torch.equal(a, b) for a, b in zip(first, eval_labels(), strict=True))
+    assert trainer.get_train_dataloader().collate_fn.epoch == 3

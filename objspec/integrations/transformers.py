@@ -89,18 +89,30 @@ class ObjspecTrainer(Trainer):
 
     Over a plain Trainer it: runs the heads through :class:`HeadsModel`; keeps the dataset
     columns the collator reads (``remove_unused_columns`` would drop them); sets the collator's
-    epoch each epoch (:class:`EpochCallback`); reports ``eval_loss`` and logs each head's
+    epoch each epoch (:class:`EpochCallback`), and evaluates with the masks of epoch 0 (an
+    evaluation's ``eval_loss`` compares with the next); reports ``eval_loss`` and logs each head's
     training loss beside ``loss``; saves and resumes checkpoints whose weights are shared
     (ELECTRA's generator shares the embedding) with ``torch.save`` and a strict load.
     """
 
     def __init__(self, *, heads: torch.nn.Module, collator: Collator, **kwargs: Any) -> None:
+        self.eval_collator = collator.with_epoch(0)
         self._head_sums: dict[str, float] = {}
         self._head_steps = 0
         callbacks = [*(kwargs.pop("callbacks", None) or []), EpochCallback(collator, quiet=True)]
         super().__init__(
             model=HeadsModel(heads), data_collator=collator, callbacks=callbacks, **kwargs
         )
+
+    def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
+        """The evaluation set's batches, masked as at epoch 0 whatever the training epoch, so
+        that eval_loss compares across evaluations."""
+        training = self.data_collator
+        self.data_collator = self.eval_collator
+        try:
+            return super().get_eval_dataloader(eval_dataset)
+        finally:
+            self.data_collator = training
 
     def _remove_unused_columns(self, dataset: Any, description: str | None = None) -> Any:
         return dataset  # the collator reads index, word_ids, ... and passes the rest through

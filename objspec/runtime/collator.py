@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -71,12 +72,7 @@ class Collator(PickledBySource):
         pack: int | str | None = None,
     ) -> None:
         self.vocab = vocab if isinstance(vocab, Vocab) else Vocab.from_tokenizer(vocab)
-        if padding_side is None and not isinstance(vocab, Vocab):
-            side = getattr(vocab, "padding_side", None)
-            padding_side = side if side in PADDING_SIDES else None
-        if padding_side is not None and padding_side not in PADDING_SIDES:
-            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
-        self.padding_side = padding_side
+        self.padding_side = padding_side_of(vocab, padding_side)
         for what in self.needs:
             if what == "counts":
                 token_counts = self._checked_counts(token_counts)
@@ -85,26 +81,10 @@ class Collator(PickledBySource):
             else:
                 self.vocab.require(what)
         self.decoder_start_id = self.pad_id if decoder_start_id is None else decoder_start_id
-        limits = (
-            ("max_length", max_length),
-            ("max_target_length", max_target_length),
-            ("pad_to_multiple_of", pad_to_multiple_of),
-        )
-        for name, limit in limits:
-            if limit is not None and (not isinstance(limit, int) or limit < 1):
-                raise ValueError(f"{name} must be a positive int, got {limit!r}")
-        self.pad_to_multiple_of = pad_to_multiple_of
-        if (
-            pack is not None
-            and pack != FLAT
-            and (isinstance(pack, bool) or not isinstance(pack, int) or pack < 1)
-        ):
-            raise ValueError(
-                f"pack must be a positive int (the row length) or 'flat', got {pack!r}"
-            )
-        self.pack = pack
-        self.max_length = max_length
-        self.max_target_length = max_target_length
+        self.max_length = positive_or_none("max_length", max_length)
+        self.max_target_length = positive_or_none("max_target_length", max_target_length)
+        self.pad_to_multiple_of = positive_or_none("pad_to_multiple_of", pad_to_multiple_of)
+        self.pack = pack if pack == FLAT else positive_or_none("pack", pack, "or 'flat'")
         self.mode_token_ids = tuple(self.vocab.id_of(m) for m in self.modes)
         self.token_counts = token_counts
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 64:
@@ -159,6 +139,15 @@ class Collator(PickledBySource):
         the main process before the epoch's first batch is requested; DataLoader workers,
         persistent or not, see it. ``epoch`` is an int in [0, 2**32)."""
         self._epoch.set(epoch)
+
+    def with_epoch(self, epoch: int) -> Collator:
+        """A copy of this collator with an epoch of its own, set to ``epoch`` (an evaluation
+        set's collator, whose masks must not move with the training epoch)."""
+        clone = copy.copy(self)
+        clone._epoch = SharedEpoch()
+        clone._consts = {}
+        clone.set_epoch(epoch)
+        return clone
 
     def mask_epoch(self) -> int:
         """The epoch the masks are keyed by (cycles through ``mask_copies`` for static masks)."""
@@ -289,6 +278,25 @@ class Collator(PickledBySource):
                 "this objective needs sentinel tokens (<extra_id_0>, ...) "
                 "but the vocabulary has none"
             )
+
+
+def padding_side_of(vocab: Any, given: str | None) -> str | None:
+    """The padding side asked for: ``given``, else the tokenizer's, else None (the side a
+    padded input came in, or right)."""
+    if given is None and not isinstance(vocab, Vocab):
+        side = getattr(vocab, "padding_side", None)
+        given = side if side in PADDING_SIDES else None
+    if given is not None and given not in PADDING_SIDES:
+        raise ValueError(f"padding_side must be 'right' or 'left', got {given!r}")
+    return given
+
+
+def positive_or_none(name: str, value: Any, alternative: str = "") -> Any:
+    """``value`` when it is None or a positive int, else a ValueError naming ``name``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        also = f" {alternative}" if alternative else ""
+        raise ValueError(f"{name} must be a positive int{also}, got {value!r}")
+    return value
 
 
 # What a spec's ``needs`` ask of the vocabulary beyond a named special token ('mask', 'cls',
