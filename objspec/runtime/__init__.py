@@ -14,9 +14,10 @@ from objspec.runtime.attention import (
     window_spans,
     xlnet_inputs,
 )
-from objspec.runtime.batch import Batch, BatchError, content_index, read_batch
+from objspec.runtime.batch import Batch, BatchError, read_batch
 from objspec.runtime.collator import Collator
 from objspec.runtime.decoder import (
+    blank_infilling,
     counted_spans,
     document_bounds,
     fill_in_middle,
@@ -41,6 +42,7 @@ from objspec.runtime.encoders import (
     prefix_lm_attention,
     smaller,
 )
+from objspec.runtime.example_keys import content_index
 from objspec.runtime.generated import Heads
 from objspec.runtime.heads import (
     CausalLMHead,
@@ -99,6 +101,7 @@ from objspec.runtime.views import paired_view, selected_rows
 from objspec.runtime.vocab import Vocab, VocabError
 
 __all__ = [
+    "blank_infilling",
     "Heads",
     "DELETED",
     "IGNORE_INDEX",

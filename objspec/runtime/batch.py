@@ -16,7 +16,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from objspec.runtime.rng import GOLDEN, MASK32, IntLike, hash32, signed_mixed_positions
+from objspec.runtime.checked import (
+    ID_LIMIT,
+    BatchError,
+    check_ids,
+    check_row_types,
+    first_bad_row,
+    given_index,
+    integer_tensor,
+    mask_tensor,
+    require_pad,
+    right_padded,
+    row_starts,
+)
+from objspec.runtime.example_keys import example_key
 
 Examples = Sequence[Mapping[str, Any]] | Sequence[Sequence[int]] | Mapping[str, Any]
 
@@ -37,12 +50,6 @@ READ_FIELDS = frozenset(
         "positive_attention_mask",
     }
 )
-INDEX_LIMIT = 1 << 63
-ID_LIMIT = 1 << 53  # ids read as float64 are exact below this (any vocabulary is far smaller)
-
-
-class BatchError(ValueError):
-    """A batch the collator cannot read (missing input_ids, ragged tensors, bad ids, ...)."""
 
 
 @dataclass
@@ -125,59 +132,17 @@ def _as_examples(rows: Sequence[Any]) -> Sequence[Mapping[str, Any]]:
     return rows  # type: ignore[return-value]
 
 
-def check_ids(ids: torch.Tensor, valid: torch.Tensor, vocab_size: int, what: str) -> None:
-    """Raise a BatchError naming the first example and position whose id lies outside
-    ``[0, vocab_size)`` (one vectorized test per batch, one host read; the padding of a batch
-    read here holds the pad id, so a clean batch is told by one clamp of the whole grid)."""
-    if not bool((ids.clamp(0, vocab_size - 1) != ids).any()):  # padding holds valid ids too
-        return
-    bad = valid & ((ids < 0) | (ids >= vocab_size))
-    if bool(bad.any()):
-        row, col = (int(v) for v in bad.nonzero()[0])
-        raise BatchError(
-            f"{what} of example {row} at position {col} is {int(ids[row, col])}, outside the "
-            f"vocabulary [0, {vocab_size})"
-        )
-
-
-def _integer_tensor(x: Any, device: torch.device | str | None, what: str) -> torch.Tensor:
-    """``x`` as an int64 tensor, refusing floats, bools and non-numbers (never truncated)."""
-    if isinstance(x, torch.Tensor):
-        if x.dtype == torch.bool or x.is_floating_point() or x.is_complex():
-            raise BatchError(f"{what} must hold integers, got a {x.dtype} tensor")
-        return x.to(device=device if device is not None else x.device, dtype=torch.int64)
-    try:
-        array = np.asarray(x)
-    except ValueError as err:  # ragged nested lists
-        raise BatchError(f"{what} is ragged: {err}") from None
-    if array.dtype.kind not in "iu":
-        raise BatchError(f"{what} must hold integers, got {array.dtype} values")
-    return torch.as_tensor(array.astype(np.int64, copy=False), device=device)
-
-
-def _mask_tensor(x: Any, device: torch.device | str | None, what: str) -> torch.Tensor:
-    """A 0/1 (or bool) mask as a bool tensor; any other value is an error."""
-    mask = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    mask = mask.to(device) if device is not None else mask
-    if mask.dtype == torch.bool:
-        return mask
-    flags = mask.bool()
-    if bool((mask != flags.to(mask.dtype)).any()):
-        raise BatchError(f"{what} must hold only 0 and 1")
-    return flags
-
-
 def _from_padded(
     batch: Mapping[str, Any], pad_id: int | None, device: torch.device | str | None
 ) -> Batch:
     if "input_ids" not in batch:
         raise BatchError("the batch has no 'input_ids'")
-    ids = _integer_tensor(batch["input_ids"], device, "input_ids")
+    ids = integer_tensor(batch["input_ids"], device, "input_ids")
     if ids.dim() != 2:
         raise BatchError(f"padded input_ids must be (B, L), got shape {tuple(ids.shape)}")
     mask = batch.get("attention_mask")
     if mask is not None:
-        valid = _mask_tensor(mask, ids.device, "attention_mask")
+        valid = mask_tensor(mask, ids.device, "attention_mask")
     elif pad_id is not None:
         valid = ids != pad_id
     else:
@@ -186,26 +151,26 @@ def _from_padded(
         raise BatchError("attention_mask and input_ids differ in shape")
     rows, width = ids.shape
     per_token = {
-        key: _integer_tensor(batch[key], ids.device, key)
+        key: integer_tensor(batch[key], ids.device, key)
         for key in ("word_ids", "sentence_ids")
         if batch.get(key) is not None
     }
     special = batch.get("special_tokens_mask")
     if special is not None:
-        per_token["special_tokens_mask"] = _mask_tensor(special, ids.device, "special_tokens_mask")
+        per_token["special_tokens_mask"] = mask_tensor(special, ids.device, "special_tokens_mask")
     extras, extra_tokens = _padded_extras(batch, rows, width)
     per_token.update({k: extras[k] for k in extra_tokens})
     for key, value in per_token.items():
         if tuple(value.shape) != (rows, width):
             raise BatchError(f"{key} must be (B, L) like input_ids, got {tuple(value.shape)}")
-    left_padded = not _right_padded(valid)
+    left_padded = not right_padded(valid)
     if left_padded:
-        ids, valid, per_token = _left_align(ids, valid, _row_starts(valid), per_token)
+        ids, valid, per_token = _left_align(ids, valid, row_starts(valid), per_token)
     if pad_id is not None:
         ids = torch.where(valid, ids, torch.full_like(ids, pad_id))
-    _require_pad(valid, pad_id)
+    require_pad(valid, pad_id)
     given = batch.get("index")
-    index = _given_index(given, rows, ids.device) if given is not None else None
+    index = given_index(given, rows, ids.device) if given is not None else None
     row_keys = example_key(ids, valid, index)
     extras.update({k: per_token[k] for k in extra_tokens})
     translation = _second_padded(batch, "translation", row_keys, pad_id)
@@ -250,29 +215,6 @@ def _padded_extras(
     return extras, per_token
 
 
-def _right_padded(valid: torch.Tensor) -> bool:
-    """Whether every row's tokens are a prefix of it (no token after a padded column): the
-    common case, told by one comparison of neighbours."""
-    return valid.shape[1] < 2 or not bool((valid[:, 1:] > valid[:, :-1]).any())
-
-
-def _row_starts(valid: torch.Tensor) -> torch.Tensor:
-    """(B,) int64 column of each row's first token (0 for an empty row); a BatchError when a
-    row's tokens are not one contiguous run (a hole in its attention_mask)."""
-    count = valid.sum(dim=1)
-    columns = torch.arange(valid.shape[1], device=valid.device)
-    first = torch.where(valid, columns, valid.shape[1]).amin(dim=1) if valid.shape[1] else count
-    last = torch.where(valid, columns, -1).amax(dim=1) if valid.shape[1] else count
-    holes = (count > 0) & (last - first + 1 != count)
-    if bool(holes.any()):
-        row = int(holes.nonzero()[0, 0])
-        raise BatchError(
-            f"the attention_mask of example {row} has a hole: each row's tokens must be one "
-            "contiguous run, padded on the left or the right"
-        )
-    return torch.where(count > 0, first, 0)
-
-
 def _left_align(
     ids: torch.Tensor,
     valid: torch.Tensor,
@@ -286,28 +228,6 @@ def _left_align(
     aligned_valid = columns < valid.sum(dim=1, keepdim=True)
     moved = {k: v.gather(1, source) for k, v in per_token.items()}
     return ids.gather(1, source), aligned_valid, moved
-
-
-def _require_pad(valid: torch.Tensor, pad_id: int | None) -> None:
-    if pad_id is None and valid.numel() and not bool(valid.all()):
-        raise BatchError(
-            "these rows differ in length but the vocabulary has no pad token to pad them with; "
-            "set one (e.g. tokenizer.pad_token = tokenizer.eos_token) or pass rows of one length"
-        )
-
-
-def _given_index(given: Any, rows: int, device: torch.device, lowest: int = 0) -> torch.Tensor:
-    """(B,) int64 indices as given, checked: integers in [0, 2**63), one per row (``lowest``
-    -1 lets -1 stand for an example without one)."""
-    try:
-        index = _integer_tensor(given, device, "index").reshape(-1)
-    except OverflowError:
-        raise BatchError("'index' must be below 2**63") from None
-    if index.numel() != rows:
-        raise BatchError(f"'index' must hold one entry per row ({rows}), got {index.numel()}")
-    if bool((index < lowest).any()):
-        raise BatchError("'index' must be non-negative")
-    return index
 
 
 def _second_padded(
@@ -341,7 +261,7 @@ def _langs(first: Any, second: Any, rows: int, device: torch.device) -> torch.Te
     out = torch.tensor([[0, 1]], dtype=torch.int64, device=device).repeat(rows, 1)
     for col, given in enumerate((first, second)):
         if given is not None:
-            out[:, col] = _integer_tensor(given, device, "lang").reshape(-1).expand(rows)
+            out[:, col] = integer_tensor(given, device, "lang").reshape(-1).expand(rows)
     return out
 
 
@@ -359,7 +279,7 @@ def _from_examples(
     given = [e.get("index") for e in examples]
     index = None
     if any(i is not None for i in given):  # an example without one is keyed by its content
-        index = _given_index([-1 if i is None else i for i in given], len(given), ids.device, -1)
+        index = given_index([-1 if i is None else i for i in given], len(given), ids.device, -1)
     key = example_key(ids, valid, index)
     extras, per_token = _listed_extras(examples, valid)
     translation = _second_listed(examples, "translation", key, pad_id)
@@ -440,7 +360,7 @@ def _padded_rows(
     lengths = torch.tensor([_row_length(r, what) for r in rows], dtype=torch.int64)
     width = int(lengths.max()) if len(rows) else 0
     valid = torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)
-    _require_pad(valid, pad_id)
+    require_pad(valid, pad_id)
     return _pad_flat(rows, valid, pad_id or 0, what=what), valid
 
 
@@ -477,11 +397,11 @@ def _pad_flat(
     if not rows:
         return out
     if what is not None:
-        _check_row_types(rows, what)
+        check_row_types(rows, what)
     try:
         flat = _flat_ints(rows, fill, strict=what is not None)
     except (TypeError, ValueError, OverflowError):
-        raise BatchError(_first_bad_row(rows, what or "a per-token field")) from None
+        raise BatchError(first_bad_row(rows, what or "a per-token field")) from None
     if flat.numel() != int(valid.sum()):
         raise BatchError("a per-token field does not have one entry per token")
     out[valid] = flat
@@ -513,40 +433,6 @@ def _flat_ints(rows: Sequence[Any], fill: int, strict: bool) -> torch.Tensor:
         return torch.from_numpy(np.nan_to_num(as_float, nan=fill).astype(np.int64))
 
 
-def _check_row_types(rows: Sequence[Any], what: str) -> None:
-    """Each row of ids holds integers: a tensor or array of an integer dtype, or a list whose
-    first entry is an int (one look per row; the flat read refuses None and NaN)."""
-    for b, row in enumerate(rows):
-        if isinstance(row, torch.Tensor):
-            ok = not (row.dtype == torch.bool or row.is_floating_point() or row.is_complex())
-        elif isinstance(row, np.ndarray):
-            ok = row.dtype.kind in "iu"
-        else:
-            ok = len(row) == 0 or (
-                isinstance(row[0], int | np.integer) and not isinstance(row[0], bool | np.bool_)
-            )
-        if not ok:
-            raise BatchError(f"{what} of example {b} must hold integers, got {_kind(row)}")
-
-
-def _kind(row: Any) -> str:
-    if isinstance(row, torch.Tensor | np.ndarray):
-        return f"{row.dtype} values"
-    return f"{type(row[0]).__name__} values"
-
-
-def _first_bad_row(rows: Sequence[Any], what: str) -> str:
-    """The message for the first row whose entries are not all integers (the slow path,
-    taken only to report an error)."""
-    for b, row in enumerate(rows):
-        for position, value in enumerate(row):
-            if not isinstance(value, int | np.integer) or isinstance(value, bool | np.bool_):
-                return f"{what} of example {b} at position {position} is {value!r}, not an id"
-            if not -INDEX_LIMIT <= int(value) < INDEX_LIMIT:
-                return f"{what} of example {b} at position {position} is {value!r}, too large"
-    return f"{what} holds entries that are not integers"
-
-
 def _to(batch: Batch, device: torch.device | str) -> Batch:
     def move(x: torch.Tensor | None) -> torch.Tensor | None:
         return x.to(device) if x is not None else None
@@ -565,44 +451,3 @@ def _to(batch: Batch, device: torch.device | str) -> Batch:
         batch.per_token,
         batch.left_padded,
     )
-
-
-def content_index(ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """(B,) int64 in [0, 2**32): a hash of each left-aligned row's tokens and length alone.
-
-    Equal rows get equal hashes; two different rows collide with chance about 2**-32.
-    """
-    return example_key(ids, valid, None)
-
-
-def example_key(ids: torch.Tensor, valid: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
-    """(B,) int64: each example's key for the counter RNG (``index`` (B,) int64, -1 where an
-    example has none).
-
-    The content hash is always part of it, so two different examples never share a key, even
-    when their given indices collide (a streamed dataset whose shards restart their indices);
-    the given index keeps two equal rows of a dataset apart. Without an index, equal rows share
-    a key (and so a corruption within an epoch).
-    """
-    total, length = _weighted_sums(ids, valid)
-    given = index if index is not None else torch.full_like(total, -1)
-    if ids.device.type == "cpu":  # numpy: the same int64 ops on (B,), less overhead per op
-        return torch.from_numpy(_mixed_key(total.numpy(), length.numpy(), given.numpy()))
-    return _mixed_key(total, length, given)
-
-
-def _weighted_sums(ids: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B,) each row's tokens weighted by their position's 32-bit mix (the cached position
-    table) and summed mod 2**32, and (B,) its length: the passes over the whole batch."""
-    weights = signed_mixed_positions(ids.shape[1], ids.device).unsqueeze(0)
-    terms = (ids & MASK32) * weights & MASK32  # no int64 overflow; each term below 2**32
-    return torch.where(valid, terms, 0).sum(dim=1) & MASK32, valid.sum(dim=1)
-
-
-def _mixed_key(total: IntLike, length: IntLike, index: IntLike) -> IntLike:
-    """The key from a row's weighted sum, length and index (-1: none), on (B,) numpy arrays
-    or tensors alike."""
-    content = hash32(total ^ hash32(length ^ GOLDEN))
-    mixed = hash32(hash32(index & MASK32) ^ ((index >> 32) & MASK32) ^ GOLDEN)
-    keyed = ((mixed >> 1) << 32) | content  # 63 bits: the index's hash above the content's
-    return content + (index >= 0) * (keyed - content)
