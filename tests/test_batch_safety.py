@@ -316,10 +316,14 @@ def epoch_masks(loader: DataLoader, collator: Any, epochs: int, tell: bool) -> l
     return masks
 
 
-@pytest.mark.parametrize("workers,persistent", [(0, False), (2, False), (2, True)])
+@pytest.mark.parametrize(
+    "workers,persistent,start",
+    [(0, False, None), (2, False, None), (2, True, None), (1, True, "spawn")],
+)
 def test_set_epoch_reaches_dataloader_workers(
-    workers: int, persistent: bool, tokenizer: Any, rows: list[dict[str, Any]]
+    workers: int, persistent: bool, start: str | None, tokenizer: Any, rows: list[dict[str, Any]]
 ) -> None:
+    """Forked and spawned workers (spawn: macOS's and Windows' default), persistent or not."""
     collator = collator_for(Path("specs/bert_mlm.objspec"), tokenizer)
     loader = DataLoader(
         Rows(rows),
@@ -327,6 +331,7 @@ def test_set_epoch_reaches_dataloader_workers(
         collate_fn=collator,
         num_workers=workers,
         persistent_workers=persistent,
+        multiprocessing_context=start,
     )
     first, second, third = epoch_masks(loader, collator, 3, tell=True)
     assert not torch.equal(first, second) and not torch.equal(second, third)
