@@ -351,6 +351,8 @@ class Pretrainer:
             )
         self.heads.load_state_dict(state["heads"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # the run's own --lr, not the checkpoint's
+            group["lr"] = self.config.lr
         self.step = step
         self.rows = list(state["rows"])
         set_rng_state(load_safely(rng))

@@ -159,3 +159,12 @@ def test_a_signal_stops_with_a_checkpoint_and_its_exit_code(tmp_path: Path, numb
     step = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"]
     assert step >= 3
     assert main([*args, "--steps", str(step + 1), "--resume"]) == 0
+
+
+def test_a_resumed_run_takes_its_own_learning_rate(tmp_path: Path) -> None:
+    Pretrainer(config(tmp_path, 2)).run()
+    changed = config(tmp_path, 4)
+    changed.lr = 5e-4
+    resumed = Pretrainer(changed)
+    assert resumed.resume()
+    assert [g["lr"] for g in resumed.optimizer.param_groups] == [5e-4]
