@@ -656,6 +656,22 @@ class Generator:
             w("fill=self.pad_id,")
         w(")")
 
+    def emit_blankinfilling(self, step: L.BlankInfilling) -> None:
+        w = self.body
+        w("return rt.blank_infilling(")
+        with w.indent():
+            w("keys,")
+            w("STREAM_BLOCK_ORDER,  # the spans' order in Part B" if step.shuffled else "None,")
+            w("batch.input_ids,")
+            w("batch.valid,")
+            w("selected,")
+            w("spans.span_start,")
+            w("mask_id=self.mask_id,  # Part A: one [MASK] per span")
+            w("piece_ids=self.mode_ids(device),  # [sop], [eop], looked up by text")
+            w("fill=self.pad_id,")
+        w(")")
+        self.returned = True
+
     def emit_targets(self, step: L.Targets) -> None:
         w = self.body
         moved = any(isinstance(s, L.Sentinels) for s in self.plan.steps)

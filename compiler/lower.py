@@ -48,6 +48,7 @@ STREAMS = {
     "fim_cut": 28,
     "span_count": 29,
     "span_ends": 30,
+    "block_order": 31,
 }
 
 JOIN_TEXT = "input parallel: </s> sentence </s> translation </s>, positions restart"
@@ -272,6 +273,15 @@ class FillInMiddle(Step):
 
 
 @dataclass(frozen=True)
+class BlankInfilling(Step):
+    """GLM: Part A (each span one [MASK]) then Part B (each span after ``tokens[0]``, in a
+    random order when ``shuffled``, then ``tokens[1]``), with 2D positions; the whole batch."""
+
+    shuffled: bool
+    tokens: tuple[str, str]
+
+
+@dataclass(frozen=True)
 class Output(Step):
     kind: str  # 'encoder_decoder' | 'decoder_only'
     attention: str = "prefix"  # decoder_only: 'prefix' (prefix_mask) or 'causal' (none)
@@ -403,7 +413,10 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     fim = next((t for t in objective.transforms if t.kind == "fim"), None)
     if fim is not None:
         steps.append(_fill_in_middle(fim))
-    if isinstance(objective.select, ir.NoSelection):
+    blanks = objective.predict.target == "blanks"
+    if blanks:
+        steps.append(_blank_infilling(objective.predict))
+    if isinstance(objective.select, ir.NoSelection) or blanks:
         pass
     elif objective.replace.share_of("sentinel") > 0:
         steps.append(Sentinels("replace per span: sentinel 100%"))
@@ -423,7 +436,7 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         rate = transforms["rotate"]
         steps.append(Rotate(f"transform rotate document {_pct(rate)}", rate))
     output = objective.output.kind
-    if objective.predict.target in ("label", "views"):
+    if objective.predict.target in ("label", "views", "blanks"):
         pass  # the pair's label, drawn with the pair; a contrastive objective's views
     elif output == "encoder":
         steps.append(Labels("predict original at selected"))
@@ -485,7 +498,7 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         streams={name: STREAMS[name] for name in used},
         output=output,
         attention=_decoder_attention(objective),
-        tokens=fim.tokens if fim is not None else (),
+        tokens=fim.tokens if fim is not None else objective.predict.tokens if blanks else (),
     )
 
 
@@ -498,6 +511,13 @@ def _fill_in_middle(fim: ir.Transform) -> FillInMiddle:
     tokens = " ".join(repr(t) for t in fim.tokens)  # spec text: only as a repr
     text = f"transform fim {_pct(fim.rate)}, spm {_pct(fim.spm)}: {tokens}"
     return FillInMiddle(text, fim.rate, fim.spm, fim.tokens)
+
+
+def _blank_infilling(predict: ir.Predict) -> BlankInfilling:
+    tokens = " ".join(repr(t) for t in predict.tokens)  # spec text: only as a repr
+    order = ", shuffled" if predict.shuffled else ""
+    text = f"predict spans as blanks{order}: {tokens}; output decoder_only, 2D positions"
+    return BlankInfilling(text, predict.shuffled, predict.tokens)
 
 
 PREDICT_TEXT = {
@@ -535,6 +555,9 @@ def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
             + (("sample_keys",) if rtd else ())
         )
     if kind == "decoder_only":
+        if objective.predict.target == "blanks":
+            blank = ("position_ids", "block_position_ids")
+            return ("input_ids", "attention_mask", "labels", "prefix_mask", *blank)
         if _decoder_attention(objective) == "causal":
             return ("input_ids", "attention_mask", "labels")
         return ("input_ids", "attention_mask", "labels", "prefix_mask")
@@ -712,6 +735,8 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used += ["fim", "fim_order", "fim_cut"]
         if isinstance(step, SelectCountedSpans):
             used += ["span_count", "span_ends"]
+        if isinstance(step, BlankInfilling) and step.shuffled:
+            used.append("block_order")
         if isinstance(step, SelectRandomSpans):
             used += ["noise_lengths", "nonnoise_lengths"] + (["roll"] if step.random_roll else [])
         if isinstance(step, Replace):

@@ -35,6 +35,7 @@ PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 MODE_TOKENS = (("[NLU]", 5), ("[NLG]", 6), ("[S2S]", 7))  # UL2's paradigm tokens
 # FIM's sentinels (prefix, middle, suffix) on the same special ids: a spec names them by text
 FIM_TOKENS = tuple(zip(ir.FIM_TOKENS, (5, 6, 7), strict=True))
+GLM_TOKENS = tuple(zip(ir.GLM_TOKENS, (5, 6), strict=True))  # GLM's [sop], [eop] likewise
 FIRST_WORD = 8  # ids below are special
 
 
@@ -85,7 +86,7 @@ def synthetic_vocab(size: int, word_start_every: int = 3) -> Vocab:
     return Vocab(
         sentinel_ids=tuple(range(size - 1, size - 1 - sentinel_count(size), -1)),
         special_ids=tuple(i for _, i in MODE_TOKENS),
-        special_tokens=MODE_TOKENS + FIM_TOKENS,
+        special_tokens=MODE_TOKENS + FIM_TOKENS + GLM_TOKENS,
         size=size,
         pad_id=PAD,
         unk_id=UNK,
@@ -1486,6 +1487,136 @@ def check_span_counts(objective: ir.Objective, compiled: Any, case: Case) -> Non
         raise _fail(f"mean length of a lone span {got:.3f}, expected {mean:.3f} +- {bound:.3f}")
 
 
+@dataclass(frozen=True)
+class BlankRow:
+    """One GLM row read back: Part A's length, each span's [MASK] in Part A (in order), and
+    Part B's spans in their order there, each as (mask number, first column, tokens)."""
+
+    part_a: int
+    masks: list[int]
+    pieces: list[tuple[int, int, list[int]]]
+
+
+def _blank_rows(
+    objective: ir.Objective, out: dict[str, torch.Tensor], case: Case
+) -> list[BlankRow]:
+    """Each row of a GLM batch checked as Part A then Part B (``prefix_mask`` a leading run of
+    the row's tokens, packed from column 0): Part A is the example with each span collapsed to
+    one [MASK]; Part B is ``[sop] span`` for each span, in some order (told by the position of
+    the [MASK] its tokens carry), then one [eop]; the spans are non-empty, free of special
+    tokens, and together cover the budget; the labels are -100 on Part A and the first [sop],
+    each span's tokens themselves, [eop] on each later [sop] and on the closing token."""
+    sop, eop = (case.vocab.id_of(t) for t in objective.predict.tokens)
+    mask = case.vocab.mask_id if case.vocab.mask_id is not None else MASK
+    special = set(case.vocab.special_ids) | {sop, eop, mask}
+    original, original_valid, _ = _inputs(case)
+    sel = objective.select
+    assert isinstance(sel, ir.Spans)
+    expected = _expected_budget(objective, sel.budget, case)
+    valid = out["attention_mask"].bool()
+    prefix = out["prefix_mask"].bool()
+    pos = torch.arange(valid.shape[1]).unsqueeze(0)
+    if not torch.equal(valid, pos < valid.sum(dim=1, keepdim=True)):
+        raise _fail("a row's tokens are not packed from its first column")
+    if not torch.equal(prefix, pos < prefix.sum(dim=1, keepdim=True)) or bool(
+        (prefix & ~valid).any()
+    ):
+        raise _fail("prefix_mask is not a leading run of the row's tokens (Part A)")
+    rows = []
+    for row in range(valid.shape[0]):
+        tokens = out["input_ids"][row][valid[row]].tolist()
+        labels = out["labels"][row][valid[row]].tolist()
+        where = out["position_ids"][row][valid[row]].tolist()
+        source = original[row][original_valid[row]].tolist()
+        n_a = int(prefix[row].sum())
+        part_a, part_b = tokens[:n_a], tokens[n_a:]
+        masks = [i for i, t in enumerate(part_a) if t == mask]
+        starts = [n_a + i for i, t in enumerate(part_b) if t == sop]
+        if part_b and (part_b[0] != sop or part_b[-1] != eop or eop in part_b[:-1]):
+            raise _fail(f"row {row}: Part B is not [sop] span ... [sop] span [eop]")
+        ends = [*starts[1:], len(tokens) - 1] if starts else []
+        pieces = [
+            (masks.index(where[a]) if where[a] in masks else -1, a, tokens[a + 1 : b])
+            for a, b in zip(starts, ends, strict=True)
+        ]
+        if sorted(p[0] for p in pieces) != list(range(len(masks))):
+            raise _fail(f"row {row}: Part B's spans are not one for each [MASK] of Part A")
+        spans = {m: piece for m, _, piece in pieces}
+        if not all(spans.values()) or any(t in special for p in spans.values() for t in p):
+            raise _fail(f"row {row}: an empty span, or a special token blanked with one")
+        if any(len(p) > sel.length.table.high for p in spans.values()):
+            raise _fail(f"row {row}: a span longer than the length law's support")
+        rebuilt: list[int] = []
+        for i, tok in enumerate(part_a):
+            rebuilt += spans[masks.index(i)] if tok == mask else [tok]
+        if rebuilt != source:
+            raise _fail(f"row {row}: Part A with its blanks filled is not the example")
+        if sum(map(len, spans.values())) != int(expected[row]):
+            raise _fail(
+                f"row {row}: the spans cover {sum(map(len, spans.values()))} tokens, "
+                f"the budget is {int(expected[row])}"
+            )
+        want = [IGNORE_INDEX] * n_a
+        for r, (_, _, piece) in enumerate(pieces):
+            want += [eop if r else IGNORE_INDEX, *piece]
+        want += [eop] if pieces else []
+        if labels != want:
+            raise _fail(f"row {row}: the labels are not the spans, each ended by [eop]")
+        rows.append(BlankRow(n_a, masks, pieces))
+    return rows
+
+
+def check_blanks(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    _blank_rows(objective, _collate(compiled, case), case)
+
+
+def check_blank_positions(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """GLM's 2D positions: ``position_ids`` 0.. over Part A, and each Part B token its span's
+    [MASK]'s (the closing [eop] the last span's); ``block_position_ids`` 0 over Part A, 1 at
+    each [sop], i + 1 at a span's i-th token, n + 2 at the closing [eop]; 0 on padding."""
+    out = _collate(compiled, case)
+    valid = out["attention_mask"].bool()
+    for row, blank in enumerate(_blank_rows(objective, out, case)):
+        where = out["position_ids"][row]
+        block = out["block_position_ids"][row]
+        n = int(valid[row].sum())
+        want_pos = list(range(blank.part_a))
+        want_block = [0] * blank.part_a
+        for m, _, piece in blank.pieces:
+            want_pos += [blank.masks[m]] * (len(piece) + 1)
+            want_block += list(range(1, len(piece) + 2))
+        if blank.pieces:
+            want_pos.append(want_pos[-1])
+            want_block.append(len(blank.pieces[-1][2]) + 2)
+        if where[:n].tolist() != want_pos or bool(where[n:].any()):
+            raise _fail(f"row {row}: position_ids are not Part A's, then each span's [MASK]'s")
+        if block[:n].tolist() != want_block or bool(block[n:].any()):
+            raise _fail(f"row {row}: block_position_ids are not 0 on Part A, 1.. in each span")
+
+
+def check_block_order(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """The spans' order in Part B: shuffled, the first span of Part A comes first in Part B
+    with probability 1/k in a row of k spans (a 6-sigma bound on the count over the rows with
+    two or more), so the order is not always the original; otherwise always in order."""
+    big = big_case(rows=1500, length=48, size=1000)
+    rows = _blank_rows(objective, _collate(compiled, big), big)
+    orders = [[m for m, _, _ in blank.pieces] for blank in rows if len(blank.pieces) >= 2]
+    if not orders:
+        raise _fail("no row has two spans")
+    if not objective.predict.shuffled:
+        if any(o != sorted(o) for o in orders):
+            raise _fail("the spans are not in their order in Part B")
+        return
+    hits = sum(o[0] == 0 for o in orders)
+    mean = sum(1 / len(o) for o in orders)
+    sd = math.sqrt(sum((1 / len(o)) * (1 - 1 / len(o)) for o in orders))
+    if abs(hits - mean) > Z_BOUND * sd:
+        raise _fail(
+            f"the first span leads Part B in {hits} of {len(orders)} rows, "
+            f"expected {mean:.1f} +- {Z_BOUND * sd:.1f}"
+        )
+
+
 def _exclusions(objective: ir.Objective) -> dict[str, bool]:
     ex = set(objective.exclude)
     return {f"exclude_{w}": w in ex for w in ("special", "first", "last")}
@@ -1523,6 +1654,25 @@ CHECKS += (
         "span_counts",
         "span counts follow the count law, a lone span's ends uniform (6-sigma bounds)",
         check_span_counts,
+        True,
+    ),
+    Check(
+        "blanks",
+        "Part A is the example with each span one [MASK] (the budget's tokens); Part B each"
+        " span after [sop], one closing [eop]; labels the spans, each ended by [eop]",
+        check_blanks,
+    ),
+    Check(
+        "blank_positions",
+        "position_ids: Part A's, then each span's [MASK]'s; block_position_ids: 0 on Part A,"
+        " 1.. within each span",
+        check_blank_positions,
+    ),
+    Check(
+        "block_order",
+        "the spans' order in Part B is a random permutation (shuffled; 6-sigma bound), else"
+        " their own",
+        check_block_order,
         True,
     ),
 )
@@ -1683,6 +1833,11 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         isinstance(objective.select, ir.CountedSpans) and objective.predict.target == "sequence"
     ):
         skip.update(("moved_spans", "span_counts"))
+    blanks = objective.predict.target == "blanks"
+    if not blanks:
+        skip.update(("blanks", "blank_positions", "block_order"))
+    else:
+        skip.update(("infilling", "packed"))  # 'blanks' checks the layout; packing refuses it
     if not (objective.replace.collapse or objective.inserts):
         skip.add("infilling")
     if not any(t.kind == "shuffle_trigrams" for t in objective.transforms):

@@ -242,6 +242,9 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
     if "langs" in out:
         lines = translation_lines(tokenizer, example, out)
         return ["```text", *lines[:-1], "```", lines[-1]]
+    if "block_position_ids" in out:
+        lines = blank_lines(tokenizer, example["input_ids"], out)
+        return ["```text", *lines[:-1], "```", lines[-1]]
     views_only = "view_input_ids" in out and "labels" not in out
     if is_rewrite(out) or "token_type_ids" in out or views_only:
         render = rewrite_lines if is_rewrite(out) else pair_lines
@@ -306,6 +309,28 @@ def sequence_lines(tokenizer: Any, original: list[int], out: dict[str, torch.Ten
         f"row:    {' '.join(tokenizer.id_to_token(i) or '[UNK]' for i in row)}",
         f"{len(original)} tokens in, {len(row)} in the row, every one its own label "
         "(the model shifts: each token predicts the next).",
+    ]
+
+
+def blank_lines(tokenizer: Any, original: list[int], out: dict[str, torch.Tensor]) -> list[str]:
+    """GLM's row 0: before, Part A, Part B, and the 2D positions of Part B."""
+    n = int(out["attention_mask"][0].sum())
+    n_a = int(out["prefix_mask"][0].sum())
+    row = out["input_ids"][0, :n].tolist()
+
+    def words(tokens: list[int]) -> str:
+        return " ".join(tokenizer.id_to_token(i) or "[UNK]" for i in tokens)
+
+    targets = int((out["labels"][0] != -100).sum())
+    return [
+        f"before:         {words(original)}",
+        f"Part A:         {words(row[:n_a])}",
+        f"Part B:         {words(row[n_a:])}",
+        f"B's positions:  {out['position_ids'][0, n_a:n].tolist()}",
+        f"B's blocks:     {out['block_position_ids'][0, n_a:n].tolist()}",
+        f"{len(original)} tokens in; Part A ({n_a} tokens) attended bidirectionally, Part B "
+        f"({n - n_a}) causally; {targets} targets: each span's tokens and its closing "
+        "<|endofpiece|> (the model shifts: each token predicts the next).",
     ]
 
 

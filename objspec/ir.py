@@ -373,11 +373,39 @@ class Replacement(Node):
         return sum(s.share for s in self.shares if s.action == action)
 
 
+# GLM's blank infilling: the token before each span in Part B and the one after it
+# ([sop], [eop]), THUDM/GLM's spelling.
+GLM_TOKENS = ("<|startofpiece|>", "<|endofpiece|>")
+
+
 class Predict(Node):
     """The targets: the original token at every selected position (MLM; MASS's fragment), the
-    whole original sequence (BART), or the noise spans delimited by their sentinels (T5)."""
+    whole original sequence (BART), the noise spans delimited by their sentinels (T5), or the
+    spans as blanks (GLM: each span after ``tokens[0]`` and before ``tokens[1]``, in Part B,
+    in a random order when ``shuffled``)."""
 
-    target: Literal["selected", "all", "sentinels", "label", "views", "sequence"] = "selected"
+    target: Literal["selected", "all", "sentinels", "label", "views", "sequence", "blanks"] = (
+        "selected"
+    )
+    shuffled: bool = False
+    tokens: tuple[str, str] = GLM_TOKENS
+
+    @model_validator(mode="after")
+    def _blank_options(self) -> Predict:
+        if self.target != "blanks" and (self.shuffled or self.tokens != GLM_TOKENS):
+            raise _fail("'shuffled' and 'tokens' are options of 'predict spans as blanks'")
+        for text in self.tokens:
+            problem = text_problem(text) if text and text.strip() == text else None
+            if not text or text.strip() != text:
+                problem = "is empty or has surrounding spaces"
+            if problem is not None:
+                raise _fail(
+                    f"blank token {text!r} {problem}",
+                    'e.g. tokens ["<|startofpiece|>", "<|endofpiece|>"]',
+                )
+        if len(set(self.tokens)) != 2:
+            raise _fail("the two blank tokens ([sop], [eop]) must differ")
+        return self
 
 
 # Fill-in-the-middle's sentinels (prefix, middle, suffix), StarCoder's spelling.
@@ -766,6 +794,8 @@ class Objective(Node):
                 )
             if len(self.transforms) > 1:
                 raise _fail("'transform fim' is the row's one transform", at=fim)
+        if self.predict.target == "blanks":
+            self._consistent_blanks()
         copies = isinstance(self.select, NoSelection) and not self.transforms
         if decoder and copies and self.predict.target == "all":
             raise _fail(
@@ -773,6 +803,44 @@ class Objective(Node):
                 "'predict original at all' would train a copy task (the text twice)",
                 "write 'predict sequence' with 'attention causal' for a causal LM",
                 at=self.predict,
+            )
+
+    def _consistent_blanks(self) -> None:
+        """GLM's blank infilling: spans of a law from 1 up, each collapsed to one [MASK] in
+        Part A and predicted in Part B by a prefix LM."""
+        usage = (
+            "GLM: 'select spans length ~ LAW' (from 1 up) with a budget, "
+            "'replace per span, collapse: mask 100%', 'attention prefix', "
+            "'output decoder_only'"
+        )
+        if self.output.kind != "decoder_only":
+            raise _fail(
+                "'predict spans as blanks' lays out Part A and Part B in one decoder-only row",
+                "write 'output decoder_only'",
+                at=self.output if self.output.loc is not None else self.predict,
+            )
+        if self.attention.kind == "causal":
+            raise _fail(
+                "GLM's Part A is attended bidirectionally: 'attention causal' would hide it",
+                "write 'attention prefix' (Part A bidirectional, Part B causal)",
+                at=self.attention,
+            )
+        if not isinstance(self.select, Spans) or self.inserts:
+            raise _fail(
+                "'predict spans as blanks' needs spans of at least one token",
+                usage,
+                at=self.select,
+            )
+        collapsed = self.replace.collapse and self.replace.share_of("mask") == 1.0
+        if not collapsed:
+            raise _fail(
+                "each blank is one [MASK] in Part A",
+                "write 'replace per span, collapse: mask 100%'",
+                at=self.replace,
+            )
+        if self.transforms:
+            raise _fail(
+                "'predict spans as blanks' takes no transform", usage, at=self.transforms[0]
             )
 
     def _consistent_pair(self, heads: Sequence[str]) -> None:
@@ -1041,7 +1109,7 @@ class Mixture(Node):
             )
         for m in self.members:
             fim = any(t.kind == "fim" for t in m.objective.transforms)
-            if m.objective.predict.target == "sequence" or fim:
+            if m.objective.predict.target in ("sequence", "blanks") or fim:
                 raise _fail(
                     "a mixture's members are denoisers with an input and a target; "
                     "'predict sequence' and 'transform fim' are objectives of their own",
@@ -1176,6 +1244,7 @@ PREDICTIONS: dict[tuple[str, str | None, str | None], str] = {
     ("spans", "as", "sentinels"): "sentinels",
     ("views", None, None): "views",
     ("sequence", None, None): "sequence",
+    ("spans", "as", "blanks"): "blanks",
 }
 MASKS = ("dynamic", "static")
 VIEWS = ("dropout", "corrupted", "selected", "paired")
@@ -1623,7 +1692,28 @@ class _Reader:
             forms = ", ".join(f"'predict {' '.join(w for w in k if w)}'" for k in PREDICTIONS)
             self.error("unknown prediction target", st["loc"], f"valid: {forms}")
             return {"loc": st["loc"]}
-        return {"target": target, "loc": st["loc"]}
+        out: dict[str, Any] = {"target": target, "loc": st["loc"]}
+        for clause in st.get("clauses") or ():
+            word = clause.get("flag", clause.get("option"))
+            if target != "blanks":
+                self.error(f"'predict {st['what']}' takes no options", clause["loc"], BLANKS_USAGE)
+            elif word == "shuffled" and "flag" in clause and "shuffled" not in out:
+                out["shuffled"] = True
+            elif word == "tokens" and "value" in clause and "tokens" not in out:
+                texts = clause["value"]
+                if not (
+                    isinstance(texts, list)
+                    and len(texts) == 2
+                    and all(isinstance(t, str) for t in texts)
+                ):
+                    self.error("'tokens' takes two quoted strings", clause["loc"], BLANKS_USAGE)
+                    continue
+                out["tokens"] = tuple(texts)
+            else:
+                self.error(
+                    "unexpected clause for 'predict spans as blanks'", clause["loc"], BLANKS_USAGE
+                )
+        return out
 
     def masks(self, st: dict[str, Any]) -> dict[str, Any]:
         call = st["call"]
@@ -1658,6 +1748,10 @@ TRANSFORMS = {"permute": "sentences", "rotate": "document", "shuffle": "trigrams
 TRANSFORM_USAGE = (
     "e.g. 'transform permute sentences 100%', 'transform rotate document 50%' or "
     "'transform shuffle trigrams 5%'"
+)
+BLANKS_USAGE = (
+    "e.g. 'predict spans as blanks, shuffled' (optionally with "
+    'tokens ["<|startofpiece|>", "<|endofpiece|>"])'
 )
 FIM_USAGE = (
     "e.g. 'transform fim 50%, spm 50%' (optionally with "

@@ -243,13 +243,14 @@ class ToIR(Transformer[Token, dict[str, Any]]):
         return self._statement("attention", meta, call=children[0])
 
     def predict(self, meta: Any, children: list[Any]) -> dict[str, Any]:
-        what, prep, where = children
+        what, prep, where, *clauses = children
         return self._statement(
             "predict",
             meta,
             what=str(what),
             prep=str(prep) if prep is not None else None,
             where=str(where) if where is not None else None,
+            clauses=clauses,
         )
 
     def loss(self, meta: Any, children: list[Any]) -> dict[str, Any]:

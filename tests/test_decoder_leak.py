@@ -18,7 +18,7 @@ import torch
 
 from objspec import SpecError, bundled, compile_file, compile_spec
 from objspec import runtime as rt
-from objspec.ir import FIM_TOKENS
+from objspec.ir import FIM_TOKENS, GLM_TOKENS
 from objspec.runtime import IGNORE_INDEX, TinyEncoder, Vocab
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -64,8 +64,8 @@ def compiled(spec: str) -> Any:
 @cache
 def vocab_and_examples() -> tuple[Vocab, list[dict[str, Any]]]:
     """Three short packed rows of the bundled corpus (sentence ids included); the vocabulary
-    has FIM's sentinels (the fim spec names them by text)."""
-    tokenizer = bundled.with_special_tokens(bundled.load_tokenizer(), FIM_TOKENS)
+    has FIM's sentinels and GLM's [sop] / [eop] (the fim and glm specs name them by text)."""
+    tokenizer = bundled.with_special_tokens(bundled.load_tokenizer(), FIM_TOKENS + GLM_TOKENS)
     examples = bundled.encode_examples(tokenizer, bundled.load_documents()[:2], 20)[:3]
     return Vocab.from_tokenizer(tokenizer), [dict(e) for e in examples]
 

@@ -17,6 +17,7 @@ from objspec.runtime.attention import (
 from objspec.runtime.batch import Batch, BatchError, read_batch
 from objspec.runtime.collator import Collator
 from objspec.runtime.decoder import (
+    blank_infilling,
     counted_spans,
     document_bounds,
     fill_in_middle,
@@ -100,6 +101,7 @@ from objspec.runtime.views import paired_view, selected_rows
 from objspec.runtime.vocab import Vocab, VocabError
 
 __all__ = [
+    "blank_infilling",
     "Heads",
     "DELETED",
     "IGNORE_INDEX",

@@ -1,5 +1,6 @@
 """Decoder-only objectives: the causal LM's row (every token a target, the end-of-text token
-appended) and fill-in-the-middle (Bavarian et al., 2022), on the whole batch at once.
+appended), fill-in-the-middle (Bavarian et al., 2022) and GLM's blank infilling (Du et al.,
+2022), on the whole batch at once.
 
 Rows come in right-padded (B, L) with a ``valid`` mask and go out right-padded with one, as
 the kernels of :mod:`objspec.runtime.rewrite` take and give them. No Python loop over rows or
@@ -150,6 +151,134 @@ def counted_spans(
     return candidates & (opened > closed)
 
 
+def span_table(
+    selected: torch.Tensor, span_start: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The spans of a row, in order: ``(first, slot, lengths, starts)``.
+
+    selected (B, L) bool and span_start (B, L) int64 (each selected token's span's first
+    position; :class:`objspec.runtime.spans.Spans`), so two spans that touch stay two.
+    ``first`` (B, L) bool marks each span's first token, ``slot`` (B, L) int64 is the span's
+    number in its row (0 from the left; -1 before the first), ``lengths`` and ``starts``
+    (B, K) int64 each span's length and first position (0 past the row's k spans), K the most
+    spans of a row."""
+    b, length = selected.shape
+    pos = positions_like(selected)
+    first = selected & (span_start == pos)
+    slot = first.long().cumsum(dim=1) - 1
+    k = int(first.sum(dim=1).max()) if first.numel() else 0
+    where = torch.where(selected, slot, torch.full_like(slot, k))  # column K: dropped
+    lengths = torch.zeros(b, k + 1, dtype=torch.int64, device=selected.device)
+    lengths.scatter_add_(1, where, selected.long())
+    starts = torch.zeros_like(lengths)
+    starts.scatter_(1, torch.where(first, slot, torch.full_like(slot, k)), pos)
+    return first, slot, lengths[:, :k], starts[:, :k]
+
+
+def block_order(keys: Keys, stream: int | None, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, K) int64: each span's rank in Part B. ``lengths`` (B, K) int64, 0 past a row's
+    spans (which rank last). With ``stream``, a uniformly random order per row (each span's
+    32-bit draw, ties broken by its number: GLM's ``rng.shuffle(block_spans)``); without it the
+    spans' own order (GLM's ``--no-shuffle-block``)."""
+    b, k = lengths.shape
+    number = torch.arange(k, device=lengths.device).expand(b, k)
+    shuffled = stream is not None and k > 0
+    key = keys.draw(stream, k) * k + number if shuffled else number.clone()  # type: ignore[arg-type]
+    key = torch.where(lengths > 0, key, torch.full_like(key, 1 << 62) + number)
+    return key.argsort(dim=1).argsort(dim=1)
+
+
+def blank_infilling(
+    keys: Keys,
+    stream: int | None,
+    ids: torch.Tensor,
+    valid: torch.Tensor,
+    selected: torch.Tensor,
+    span_start: torch.Tensor,
+    *,
+    mask_id: int,
+    piece_ids: torch.Tensor,
+    fill: int,
+) -> dict[str, torch.Tensor]:
+    """GLM's autoregressive blank infilling (Du et al., 2022; THUDM/GLM ``make_block_data``),
+    the whole batch at once, in Hugging Face's unshifted causal-LM convention.
+
+    ids (B, L) int64 and valid (B, L) bool, rows packed from column 0; ``selected`` (B, L)
+    bool the spans, ``span_start`` (B, L) int64 each selected token's span's first position;
+    ``piece_ids`` (2,) int64 the [sop] and [eop] tokens. Each row becomes
+
+    * Part A: the row with each span collapsed to one ``mask_id``, then
+    * Part B: for each span in the order of :func:`block_order` (random with ``stream``),
+      ``[sop] x1 .. xn``; then one ``[eop]`` closing the row (when it has a span).
+
+    ``labels`` hold what the previous position predicts (the head shifts): -100 on Part A and
+    on the first [sop]; each span's tokens themselves; each later [sop] and the closing token
+    [eop] (the previous span's end). So the state at [sop] predicts x1, at x_i x_{i+1}, at x_n
+    [eop]: GLM's targets. ``position_ids``: 0.. over Part A, a Part B token its span's [MASK]'s;
+    ``block_position_ids``: 0 on Part A, 1 at [sop], i + 1 at x_i (n + 2 at the closing
+    [eop]); ``prefix_mask`` 1 on Part A. Returns those and ``input_ids``, ``attention_mask``,
+    (B, W) right-padded (``fill``, -100, 0), W the longest row."""
+    b, length = ids.shape
+    dev = ids.device
+    sop, eop = int(piece_ids[0]), int(piece_ids[1])
+    first, slot, lengths, starts = span_table(selected & valid, span_start)
+    k = lengths.shape[1]
+    has = lengths > 0
+    rank = block_order(keys, stream, lengths)
+    keep_a = valid & ~(selected & ~first)
+    at_a = keep_a.long().cumsum(dim=1) - 1  # each token's place in Part A (a span: its [MASK])
+    n_a = keep_a.sum(dim=1)
+    mask_at = at_a.gather(1, starts) if k else starts  # (B, K): each span's [MASK] in Part A
+    # Part B: span of rank r starts after the (length + 1) tokens of the ranks before it
+    by_rank = torch.zeros_like(lengths).scatter_(1, rank, torch.where(has, lengths + 1, 0))
+    offset = (by_rank.cumsum(dim=1) - by_rank).gather(1, rank) + n_a.unsqueeze(1)  # (B, K)
+    spans_total = by_rank.sum(dim=1)
+    total = n_a + spans_total + (spans_total > 0).long()
+    width = int(total.max()) if b else 0
+    shape = (b, width + 1)  # column W: dropped
+    out = torch.full(shape, fill, dtype=torch.int64, device=dev)
+    labels = torch.full(shape, IGNORE_INDEX, dtype=torch.int64, device=dev)
+    positions = torch.zeros(shape, dtype=torch.int64, device=dev)
+    blocks = torch.zeros(shape, dtype=torch.int64, device=dev)
+    # Part A
+    dest = torch.where(keep_a, at_a, width)
+    out.scatter_(1, dest, torch.where(first, mask_id, ids))
+    positions.scatter_(1, dest, torch.where(keep_a, at_a, 0))
+    # the span tokens, after their [sop]
+    pos = positions_like(ids)
+    inside = pos - span_start  # x_(i+1) at i
+    s = slot.clamp(min=0, max=max(k - 1, 0))
+    span_tok = selected & valid
+    if k:
+        dest = torch.where(span_tok, offset.gather(1, s) + 1 + inside, width)
+        out.scatter_(1, dest, ids)
+        labels.scatter_(1, dest, ids)
+        positions.scatter_(1, dest, mask_at.gather(1, s))
+        blocks.scatter_(1, dest, inside + 2)
+        # each span's [sop]: label [eop] (the previous span's end) but for the first in Part B
+        dest = torch.where(has, offset, width)
+        out.scatter_(1, dest, torch.full_like(dest, sop))
+        labels.scatter_(1, dest, torch.where(rank > 0, eop, IGNORE_INDEX))
+        positions.scatter_(1, dest, mask_at)
+        blocks.scatter_(1, dest, torch.ones_like(dest))
+        # the closing [eop], continuing the last span of Part B
+        last = torch.where(has, rank, -1).argmax(dim=1, keepdim=True)
+        dest = torch.where(spans_total > 0, total - 1, width).unsqueeze(1)
+        out.scatter_(1, dest, torch.full_like(dest, eop))
+        labels.scatter_(1, dest, torch.full_like(dest, eop))
+        positions.scatter_(1, dest, mask_at.gather(1, last))
+        blocks.scatter_(1, dest, lengths.gather(1, last) + 2)
+    columns = torch.arange(width, device=dev).unsqueeze(0)
+    return {
+        "input_ids": out[:, :width],
+        "attention_mask": (columns < total.unsqueeze(1)).long(),
+        "labels": labels[:, :width],
+        "prefix_mask": (columns < n_a.unsqueeze(1)).long(),
+        "position_ids": positions[:, :width],
+        "block_position_ids": blocks[:, :width],
+    }
+
+
 def sequence_outputs(
     input_ids: torch.Tensor,
     input_valid: torch.Tensor,
@@ -197,8 +326,11 @@ def sequence_outputs(
 
 __all__ = [
     "FIM_PIECES",
+    "blank_infilling",
+    "block_order",
     "counted_spans",
     "document_bounds",
     "fill_in_middle",
     "sequence_outputs",
+    "span_table",
 ]

@@ -7,7 +7,9 @@ An **encoder** is any ``nn.Module`` with
 - ``forward(input_ids (B, L) int64, attention_mask (B, L), *, token_type_ids=None,
   position_ids=None, attention_bias=None) -> hidden states (B, L, H)``, where
   ``attention_bias`` is (B, L, L) bool, True where query i may attend to key j (UniLM's masks,
-  XLNet's ``perm_mask`` inverted or built from ``perm_order``);
+  XLNet's ``perm_mask`` inverted or built from ``perm_order``); a model for GLM's batches
+  also takes ``block_position_ids=None`` (B, L) int64, GLM's second positions (0 in Part A,
+  1.. within each span of Part B), which :func:`encode` passes when the batch has them;
 - optionally ``smaller(fraction) -> encoder``: a model with ``fraction`` of the hidden size and
   the same token embedding, for ELECTRA's generator.
 
@@ -50,7 +52,7 @@ class Encoder(Protocol):
     ) -> torch.Tensor: ...
 
 
-OPTIONAL_INPUTS = ("token_type_ids", "position_ids")
+OPTIONAL_INPUTS = ("token_type_ids", "position_ids", "block_position_ids")
 DECODER_INPUTS = ("decoder_input_ids", "decoder_attention_mask", "decoder_position_ids")
 
 
@@ -165,7 +167,10 @@ class HuggingFaceStates(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         attention_bias: torch.Tensor | None = None,
+        block_position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        # a Hugging Face base model has no table for GLM's block positions: they are not
+        # passed on (its position_ids, Part B's at its spans' [MASK]s, are)
         mask: torch.Tensor = attention_mask
         if attention_bias is not None:
             dtype = self.embeddings.weight.dtype

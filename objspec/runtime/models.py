@@ -32,7 +32,11 @@ class TinyEncoder(nn.Module):
     following the model protocol of :mod:`objspec.runtime.encoders`.
 
     forward(input_ids (B, L) int64, attention_mask (B, L), *, token_type_ids=None,
-    position_ids=None, attention_bias=None (B, L, L) bool) -> hidden (B, L, H).
+    position_ids=None, attention_bias=None (B, L, L) bool, block_position_ids=None)
+    -> hidden (B, L, H). ``block_position_ids`` (GLM's second positions, below
+    ``max_length``) index a second position table whose embedding is added, as GLM's; the
+    table starts at zero (so it consumes no random draws and changes nothing for batches
+    without them) and is trained only by batches that have them.
     ``embeddings`` is the token embedding the heads tie their decoders to; pass one to share it
     (ELECTRA's generator): when its width differs from ``hidden_size`` a linear map projects it.
     """
@@ -68,6 +72,9 @@ class TinyEncoder(nn.Module):
         self.project = nn.Linear(width, hidden_size) if width != hidden_size else nn.Identity()
         self.positions = nn.Embedding(max_length, hidden_size)
         self.token_types = nn.Embedding(2, hidden_size)
+        self.block_positions = nn.Embedding(
+            max_length, hidden_size, _weight=torch.zeros(max_length, hidden_size)
+        )
         self.embedding_dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(**self.layer_sizes)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
@@ -81,13 +88,17 @@ class TinyEncoder(nn.Module):
         input_ids: torch.Tensor,
         position_ids: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        block_position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """(B, L, H): token (projected) + position (+ token type) embeddings."""
+        """(B, L, H): token (projected) + position (+ token type) (+ block position)
+        embeddings."""
         if position_ids is None:
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
         x = self.project(self.embeddings(input_ids)) + self.positions(position_ids)
         if token_type_ids is not None:
             x = x + self.token_types(token_type_ids)
+        if block_position_ids is not None:
+            x = x + self.block_positions(block_position_ids)
         return self.embedding_dropout(x)
 
     def forward(
@@ -98,8 +109,9 @@ class TinyEncoder(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         attention_bias: torch.Tensor | None = None,
+        block_position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = self.embed(input_ids, position_ids, token_type_ids)
+        x = self.embed(input_ids, position_ids, token_type_ids, block_position_ids)
         valid = attention_mask.bool()
         if input_ids.numel() == 0:  # an empty batch: no attention to run
             return self.norm(x)

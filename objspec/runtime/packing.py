@@ -57,6 +57,11 @@ def packable(out: dict[str, Any]) -> None:
         or key.startswith(("decoder_", "view_"))
         or value.shape[1] != out["input_ids"].shape[1]
     ]
+    if "block_position_ids" in out:
+        raise BatchError(
+            "GLM's batch cannot be packed: packing rewrites position_ids, which hold Part B's "
+            "[MASK] positions beside block_position_ids"
+        )
     if blocked:
         raise BatchError(
             f"this objective's batch cannot be packed: {', '.join(blocked)} "
