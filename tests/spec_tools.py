@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import torch
 
 from objspec import compile_file, parse_spec
 from objspec.errors import SpecError
@@ -25,3 +28,17 @@ def spec_error(text: str) -> SpecError:
     with pytest.raises(SpecError) as caught:
         parse_spec(text, "x.objspec")
     return caught.value
+
+
+def broken(name: str, damage: Callable[[dict[str, torch.Tensor], Any], None]) -> Any:
+    """Bundled spec ``name``'s compiled module with a collator that applies ``damage(out,
+    collator)`` to each batch it returns (what a check must catch)."""
+    base = compiled(name).Collator
+
+    class Broken(base):  # type: ignore[misc, valid-type]
+        def __call__(self, examples: Any) -> dict[str, torch.Tensor]:
+            out = super().__call__(examples)
+            damage(out, self)
+            return out
+
+    return SimpleNamespace(Collator=Broken)

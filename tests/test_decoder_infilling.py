@@ -10,7 +10,6 @@ Each spec trains through ``objspec pretrain``'s loop with the tiny model.
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from objspec import runtime as rt
 from objspec.checks import CHECKS, applicable, run_check
 from objspec.parser import parse_file, parse_spec
 from objspec.runtime import IGNORE_INDEX
-from tests.spec_tools import compiled, spec_error
+from tests.spec_tools import broken, compiled, spec_error
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 BY_NAME = {c.name: c for c in CHECKS}
@@ -104,19 +103,6 @@ def test_objspec_check_passes(name: str) -> None:
     for check in applicable(spec):
         result = run_check(check, spec, compiled(name), 15)
         assert result.passed, (check.name, result.detail)
-
-
-def broken(name: str, damage: Any) -> Any:
-    """The spec's compiled collator with ``damage`` applied to each batch it returns."""
-    base = compiled(name).Collator
-
-    class Broken(base):  # type: ignore[misc, valid-type]
-        def __call__(self, examples: Any) -> dict[str, torch.Tensor]:
-            out = super().__call__(examples)
-            damage(out, self)
-            return out
-
-    return SimpleNamespace(Collator=Broken)
 
 
 def relabel(out: dict[str, torch.Tensor]) -> None:

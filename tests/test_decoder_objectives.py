@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from objspec.checks import CHECKS, applicable, big_case, run_check
 from objspec.ir import FIM_TOKENS
 from objspec.parser import parse_file, parse_spec
 from objspec.runtime import IGNORE_INDEX, Vocab
-from tests.spec_tools import compiled, spec_error
+from tests.spec_tools import broken, compiled, spec_error
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 DECODER_SPECS = ("causal_lm", "prefix_lm", "fim")
@@ -201,19 +200,6 @@ def test_objspec_check_passes(name: str) -> None:
     for check in applicable(spec):
         result = run_check(check, spec, compiled(name), 15)
         assert result.passed, (check.name, result.detail)
-
-
-def broken(name: str, damage: Any) -> Any:
-    """The spec's compiled collator with ``damage`` applied to each batch it returns."""
-    base = compiled(name).Collator
-
-    class Broken(base):  # type: ignore[misc, valid-type]
-        def __call__(self, examples: Any) -> dict[str, torch.Tensor]:
-            out = super().__call__(examples)
-            damage(out, self)
-            return out
-
-    return SimpleNamespace(Collator=Broken)
 
 
 def shift_labels(out: dict[str, torch.Tensor], collator: Any) -> None:

@@ -8,7 +8,6 @@ loop.
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from objspec.ir import GLM_TOKENS
 from objspec.parser import parse_file, parse_spec
 from objspec.runtime import IGNORE_INDEX, BatchError, TinyEncoder, Vocab
 from objspec.runtime.rng import Keys
-from tests.spec_tools import compiled, spec_error
+from tests.spec_tools import broken, compiled, spec_error
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 GLM = (SPECS / "glm.objspec").read_text()
@@ -156,18 +155,6 @@ def test_the_unshuffled_variant_passes_its_checks() -> None:
     assert not shuffled.passed  # spans always in order: not a random permutation
 
 
-def broken(damage: Any) -> Any:
-    base = compiled("glm").Collator
-
-    class Broken(base):  # type: ignore[misc, valid-type]
-        def __call__(self, examples: Any) -> dict[str, torch.Tensor]:
-            out = super().__call__(examples)
-            damage(out, self)
-            return out
-
-    return SimpleNamespace(Collator=Broken)
-
-
 def _part_b(out: dict[str, torch.Tensor]) -> torch.Tensor:
     return out["attention_mask"].bool() & ~out["prefix_mask"].bool()
 
@@ -215,7 +202,7 @@ def flatten_block_positions(out: dict[str, torch.Tensor], collator: Any) -> None
 )
 def test_the_checks_catch_broken_collators(damage: Any, check: str) -> None:
     spec = parse_file(SPECS / "glm.objspec")
-    result = run_check(BY_NAME[check], spec, broken(damage), 30)
+    result = run_check(BY_NAME[check], spec, broken("glm", damage), 30)
     assert not result.passed, f"{check} passed a collator with {damage.__name__}"
 
 
