@@ -270,6 +270,8 @@ class Generator:
             w(f"outputs = {_literal(self.plan.outputs)}")
             if self.plan.tokens:
                 w(f"modes = {_literal(self.plan.tokens)}  # special tokens, looked up by text")
+            if self.plan.output == "decoder_only":
+                w("decoder_only = True  # labels are next tokens: packing cuts them at documents")
             w()
             w("def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:")
             with w.indent():
@@ -300,6 +302,8 @@ class Generator:
             w(f"mask_copies = {_literal(plan.mask_copies)}")
             w(f"outputs = {_literal(plan.outputs)}")
             w(f"modes = {_literal(modes)}")
+            if plan.output == "decoder_only":
+                w("decoder_only = True  # labels are next tokens: packing cuts them at documents")
             w()
             w("def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:")
             with w.indent():

@@ -18,7 +18,8 @@ from objspec.runtime.packing import pack_assignment
 
 ROOT = Path(__file__).resolve().parent.parent
 ENCODER = ["bert_mlm", "roberta", "wwm", "spanbert", "electra", "structbert_word", "xlm_mlm"]
-DECODER = ["bart_text_infilling", "bart_token_deletion", "t5_span", "mass", "ul2"]
+DECODER = ["bart_text_infilling", "bart_token_deletion", "t5_span", "mass", "ul2", "causal_lm"]
+DECODER += ["fim", "cm3", "prefix_lm", "ul2_decoder"]
 CASES = [(s, None) for s in ENCODER] + [(s, "decoder_only") for s in DECODER]
 
 
@@ -34,6 +35,7 @@ def collator(spec: str, output: str | None, **kwargs: Any) -> Any:
     if spec == "xlm_mlm":
         kwargs["token_counts"] = bundled.token_counts(tokenizer)
     compiled = objspec.compile_file(ROOT / "specs" / f"{spec}.objspec", output=output)
+    tokenizer = bundled.with_special_tokens(tokenizer, compiled.Collator.modes)
     return compiled.Collator(tokenizer, seed=5, epoch=1, **kwargs)
 
 

@@ -54,6 +54,7 @@ class Collator(PickledBySource):
     needs: ClassVar[tuple[str, ...]] = ()
     modes: ClassVar[tuple[str, ...]] = ()  # mixture members' mode tokens, by text
     mask_copies: ClassVar[int | None] = None
+    decoder_only: ClassVar[bool] = False  # the decoder-only form: labels are next tokens
     outputs: ClassVar[tuple[str, ...]] = ("input_ids", "attention_mask", "labels")
 
     def __init__(
@@ -204,8 +205,7 @@ class Collator(PickledBySource):
         self._pass_through(out, batch)
         out = self.cut(out)
         if self.pack is not None:
-            decoder_only = "prefix_mask" in out
-            out = pack_rows(out, self.pack, self.pad_id, decoder_only)
+            out = pack_rows(out, self.pack, self.pad_id, self.decoder_only)
         if self.pad_to_multiple_of is not None:
             out = pad_to_multiple(out, self.pad_to_multiple_of, self.pad_id)
         self._require_pad(out)

@@ -50,6 +50,7 @@ class CausalLmCollator(rt.Collator):
     needs = ('end',)
     mask_copies = None
     outputs = ('input_ids', 'attention_mask', 'labels')
+    decoder_only = True  # labels are next tokens: packing cuts them at documents
 
     def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:
         device = batch.device

@@ -63,6 +63,7 @@ class Cm3Collator(rt.Collator):
     needs = ('sentinel', 'end')
     mask_copies = None
     outputs = ('input_ids', 'attention_mask', 'labels')
+    decoder_only = True  # labels are next tokens: packing cuts them at documents
 
     def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:
         device = batch.device

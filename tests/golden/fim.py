@@ -67,6 +67,7 @@ class FimCollator(rt.Collator):
     mask_copies = None
     outputs = ('input_ids', 'attention_mask', 'labels')
     modes = ('<fim_prefix>', '<fim_middle>', '<fim_suffix>')  # special tokens, looked up by text
+    decoder_only = True  # labels are next tokens: packing cuts them at documents
 
     def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:
         device = batch.device

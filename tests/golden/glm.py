@@ -72,6 +72,7 @@ class GlmCollator(rt.Collator):
     mask_copies = None
     outputs = ('input_ids', 'attention_mask', 'labels', 'prefix_mask', 'position_ids', 'block_position_ids')
     modes = ('<|startofpiece|>', '<|endofpiece|>')  # special tokens, looked up by text
+    decoder_only = True  # labels are next tokens: packing cuts them at documents
 
     def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:
         device = batch.device

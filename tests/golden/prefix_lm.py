@@ -58,6 +58,7 @@ class PrefixLmCollator(rt.Collator):
     needs = ()
     mask_copies = None
     outputs = ('input_ids', 'attention_mask', 'labels', 'prefix_mask')
+    decoder_only = True  # labels are next tokens: packing cuts them at documents
 
     def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:
         device = batch.device

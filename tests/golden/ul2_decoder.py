@@ -100,6 +100,7 @@ class Ul2DecoderCollator(rt.Collator):
     mask_copies = None
     outputs = ('input_ids', 'attention_mask', 'labels', 'prefix_mask')
     modes = ('[NLU]', '[NLU]', '[NLG]', '[NLG]', '[NLG]', '[NLG]', '[S2S]')
+    decoder_only = True  # labels are next tokens: packing cuts them at documents
 
     def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:
         device = batch.device
