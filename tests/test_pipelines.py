@@ -368,3 +368,43 @@ def test_objspec_trainer_evaluates_with_fixed_masks(tmp_path: Path) -> None:
     trainer.data_collator.set_epoch(3)  # a later training epoch
     assert all(torch.equal(a, b) for a, b in zip(first, eval_labels(), strict=True))
     assert trainer.get_train_dataloader().collate_fn.epoch == 3
+
+
+def test_objspec_module_trains_any_objective_under_lightning(tmp_path: Path) -> None:
+    lightning = pytest.importorskip("lightning")
+    from objspec.integrations.lightning import EpochCallback, ObjspecModule
+    from objspec.runtime import TinyEncoder
+
+    compiled = objspec.compile_file(SPEC.parent / "electra.objspec")  # two heads, shared weights
+    collator = compiled.Collator(bundled.load_tokenizer(), seed=0)
+    torch.manual_seed(0)
+    model = TinyEncoder(bundled.BUNDLED_VOCAB_SIZE, hidden_size=32, layers=1, heads=2, dropout=0.0)
+    module = ObjspecModule(compiled.Heads(model), lr=3e-3)
+    losses: list[float] = []
+
+    class Record(lightning.pytorch.callbacks.Callback):
+        def on_train_batch_end(self, trainer: Any, pl: Any, outputs: Any, *args: Any) -> None:
+            losses.append(float(outputs["loss"]))
+
+    rows = equal_rows(16)
+    train = torch.utils.data.DataLoader(rows, batch_size=4, shuffle=True, collate_fn=collator)
+    val = torch.utils.data.DataLoader(rows[:4], batch_size=4, collate_fn=collator.with_epoch(0))
+    trainer = lightning.Trainer(
+        max_epochs=5,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=str(tmp_path),
+        callbacks=[EpochCallback(collator), Record()],
+    )
+    trainer.fit(module, train, val)
+    assert len(losses) == 20 and sum(losses[-4:]) < sum(losses[:4])
+    logged = trainer.callback_metrics
+    assert {
+        "train/loss",
+        "train/loss_mlm",
+        "train/loss_replaced_token_detection",
+        "val/loss",
+    } <= set(logged)

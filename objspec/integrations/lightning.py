@@ -5,7 +5,8 @@ masks dynamic::
 
     trainer = lightning.Trainer(..., callbacks=[EpochCallback(collator)])
 
-The callback sets the collator's epoch at every epoch's start, before that epoch's first batch
+:class:`ObjspecModule` trains any compiled objective's heads. The callback sets the
+collator's epoch at every epoch's start, before that epoch's first batch
 is requested. A resumed run is the subtle case: Lightning creates the first epoch's data
 iterator (and persistent workers start collating) before any epoch hook runs, so the callback
 also sets the epoch the run resumes in when fitting starts, read from the checkpoint's loop
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import Callback
 
 from objspec.runtime.collator import Collator
@@ -54,3 +57,37 @@ class EpochCallback(Callback):
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         self.collator.set_epoch(int(trainer.current_epoch))
+
+
+class ObjspecModule(LightningModule):
+    """A ``LightningModule`` for any compiled objective: ``ObjspecModule(compiled.Heads(model),
+    lr=1e-3)``. Each step runs the heads on the collated batch and returns ``'loss'``, their
+    weighted sum; each head's loss is logged beside it (``train/loss_mlm``, ...), and the
+    validation loss as ``val/loss``. Optimizer: AdamW over the heads (the model included),
+    ``lr`` and ``weight_decay`` as given. Pair it with :class:`EpochCallback` on the
+    collator."""
+
+    def __init__(self, heads: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 0.0):
+        super().__init__()
+        self.heads = heads
+        self.lr = lr
+        self.weight_decay = weight_decay
+
+    def _losses(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        losses = self.heads(batch)
+        rows = int(batch["input_ids"].shape[0])
+        for name, value in losses.items():
+            key = f"{stage}/loss" if name == "loss" else f"{stage}/loss_{name}"
+            self.log(key, value.detach(), batch_size=rows, prog_bar=name == "loss")
+        return losses["loss"]  # type: ignore[no-any-return]
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+        return self._losses(batch, "train")
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+        return self._losses(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(
+            self.heads.parameters(), lr=self.lr, weight_decay=self.weight_decay
+        )
