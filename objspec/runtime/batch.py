@@ -326,15 +326,12 @@ def _listed_extras(
             continue
         if any(v is None for v in values):
             raise BatchError(f"'{key}' is missing from some examples of this batch")
-        first = values[0]
-        if isinstance(first, int | float | bool | np.number) or (
-            isinstance(first, torch.Tensor | np.ndarray) and first.ndim == 0
-        ):
-            extras[key] = torch.as_tensor(np.asarray([np.asarray(v).item() for v in values]))
+        if isinstance(values[0], int | float | bool | np.number):  # one number per example
+            extras[key] = torch.as_tensor(np.asarray(values))
         elif all(_length(v) == n for v, n in zip(values, lengths, strict=True)):
             extras[key] = _pad_flat(values, valid, 0)
             per_token.append(key)
-        else:
+        else:  # equal-shaped arrays or tensors (0-d ones too), stacked
             try:
                 extras[key] = torch.stack([torch.as_tensor(np.asarray(v)) for v in values])
             except (RuntimeError, ValueError, TypeError):
