@@ -176,7 +176,7 @@ def test_an_unexpected_exception_is_a_one_line_internal_error(
     def broken(args: object) -> int:
         raise ZeroDivisionError("division by zero\nsecond line")
 
-    monkeypatch.setattr(cli, "cmd_show", broken)
+    monkeypatch.setattr(cli.showing, "cmd_show", broken)
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
     assert main(["show", "bert_mlm"]) == EXIT_INTERNAL
     line = one_line(capsys.readouterr().err)
@@ -207,7 +207,7 @@ def test_each_failure_has_its_exit_code(
     def failing(args: object) -> int:
         raise raised
 
-    monkeypatch.setattr(cli, "cmd_show", failing)
+    monkeypatch.setattr(cli.showing, "cmd_show", failing)
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
     assert main(["show", "bert_mlm"]) == code
     assert says in one_line(capsys.readouterr().err)

@@ -60,7 +60,12 @@ def test_the_wheel_holds_the_specs_and_the_data(wheel: Path) -> None:
             assert archive.read(packaged) == spec.read_bytes()
         for data in DATA:
             assert archive.read(data) == (ROOT / data).read_bytes(), data
-        assert {"objspec/__main__.py", "objspec/cli.py", "compiler/codegen.py"} <= names
+        sources = {
+            str(module.relative_to(ROOT))
+            for package in ("objspec", "compiler")
+            for module in (ROOT / package).rglob("*.py")
+        }
+        assert sources <= names, sorted(sources - names)  # every module, subpackages included
         [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         assert "objspec = objspec.cli:main" in archive.read(entry_points).decode()
 
