@@ -411,6 +411,43 @@ def token_counts(tokenizer: Tokenizer | None = None) -> list[int]:
     return np.bincount(ids, minlength=tokenizer.get_vocab_size()).tolist()
 
 
+SIMILAR_MIN_COUNT = 5  # rarer tokens get no similar tokens (their contexts say too little)
+SIMILAR_MIN_COSINE = 0.3
+
+
+def similar_table(tokenizer: Tokenizer | None = None, k: int = 4) -> np.ndarray:
+    """A STAND-IN similar-token table for MacBERT-style replacement, (V, k) int64: row i lists
+    up to ``k`` ids whose contexts in the bundled corpus resemble id i's (cosine of their left
+    and right neighbour counts at least ``SIMILAR_MIN_COSINE``), most similar first, then -1.
+    Specials and tokens seen fewer than ``SIMILAR_MIN_COUNT`` times list none (MacBERT falls
+    back to a random token there). MacBERT itself uses word2vec synonyms (``Synonyms``)."""
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
+    size = tokenizer.get_vocab_size()
+    sentences = [s for doc in load_documents() for s in doc]
+    contexts = np.zeros((size, 2 * size), dtype=np.float32)
+    for encoding in tokenizer.encode_batch(sentences, add_special_tokens=False):
+        ids = np.asarray(encoding.ids, dtype=np.int64)
+        np.add.at(contexts, (ids[1:], ids[:-1]), 1.0)  # left neighbour
+        np.add.at(contexts, (ids[:-1], size + ids[1:]), 1.0)  # right neighbour
+    counts = np.bincount(
+        np.concatenate([np.asarray(e.ids) for e in tokenizer.encode_batch(sentences)]),
+        minlength=size,
+    )
+    from objspec.runtime.vocab import Vocab  # the runtime's idea of a special token
+
+    special = Vocab.from_tokenizer(tokenizer).special_table().numpy()
+    usable = (counts >= SIMILAR_MIN_COUNT) & ~special
+    norms = np.linalg.norm(contexts, axis=1, keepdims=True)
+    unit = np.divide(contexts, norms, out=np.zeros_like(contexts), where=norms > 0)
+    cosine = unit @ unit.T
+    cosine[:, ~usable] = -1.0
+    cosine[~usable, :] = -1.0
+    np.fill_diagonal(cosine, -1.0)
+    order = np.argsort(-cosine, axis=1, kind="stable")[:, :k]
+    best = np.take_along_axis(cosine, order, axis=1)
+    return np.where(best >= SIMILAR_MIN_COSINE, order, -1).astype(np.int64)
+
+
 def parallel_examples(
     tokenizer: Tokenizer | None = None,
     max_length: int = 64,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -23,6 +23,7 @@ from objspec.runtime.layout import (
 )
 from objspec.runtime.packing import FLAT, pack_rows
 from objspec.runtime.rng import Keys
+from objspec.runtime.tables import pool_table, similar_table, table_of, unigram_cdf
 from objspec.runtime.vocab import Vocab, VocabError
 
 PADDING_SIDES = ("right", "left")
@@ -56,6 +57,8 @@ class Collator(PickledBySource):
     mask_copies: ClassVar[int | None] = None
     decoder_only: ClassVar[bool] = False  # the decoder-only form: labels are next tokens
     outputs: ClassVar[tuple[str, ...]] = ("input_ids", "attention_mask", "labels")
+    # per-token input fields the spec reads (a prompt mask, phrase ids), by name and purpose
+    fields: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(
         self,
@@ -71,12 +74,17 @@ class Collator(PickledBySource):
         pad_to_multiple_of: int | None = None,
         padding_side: str | None = None,
         pack: int | str | None = None,
+        tables: Mapping[str, Any] | None = None,
     ) -> None:
         self.vocab = vocab if isinstance(vocab, Vocab) else Vocab.from_tokenizer(vocab)
         self.padding_side = padding_side_of(vocab, padding_side)
+        self.tables: dict[str, torch.Tensor] = {}
         for what in self.needs:
             if what == "counts":
                 token_counts = self._checked_counts(token_counts)
+            elif what in TABLE_CHECKS:
+                purpose, check = TABLE_CHECKS[what]
+                self.tables[what] = check(table_of(tables, what, purpose), self.vocab)
             elif what in NEEDS_CHECKS:  # each check raises a VocabError that names the need
                 NEEDS_CHECKS[what](self)
             else:
@@ -164,7 +172,8 @@ class Collator(PickledBySource):
     def _checked_counts(self, counts: Any) -> torch.Tensor:
         if counts is None:
             raise ValueError(
-                "this objective weights its selection by token frequency (XLM): pass "
+                "this objective weighs tokens by their corpus frequency (XLM's selection, unigram "
+                "random tokens): pass "
                 "token_counts=, a count per vocabulary id"
             )
         table = torch.as_tensor(counts, dtype=torch.float64).flatten()
@@ -188,10 +197,28 @@ class Collator(PickledBySource):
         return self.const(self.mode_token_ids, device)
 
     def random_pool(self, device: torch.device) -> torch.Tensor:
-        """(N,) int64 ids random replacements draw from, on ``device`` (cached)."""
+        """(N,) int64 ids random replacements draw from, on ``device`` (cached): the run-time
+        ``pool`` table where the spec draws from one, else every non-special id."""
         key = ("random_pool", device)
         if key not in self._consts:
-            self._consts[key] = self.vocab.random_pool(device)
+            given = self.tables.get("pool")
+            pool = given.to(device) if given is not None else self.vocab.random_pool(device)
+            self._consts[key] = pool
+        return self._consts[key]
+
+    def table(self, name: str, device: torch.device) -> torch.Tensor:
+        """A run-time table the spec reads (``similar``), on ``device`` (cached)."""
+        key = ("table", name, device)
+        if key not in self._consts:
+            self._consts[key] = self.tables[name].to(device)
+        return self._consts[key]
+
+    def unigram(self, device: torch.device) -> torch.Tensor:
+        """(V,) int64 cdf of the unigram law over non-special ids (``token_counts``), on
+        ``device`` (cached): ``random ... from unigram``."""
+        key = ("unigram", device)
+        if key not in self._consts:
+            self._consts[key] = unigram_cdf(self.token_counts, self.vocab).to(device)
         return self._consts[key]
 
     def __call__(self, examples: Examples) -> dict[str, torch.Tensor]:
@@ -223,7 +250,9 @@ class Collator(PickledBySource):
             and inputs.shape == batch.input_ids.shape
             and torch.equal(out["attention_mask"].bool(), batch.valid)
         )
-        dropped = pass_through(out, batch.extras, batch.per_token, same_layout)
+        read = {name for name, _ in self.fields}
+        unread = {k: v for k, v in batch.extras.items() if k not in read}
+        dropped = pass_through(out, unread, batch.per_token, same_layout)
         if dropped and not self._warned_dropped:
             self._warned_dropped = True
             warnings.warn(
@@ -232,6 +261,21 @@ class Collator(PickledBySource):
                 RuntimeWarning,
                 stacklevel=3,
             )
+
+    def token_field(self, batch: Batch, name: str, *, binary: bool = False) -> torch.Tensor:
+        """(B, L) int64: the per-token input field ``name`` the spec declares (0 on padding);
+        a BatchError when the examples lack it or, for a ``binary`` field, hold other than
+        0 and 1."""
+        purpose = dict(self.fields).get(name, "the spec reads it")
+        value = batch.extras.get(name)
+        if value is None or name not in batch.per_token:
+            raise BatchError(
+                f"this objective reads a per-token field {name!r} ({purpose}): every example "
+                "needs one, one value per token"
+            )
+        if binary and bool(((value != 0) & (value != 1)).any()):
+            raise BatchError(f"{name} must hold only 0 and 1 ({purpose})")
+        return torch.where(batch.valid, value, 0)
 
     def _require_pad(self, out: dict[str, torch.Tensor]) -> None:
         if self.vocab.pad_id is not None:
@@ -298,6 +342,12 @@ def positive_or_none(name: str, value: Any, alternative: str = "") -> Any:
         raise ValueError(f"{name} must be a positive int{also}, got {value!r}")
     return value
 
+
+# The run-time tables a spec's ``needs`` name: what the spec reads each for, and its check.
+TABLE_CHECKS: dict[str, tuple[str, Callable[[Any, Vocab], torch.Tensor]]] = {
+    "similar": ("replaces tokens with similar ones (a (V, K) table of ids)", similar_table),
+    "pool": ("draws random tokens from a pool of ids", pool_table),
+}
 
 # What a spec's ``needs`` ask of the vocabulary beyond a named special token ('mask', 'cls',
 # ...: ``vocab.require``); 'counts' is the run-time count table, checked with it.

@@ -54,6 +54,12 @@ def hf_inputs(model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Ten
             f"this is ELECTRA's generator batch (labels are token ids); {name} wants 0/1 "
             "replaced labels: feed it rt.electra_discriminator_inputs(batch, generator_logits)"
         )
+    if "label_weights" in batch and "label_weights" not in _named_parameters(model):
+        raise ConsumerError(
+            f"this batch's loss is weighted per position (label_weights, e.g. masked "
+            f"diffusion's 1/t); {name} would compute an unweighted loss from its labels: use "
+            "the compiled Heads, or weight the per-token cross-entropy of its logits yourself"
+        )
     if "target_positions" in batch and ("perm_order" in batch or "perm_mask" in batch):
         batch = xlnet_inputs(batch)
     accepted = _named_parameters(model)

@@ -70,6 +70,19 @@ class MLMHead(nn.Module):
             return _zero_loss(hidden), logits
         return F.cross_entropy(logits, labels[target]), logits
 
+    def weighted_loss_and_logits(
+        self, hidden: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, total: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, logits (N, V)): each labelled position's cross-entropy times its weight
+        (``weights`` (B, L) float32, the collator's ``label_weights``), summed and divided by
+        ``total`` (a () tensor, ``rt.loss_total``): masked diffusion's 1/t-weighted loss."""
+        target = labels != IGNORE_INDEX
+        logits = self.logits(hidden[target])
+        if logits.shape[0] == 0:
+            return _zero_loss(hidden), logits
+        per_token = F.cross_entropy(logits, labels[target], reduction="none")
+        return (per_token * weights[target]).sum() / total, logits
+
 
 class Seq2SeqHead(MLMHead):
     """Cross-entropy of an encoder-decoder's next-token predictions (T5, BART, MASS).
