@@ -272,6 +272,8 @@ class Generator:
                 w(f"modes = {_literal(self.plan.tokens)}  # special tokens, looked up by text")
             if self.plan.output == "decoder_only":
                 w("decoder_only = True  # labels are next tokens: packing cuts them at documents")
+            if self.plan.fields:
+                w(f"fields = {_literal(self.plan.fields)}  # per-token inputs: (name, purpose)")
             w()
             w("def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:")
             with w.indent():
@@ -380,6 +382,9 @@ class Generator:
             f"batch, self.vocab, exclude_special={step.exclude_special!r}, "
             f"exclude_first={step.exclude_first!r}, exclude_last={step.exclude_last!r})"
         )
+        if step.exclude_prompt:
+            self.body("prompt = self.token_field(batch, 'prompt_mask', binary=True).bool()")
+            self.body("candidates = candidates & ~prompt  # the prompt is never touched")
 
     def emit_units(self, step: L.Units) -> None:
         w = self.body
@@ -416,8 +421,18 @@ class Generator:
             self.body("selected = starts  # token units: a unit is its start")
 
     def emit_selectbernoulli(self, step: L.SelectBernoulli) -> None:
-        rate = self.consts.add(self.cname("SELECT_RATE"), step.rate)
-        self.body(f"starts = rt.bernoulli_select(keys, STREAM_SELECT, candidate_starts, {rate})")
+        if step.rate_range is None:
+            rate = self.consts.add(self.cname("SELECT_RATE"), step.rate)
+            self.body(
+                f"starts = rt.bernoulli_select(keys, STREAM_SELECT, candidate_starts, {rate})"
+            )
+        else:
+            low = self.consts.add(self.cname("RATE_LOW"), step.rate_range[0])
+            high = self.consts.add(self.cname("RATE_HIGH"), step.rate_range[1])
+            self.body(f"rates = rt.uniform_rates(keys, STREAM_RATE, {low}, {high})  # (B,)")
+            self.body(
+                "starts = rt.bernoulli_select_rates(keys, STREAM_SELECT, candidate_starts, rates)"
+            )
         self._emit_expand()
 
     def emit_selectexact(self, step: L.SelectExact) -> None:
@@ -765,9 +780,13 @@ class Generator:
             w(f"{cdf},")
             if "mask" in step.actions:
                 w("mask_id=self.mask_id,")
-            if "random" in step.actions:
+            if "random" in step.actions or "similar" in step.actions:
                 w("pool=self.random_pool(device),")
                 w(f"random_stream={streams[1]},")
+                if step.random_from == "unigram":
+                    w("unigram=self.unigram(device),  # random tokens by corpus frequency")
+            if "similar" in step.actions:
+                w("similar=self.table('similar', device),")
             if per_span:
                 w(f"span_start={self.span_start_expr},  # one decision per span")
         w(")")
@@ -836,6 +855,11 @@ class Generator:
     def emit_labels(self, step: L.Labels) -> None:
         self.body("labels = rt.labels_at(batch.input_ids, selected)")
 
+    def emit_lossweights(self, step: L.LossWeights) -> None:
+        over = self.consts.add("LOSS_OVER", step.over, "what the loss is averaged over")
+        rates = "rates" if step.weighted else "None"
+        self.body(f"label_weights = rt.label_weights(labels, candidates, {rates}, {over})")
+
     # --- the heads -----------------------------------------------------------------------
     def _heads(self) -> None:
         w = self.body
@@ -893,7 +917,10 @@ class Generator:
                 w("losses = {")
                 with w.indent():
                     for head in self.plan.heads:
-                        w(f"{head.kind!r}: {_head_call(head.kind, views, rtd is not None)},")
+                        call = _head_call(head.kind, views, rtd is not None)
+                        if head.kind == "mlm" and "label_weights" in self.plan.outputs:
+                            call = WEIGHTED_MLM_CALL
+                        w(f"{head.kind!r}: {call},")
                 w("}")
                 total = " + ".join(
                     f"{head.kind.upper()}_WEIGHT * losses[{head.kind!r}]"
@@ -955,6 +982,12 @@ def _head_call(kind: str, views: str | None, electra: bool) -> str:
     return f"self.{kind}({HEAD_INPUTS[kind]})"
 
 
+# The MLM loss weighted per label and averaged over LOSS_OVER (masked diffusion's 1/t).
+WEIGHTED_MLM_CALL = (
+    "self.mlm.weighted_loss_and_logits(hidden_states, batch['labels'], batch['label_weights'], "
+    "rt.loss_total(batch['labels'], batch.get('attention_mask'), LOSS_OVER))[0]"
+)
+
 VIEW_COMMENTS = {
     "selected": "the corrupted row against its selected tokens, their own row",
     "paired": "the row against the example's positive_ids, their own row",
@@ -1003,6 +1036,7 @@ OUTPUT_EXPRESSIONS = {
     "view_input_ids": "view_input_ids",
     "view_attention_mask": "view_valid.long()",
     "sample_keys": "sample_keys",
+    "label_weights": "label_weights",
 }
 
 HEAD_INPUTS = {

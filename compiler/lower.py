@@ -49,6 +49,7 @@ STREAMS = {
     "span_count": 29,
     "span_ends": 30,
     "block_order": 31,
+    "rate": 32,
 }
 
 JOIN_TEXT = "input parallel: </s> sentence </s> translation </s>, positions restart"
@@ -82,6 +83,7 @@ class Candidates(Step):
     exclude_special: bool
     exclude_first: bool
     exclude_last: bool
+    exclude_prompt: bool = False  # the per-token field prompt_mask marks what is never touched
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class BudgetPlan:
 @dataclass(frozen=True)
 class SelectBernoulli(Step):
     rate: float
+    rate_range: tuple[float, float] | None = None  # a rate per example, uniform on [low, high)
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,7 @@ class Replace(Step):
     # zero-length spans insert tokens as fairseq's add_insertion_noise: ceil(n x insert_random)
     # of a row's n are random, the others mask; None when the law draws no length 0
     insert_random: float | None = None
+    random_from: str = "vocabulary"  # 'vocabulary' | 'unigram' (token_counts) | 'pool' (a table)
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,15 @@ class Sentinels(Step):
 @dataclass(frozen=True)
 class Labels(Step):
     """Same-length MLM labels: the original token at selected positions."""
+
+
+@dataclass(frozen=True)
+class LossWeights(Step):
+    """Each label's weight in the loss (``label_weights``): the example's inverse rate when
+    ``weighted``; divided by its candidate count when the loss is averaged ``over`` examples."""
+
+    weighted: bool
+    over: str  # 'selected' | 'tokens' | 'examples'
 
 
 @dataclass(frozen=True)
@@ -325,6 +338,8 @@ class Plan:
     output: str = "encoder"
     attention: str = "prefix"  # the decoder-only form's: 'prefix' or 'causal'
     tokens: tuple[str, ...] = ()  # special tokens the collator looks up by text (FIM's)
+    fields: tuple[tuple[str, str], ...] = ()  # per-token input fields read: (name, purpose)
+    loss_over: str = "selected"  # what the MLM loss is averaged over (see LossWeights)
 
 
 MEMBER_OUTPUTS = ("input_ids", "attention_mask", "labels")  # no decoder keys: the mixture adds them
@@ -702,6 +717,8 @@ def _streams_used(steps: list[Step]) -> list[str]:
     for step in steps:
         if isinstance(step, SelectBernoulli | SelectExact):
             used.append("select")
+        if isinstance(step, SelectBernoulli) and step.rate_range is not None:
+            used.append("rate")
         budgeted = SelectExact | SelectSpans | SelectFragment
         if (
             isinstance(step, budgeted)
@@ -741,7 +758,7 @@ def _streams_used(steps: list[Step]) -> list[str]:
             used += ["noise_lengths", "nonnoise_lengths"] + (["roll"] if step.random_roll else [])
         if isinstance(step, Replace):
             used.append("replace")
-            if "random" in step.actions:
+            if "random" in step.actions or "similar" in step.actions:
                 used.append("random_token")
             if step.insert_random is not None:
                 used.append("insert_place")

@@ -59,6 +59,7 @@ from objspec.runtime.heads import (
 from objspec.runtime.models import TinyEncoder, TinySeq2Seq
 from objspec.runtime.packing import pack_rows
 from objspec.runtime.pairs import Pairs, build_pairs, split_points, truncate_pair
+from objspec.runtime.rates import bernoulli_select_rates, label_weights, loss_total, uniform_rates
 from objspec.runtime.replace import DELETED, IGNORE_INDEX, labels_at, replace_selected
 from objspec.runtime.rewrite import (
     choose_member,
@@ -140,6 +141,10 @@ __all__ = [
     "VocabError",
     "below",
     "bernoulli_select",
+    "bernoulli_select_rates",
+    "label_weights",
+    "loss_total",
+    "uniform_rates",
     "budget_counts",
     "candidate_mask",
     "content_index",
