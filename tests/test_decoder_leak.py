@@ -4,7 +4,7 @@ For every bundled spec that compiles in decoder form, and a prefix LM written he
 labelled position's loss alone is backpropagated to the token embeddings' outputs: the
 gradient must be exactly zero at the target token's own position and every later one (and in
 every other row), and non-zero at some earlier one. Both with the tiny reference model and a
-tiny Hugging Face GPT-2 through ``rt.HuggingFaceCausalLM``.
+tiny Hugging Face GPT-2 and Llama through ``rt.HuggingFaceCausalLM``.
 """
 
 from __future__ import annotations
@@ -71,11 +71,26 @@ def vocab_and_examples() -> tuple[Vocab, list[dict[str, Any]]]:
 
 
 def tiny_model(kind: str, vocab_size: int) -> torch.nn.Module:
-    """Our tiny encoder, or a two-layer GPT-2 of width 16 (eager or SDPA attention)."""
+    """Our tiny encoder, a two-layer GPT-2 of width 16 (eager or SDPA attention), or a
+    two-layer Llama of width 16 (grouped-query attention)."""
     torch.manual_seed(0)
     if kind == "tiny":
         return TinyEncoder(vocab_size, hidden_size=16, layers=2, heads=2, max_length=128).eval()
     transformers = pytest.importorskip("transformers")
+    if kind == "llama":  # rotary positions, RMSNorm, SDPA: the other common decoder family
+        llama = transformers.LlamaConfig(
+            vocab_size=vocab_size,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=128,
+            bos_token_id=None,
+            eos_token_id=None,
+            pad_token_id=None,
+        )
+        return rt.HuggingFaceCausalLM(transformers.LlamaModel(llama).eval())
     config = transformers.GPT2Config(
         vocab_size=vocab_size,
         n_embd=16,
@@ -129,9 +144,10 @@ def probes(labels: torch.Tensor) -> list[tuple[int, int]]:
     return out
 
 
-MODELS = ["tiny", "gpt2_sdpa", "gpt2_eager"]
+MODELS = ["tiny", "gpt2_sdpa", "gpt2_eager", "llama"]
 CASES = [(spec, model) for spec in [*DECODER_SPECS, "inline_prefix_lm"] for model in MODELS[:2]]
 CASES.append(("inline_prefix_lm", "gpt2_eager"))  # the additive mask under eager attention too
+CASES += [("causal_lm", "llama"), ("inline_prefix_lm", "llama")]  # causal, and a 4-d prefix mask
 
 
 @pytest.mark.parametrize(("spec", "model_kind"), CASES)
