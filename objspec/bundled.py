@@ -22,7 +22,7 @@ import string
 from collections.abc import Sequence
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 from tokenizers import (
@@ -446,6 +446,31 @@ def similar_table(tokenizer: Tokenizer | None = None, k: int = 4) -> np.ndarray:
     order = np.argsort(-cosine, axis=1, kind="stable")[:, :k]
     best = np.take_along_axis(cosine, order, axis=1)
     return np.where(best >= SIMILAR_MIN_COSINE, order, -1).astype(np.int64)
+
+
+def run_time_inputs(tokenizer: Tokenizer, needs: Sequence[str]) -> dict[str, Any]:
+    """The collator arguments a spec's run-time tables need (its Collator's ``needs``), built
+    from the bundled corpus as stand-ins: ``token_counts`` (XLM's weighting, unigram random
+    tokens), ``tables`` (the similar-token table; a pool of the 500 most frequent ordinary
+    ids). Empty for a spec that reads none."""
+    kwargs: dict[str, Any] = {}
+    if "counts" in needs:
+        kwargs["token_counts"] = token_counts(tokenizer)
+    tables: dict[str, Any] = {}
+    if "similar" in needs:
+        tables["similar"] = similar_table(tokenizer)
+    if "pool" in needs:
+        from objspec.runtime.vocab import Vocab
+
+        counts = np.asarray(token_counts(tokenizer), dtype=np.float64)
+        counts[Vocab.from_tokenizer(tokenizer).special_table().numpy()] = -1.0
+        tables["pool"] = np.argsort(-counts, kind="stable")[:POOL_SIZE]
+    if tables:
+        kwargs["tables"] = tables
+    return kwargs
+
+
+POOL_SIZE = 500
 
 
 def parallel_examples(

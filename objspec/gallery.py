@@ -235,9 +235,9 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
         example = dict(
             bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]
         )
-    counts = bundled.token_counts(tokenizer) if "counts" in compiled.Collator.needs else None
+    tables = bundled.run_time_inputs(tokenizer, compiled.Collator.needs)
     vocab = Vocab.from_tokenizer(bundled.with_special_tokens(tokenizer, compiled.Collator.modes))
-    collator = compiled.Collator(vocab, seed=0, token_counts=counts)
+    collator = compiled.Collator(vocab, seed=0, **tables)
     out = collator([example])
     if "langs" in out:
         lines = translation_lines(tokenizer, example, out)

@@ -40,10 +40,9 @@ def rows(tokenizer: Any) -> list[dict[str, Any]]:
 
 def collator_for(path: Path, tokenizer: Any, **kwargs: Any) -> Any:
     compiled = objspec.compile_file(path)
-    if "xlm_mlm" in path.name:
-        kwargs["token_counts"] = bundled.token_counts(tokenizer)
     if compiled.Collator.modes:  # the tokens a spec names by text (FIM's sentinels)
         tokenizer = bundled.with_special_tokens(bundled.load_tokenizer(), compiled.Collator.modes)
+    kwargs.update(bundled.run_time_inputs(tokenizer, compiled.Collator.needs))
     return compiled.Collator(tokenizer, seed=3, **kwargs)
 
 

@@ -82,12 +82,9 @@ CONSUMERS = [
 
 def batch_of(spec: str) -> dict[str, torch.Tensor]:
     tokenizer = bundled.load_tokenizer()
-    kwargs: dict[str, Any] = {}
-    if spec == "xlm_mlm":
-        kwargs["token_counts"] = bundled.token_counts(tokenizer)
-    collator = objspec.compile_file(ROOT / "specs" / f"{spec}.objspec").Collator(
-        tokenizer, seed=0, **kwargs
-    )
+    compiled = objspec.compile_file(ROOT / "specs" / f"{spec}.objspec")
+    tables = bundled.run_time_inputs(tokenizer, compiled.Collator.needs)
+    collator = compiled.Collator(tokenizer, seed=0, **tables)
     if spec == "xlm_tlm":
         return collator(bundled.parallel_examples(tokenizer, 40)[:4])
     return collator(bundled.encode_examples(tokenizer, bundled.load_documents()[:6], 40)[:4])

@@ -32,10 +32,9 @@ def examples() -> list[dict[str, Any]]:
 
 def collator(spec: str, output: str | None, **kwargs: Any) -> Any:
     tokenizer = bundled.load_tokenizer()
-    if spec == "xlm_mlm":
-        kwargs["token_counts"] = bundled.token_counts(tokenizer)
     compiled = objspec.compile_file(ROOT / "specs" / f"{spec}.objspec", output=output)
     tokenizer = bundled.with_special_tokens(tokenizer, compiled.Collator.modes)
+    kwargs.update(bundled.run_time_inputs(tokenizer, compiled.Collator.needs))
     return compiled.Collator(tokenizer, seed=5, epoch=1, **kwargs)
 
 

@@ -71,10 +71,8 @@ def show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: in
         ids = enc.ids[:max_length]
         words = [-1 if w is None else w for w in enc.word_ids][:max_length]
         example = {"input_ids": ids, "word_ids": words, "index": 0}
-    counts = bundled.token_counts(tokenizer) if "counts" in compiled.Collator.needs else None
-    collator = compiled.Collator(
-        Vocab.from_tokenizer(tokenizer), seed=seed, epoch=epoch, token_counts=counts
-    )
+    tables = bundled.run_time_inputs(tokenizer, compiled.Collator.needs)
+    collator = compiled.Collator(Vocab.from_tokenizer(tokenizer), seed=seed, epoch=epoch, **tables)
     result = collator([example])
     say((objective.name, "bold"), f" ({spec}), seed {seed}, epoch {epoch}")
     if "langs" in result:
