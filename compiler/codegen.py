@@ -452,6 +452,7 @@ class Generator:
             w(f"keys, STREAM_SELECT, candidate_starts, sizes, budget{weighted}")
         w(")")
         self._emit_expand()
+        self.span_start_expr = "rt.start_position(unit_start)"  # a unit is its own span
 
     def emit_selectspans(self, step: L.SelectSpans) -> None:
         w = self.body

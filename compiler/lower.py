@@ -455,6 +455,8 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         pass  # the pair's label, drawn with the pair; a contrastive objective's views
     elif output == "encoder":
         steps.append(Labels("predict original at selected"))
+        if objective.loss.weighted:
+            steps.append(_loss_weights(objective.loss))
         if objective.attention.kind == "permutation":
             layout = objective.attention.layout
             text = "attention permutation" + ("(layout=sparse)" if layout == "sparse" else "")
@@ -480,7 +482,7 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     if any(h.name == "replaced_token_detection" for h in objective.heads):
         steps.append(SampleKeys("sample keys: the generator samples in the training step"))
     outputs = _outputs(objective)
-    needs = tuple(a for a in ("mask", "random", "sentinel") if objective.replace.share_of(a) > 0)
+    needs = _replacement_needs(objective.replace)
     if objective.inserts and "mask" not in needs:
         needs = ("mask", *needs)  # an insertion that is not random is a mask
     if objective.predict.target in ("sentinels", "sequence"):
@@ -494,6 +496,7 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     if objective.views is not None and objective.views.kind == "selected":
         needs += ("cls",)
     used = _streams_used(steps)
+    prompt = ("prompt_mask", "the prompt, never touched") if "prompt" in objective.exclude else None
     return Plan(
         name=objective.name,
         source=objective.source,
@@ -508,13 +511,22 @@ def _lower_objective(objective: ir.Objective) -> Plan:
             for h in objective.heads
         ),
         mask_copies=objective.masks.copies if objective.masks.kind == "static" else None,
-        needs=needs,
+        needs=tuple(dict.fromkeys(needs)),
         outputs=outputs,
         streams={name: STREAMS[name] for name in used},
         output=output,
         attention=_decoder_attention(objective),
         tokens=fim.tokens if fim is not None else objective.predict.tokens if blanks else (),
+        fields=(prompt,) if prompt is not None else (),
+        loss_over=objective.loss.over,
     )
+
+
+def _loss_weights(loss: ir.Loss) -> LossWeights:
+    parts = ["loss cross_entropy"]
+    parts += [f"weight {loss.weight}"] if loss.weight != "none" else []
+    parts += [f"over {loss.over}"] if loss.over != "selected" else []
+    return LossWeights(", ".join(parts), loss.weight == "inverse_rate", loss.over)
 
 
 def _decoder_attention(objective: ir.Objective) -> str:
@@ -568,6 +580,7 @@ def _outputs(objective: ir.Objective, mixture: bool = False) -> tuple[str, ...]:
             + (("position_ids", "langs") if objective.input.kind == "parallel" else ())
             + (("view_input_ids", "view_attention_mask") if views else ())
             + (("sample_keys",) if rtd else ())
+            + (("label_weights",) if objective.loss.weighted else ())
         )
     if kind == "decoder_only":
         if objective.predict.target == "blanks":
@@ -596,9 +609,13 @@ def _pairs(pair: ir.Pair) -> BuildPairs:
 
 def _candidates(objective: ir.Objective) -> Candidates:
     ex = set(objective.exclude)
-    words = ", ".join(w for w in ("special", "first", "last") if w in ex) or "nothing"
+    words = ", ".join(w for w in ("special", "first", "last", "prompt") if w in ex) or "nothing"
     return Candidates(
-        f"exclude {words} (and padding)", "special" in ex, "first" in ex, "last" in ex
+        f"exclude {words} (and padding)",
+        "special" in ex,
+        "first" in ex,
+        "last" in ex,
+        "prompt" in ex,
     )
 
 
@@ -641,6 +658,11 @@ def _selection(
             sel.rate,
         )
     if isinstance(sel, ir.Bernoulli):
+        if sel.rate_law is not None:
+            drawn = sel.rate_law
+            text = f"select bernoulli rate ~ {drawn.describe()}, drawn per example"
+            return SelectBernoulli(text, (drawn.low + drawn.high) / 2, (drawn.low, drawn.high))
+        assert sel.rate is not None  # the IR holds a rate or a rate law
         return SelectBernoulli(f"select bernoulli {_pct(sel.rate)}", sel.rate)
     if isinstance(sel, ir.Exact):
         alpha = f" alpha {sel.alpha:g}" if sel.alpha is not None else ""
@@ -692,7 +714,10 @@ def _fragment(sel: ir.Fragment) -> SelectFragment:
 
 def _replacement(rep: ir.Replacement, inserts: bool = False) -> Replace:
     shares = tuple(s for s in rep.shares if s.share > 0)
-    mix = ", ".join(f"{s.action} {_pct(s.share)}" for s in shares)
+    source = f" from {rep.random_from}" if rep.random_from != "vocabulary" else ""
+    mix = ", ".join(
+        f"{s.action} {_pct(s.share)}{source if s.action == 'random' else ''}" for s in shares
+    )
     collapse = ", collapse" if rep.collapse else ""
     return Replace(
         f"replace per {rep.per}{collapse}: {mix}",
@@ -701,7 +726,19 @@ def _replacement(rep: ir.Replacement, inserts: bool = False) -> Replace:
         cumulative_thresholds(tuple(s.share for s in shares)),
         rep.collapse,
         rep.share_of("random") if inserts else None,
+        rep.random_from,
     )
+
+
+def _replacement_needs(rep: ir.Replacement) -> tuple[str, ...]:
+    """What the replacement mix writes and reads: special tokens, random tokens and the
+    run-time tables they come from ('counts' for unigram, 'pool', 'similar')."""
+    needs = tuple(a for a in ("mask", "random", "sentinel") if rep.share_of(a) > 0)
+    if rep.share_of("similar") > 0:
+        needs += ("random", "similar") if "random" not in needs else ("similar",)
+    if "random" in needs and rep.random_from != "vocabulary":
+        needs += ("counts",) if rep.random_from == "unigram" else ("pool",)
+    return needs
 
 
 def _head_params(head: ir.Head) -> tuple[tuple[str, ir.HeadValue], ...]:

@@ -154,16 +154,50 @@ def synthetic_counts(size: int) -> list[int]:
     return [0 if i < FIRST_WORD else i for i in range(size)]
 
 
+def synthetic_tables(vocab: Vocab, needs: tuple[str, ...]) -> dict[str, Any]:
+    """Run-time tables for the needs of a spec: every ordinary id i similar to the next two
+    ordinary ids, except every fifth id, which lists none (the fallback); a pool of the first
+    100 ordinary ids."""
+    ordinary = (~vocab.special_table()).nonzero().flatten()
+    tables: dict[str, Any] = {}
+    if "similar" in needs:
+        similar = torch.full((vocab.size, 2), -1, dtype=torch.int64)
+        for first in range(2):  # the next two ordinary ids, vectorized over ids
+            following = ordinary.roll(-1 - first)
+            similar[ordinary, first] = following
+        similar[ordinary[::5]] = -1
+        tables["similar"] = similar
+    if "pool" in needs:
+        tables["pool"] = ordinary[:100]
+    return {"tables": tables} if tables else {}
+
+
 def _collator(compiled: Any, case: Case, epoch: int | None = None) -> Any:
     """The compiled collator of ``case`` (its vocabulary, seed and epoch)."""
-    counts = synthetic_counts(case.vocab.size) if "counts" in compiled.Collator.needs else None
-    collator = compiled.Collator(case.vocab, seed=case.seed, token_counts=counts)
+    needs = compiled.Collator.needs
+    counts = synthetic_counts(case.vocab.size) if "counts" in needs else None
+    tables = synthetic_tables(case.vocab, needs)
+    collator = compiled.Collator(case.vocab, seed=case.seed, token_counts=counts, **tables)
     collator.set_epoch(case.epoch if epoch is None else epoch)
     return collator
 
 
 def _collate(compiled: Any, case: Case, epoch: int | None = None) -> dict[str, torch.Tensor]:
-    return _collator(compiled, case, epoch)(case.examples)  # type: ignore[no-any-return]
+    collator = _collator(compiled, case, epoch)
+    return collator(with_fields(case.examples, collator.fields))  # type: ignore[no-any-return]
+
+
+def stand_in_prompt(length: int) -> list[int]:
+    """A stand-in ``prompt_mask`` for a row of ``length`` tokens: its first third."""
+    return [1 if i < length // 3 else 0 for i in range(length)]
+
+
+def with_fields(examples: list[dict[str, Any]], fields: tuple[tuple[str, str], ...]) -> list[Any]:
+    """The examples with stand-ins for the per-token fields a spec declares (``prompt_mask``:
+    :func:`stand_in_prompt`)."""
+    if not any(name == "prompt_mask" for name, _ in fields):
+        return examples
+    return [{**e, "prompt_mask": stand_in_prompt(len(e["input_ids"]))} for e in examples]
 
 
 def _inputs(case: Case) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -206,6 +240,9 @@ def _excluded(objective: ir.Objective, case: Case) -> torch.Tensor:
         exclude_first="first" in ex,
         exclude_last="last" in ex,
     )
+    if "prompt" in ex:
+        lengths = batch.valid.sum(dim=1, keepdim=True)
+        cand &= torch.arange(cand.shape[1]).unsqueeze(0) >= lengths // 3
     return ~cand
 
 
@@ -245,9 +282,9 @@ def check_untouched(objective: ir.Objective, compiled: Any, case: Case) -> None:
     ids, valid, _ = _inputs(case)
     excluded = _excluded(objective, case)
     if bool(_selected(objective, out)[excluded].any()):
-        raise _fail("an excluded position (special, padding, first/last) got a label")
+        raise _fail("an excluded position (special, padding, first/last, prompt) got a label")
     if not torch.equal(out["input_ids"][excluded], ids[excluded]):
-        raise _fail("an excluded position (special, padding, first/last) was changed")
+        raise _fail("an excluded position (special, padding, first/last, prompt) was changed")
     if not torch.equal(out["attention_mask"].bool(), valid):
         raise _fail("attention_mask does not mark exactly the real tokens")
 
@@ -444,45 +481,130 @@ def check_rate(objective: ir.Objective, compiled: Any, case: Case) -> None:
     big = big_case()
     out = _collate(compiled, big)
     _, _, cand = _inputs(big)
+    if sel.rate_law is not None:
+        _check_rates_per_example(objective, sel.rate_law, out, ~_excluded(objective, big))
+        return
+    assert sel.rate is not None
     selected = int(_selected(objective, out).sum())
     ok, detail = _binomial_ok(selected, int(cand.sum()), sel.rate)
     if not ok:
         raise _fail(f"selection rate off: {detail}")
 
 
+def _check_rates_per_example(
+    objective: ir.Objective, law: ir.RateLaw, out: dict[str, torch.Tensor], cand: torch.Tensor
+) -> None:
+    """Each row selected at a rate of its own, the rates spread over the law's interval:
+    every row's fraction within the interval (6 sigma), the rows' mean fraction the law's mean
+    and their spread its standard deviation (within stated bounds); where the loss weighs
+    labels by the inverse rate, each row's weight is one over its observed rate (6 sigma)."""
+    hits = _selected(objective, out).sum(dim=1).double()
+    n = cand.sum(dim=1).double()
+    fraction = hits / n
+    slack = Z_BOUND * torch.sqrt(0.25 / n)
+    if bool((fraction < law.low - slack).any()) or bool((fraction > law.high + slack).any()):
+        raise _fail(f"a row's selection rate lies outside {law.describe()}")
+    mean, std = (law.low + law.high) / 2, (law.high - law.low) / math.sqrt(12)
+    rows = fraction.numel()
+    if abs(float(fraction.mean()) - mean) > Z_BOUND * std / math.sqrt(rows):
+        raise _fail(f"rows' mean selection rate {float(fraction.mean()):.3f}, expected {mean:.3f}")
+    if abs(float(fraction.std()) - std) > 0.35 * std:  # 64 rows: the sample std within 35%
+        raise _fail(f"rows' rates spread {float(fraction.std()):.3f}, expected about {std:.3f}")
+    if objective.loss.weight != "inverse_rate":
+        return
+    weights = out["label_weights"].double()
+    labelled = out["labels"] != IGNORE_INDEX
+    per_row = weights.max(dim=1).values
+    if bool((weights[labelled] != per_row.unsqueeze(1).expand_as(weights)[labelled]).any()):
+        raise _fail("label weights differ within a row")
+    if bool(weights[~labelled].any()):
+        raise _fail("a position with nothing to predict has a loss weight")
+    if objective.loss.over == "examples":
+        per_row = per_row * n
+    drawn = 1.0 / per_row[hits > 0]
+    sd = torch.sqrt(drawn * (1 - drawn) / n[hits > 0])
+    if bool(((fraction[hits > 0] - drawn).abs() > Z_BOUND * sd + 1e-9).any()):
+        raise _fail("a row's loss weight is not one over its selection rate")
+
+
 def check_mix(objective: ir.Objective, compiled: Any, case: Case) -> None:
+    """Each action's share among the decisions (per token, or per span or unit), against
+    its expectation per decided token: a random draw may equal the original or one of its
+    similar tokens, a token with no similar one falls back to a random token."""
     big = big_case()
-    out = _collate(compiled, big)
+    collator = _collator(compiled, big)
+    out = collator(with_fields(big.examples, collator.fields))
     ids, _, _ = _inputs(big)
-    target = _selected(objective, out)
-    new, old = out["input_ids"][target], ids[target]
-    n = int(target.sum())
-    pool = big.vocab.random_pool().numel()
-    rep = objective.replace
-    observed = {
-        "mask": int((new == MASK).sum()),
-        "random": int(((new != MASK) & (new != old)).sum()),
-    }
-    expected = {
-        "mask": rep.share_of("mask"),
-        "random": rep.share_of("random") * (1 - 1 / pool),  # a random draw can equal the original
-    }
-    if rep.per == "span":
-        # one decision per span: the counts are of spans, so compare span-level frequencies
-        if "span_start" in out:
-            starts = target & (torch.arange(ids.shape[1]).unsqueeze(0) == out["span_start"])
-        else:  # spans are the runs of selected positions
-            starts = target & ~torch.cat([torch.zeros_like(target[:, :1]), target[:, :-1]], 1)
-        first_new, first_old = out["input_ids"][starts], ids[starts]
-        n = int(starts.sum())
-        observed = {
-            "mask": int((first_new == MASK).sum()),
-            "random": int(((first_new != MASK) & (first_new != first_old)).sum()),
-        }
-    for action, p in expected.items():
-        ok, detail = _binomial_ok(observed[action], n, p)
+    decided = _decisions(objective, out, ids, big)
+    new, old = out["input_ids"][decided], ids[decided]
+    expected, observed = _mix_counts(objective.replace, collator, new, old)
+    n = int(decided.sum())
+    for action, count in expected.items():
+        ok, detail = _binomial_ok(observed[action], n, count / max(n, 1))
         if not ok:
             raise _fail(f"share of {action!r} off: {detail}")
+
+
+def _decisions(
+    objective: ir.Objective, out: dict[str, torch.Tensor], ids: torch.Tensor, case: Case
+) -> torch.Tensor:
+    """(B, L) bool: the positions whose draw decides an action: every selected token, or per
+    span the first token of each span (of each unit, for 'select exact')."""
+    target = _selected(objective, out)
+    if objective.replace.per != "span":
+        return target
+    if "span_start" in out:
+        return target & (torch.arange(ids.shape[1]).unsqueeze(0) == out["span_start"])
+    if isinstance(objective.select, ir.Exact) and objective.unit.kind == "word":
+        return target & word_unit_starts(read_batch(case.examples, PAD), case.vocab)
+    if isinstance(objective.select, ir.Exact):
+        return target
+    return target & ~torch.cat([torch.zeros_like(target[:, :1]), target[:, :-1]], 1)
+
+
+def _random_law(collator: Any, source: str) -> torch.Tensor:
+    """(V,) float64: the probability of each id as a random replacement token, drawn from
+    ``source`` (the vocabulary or a pool uniformly, or by the unigram counts)."""
+    cpu = torch.device("cpu")
+    if source == "unigram":
+        cdf = collator.unigram(cpu)
+        return torch.diff(cdf, prepend=torch.zeros(1, dtype=torch.int64)).double() / (1 << 32)
+    law = torch.zeros(collator.vocab.size, dtype=torch.float64)
+    pool = collator.random_pool(cpu)
+    law[pool] = 1.0 / pool.numel()
+    return law
+
+
+def _mix_counts(
+    rep: ir.Replacement, collator: Any, new: torch.Tensor, old: torch.Tensor
+) -> tuple[dict[str, float], dict[str, int]]:
+    """(expected, observed) counts of mask, random and similar replacements at the decided
+    tokens ``new`` (N,) replacing ``old`` (N,)."""
+    law = _random_law(collator, rep.random_from)
+    equal = law[old]
+    similar_ids = collator.tables.get("similar")
+    if similar_ids is not None:
+        rows = similar_ids[old]
+        listed = rows >= 0
+        has = listed.any(dim=1).double()
+        in_row = torch.where(listed, law[rows.clamp(min=0)], 0.0).sum(dim=1)
+        is_similar = (rows == new.unsqueeze(1)).any(dim=1) & (new != old)
+    else:
+        has = in_row = torch.zeros_like(equal)
+        is_similar = torch.zeros_like(new, dtype=torch.bool)
+    drawn = rep.share_of("random") + rep.share_of("similar") * (1 - has)  # random tokens
+    expected = {
+        "mask": rep.share_of("mask") * new.numel(),
+        "random": float((drawn * (1 - equal - in_row)).sum()),
+        "similar": float((rep.share_of("similar") * has + drawn * in_row).sum()),
+    }
+    changed = (new != MASK) & (new != old)
+    observed = {
+        "mask": int((new == MASK).sum()),
+        "random": int((changed & ~is_similar).sum()),
+        "similar": int(is_similar.sum()),
+    }
+    return expected, observed
 
 
 # --- contrastive views and one fragment per row --------------------------------------------

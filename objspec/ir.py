@@ -189,11 +189,39 @@ class Budget(Node):
         return self
 
 
+class RateLaw(Node):
+    """A rate drawn once per example: uniform on [low, high) (masked diffusion's t)."""
+
+    name: Literal["uniform"] = "uniform"
+    low: Rate
+    high: Rate
+
+    @model_validator(mode="after")
+    def _an_interval(self) -> RateLaw:
+        if not self.low < self.high:
+            raise _fail(f"rate law uniform({self.low:g}, {self.high:g}) needs low < high")
+        return self
+
+    def describe(self) -> str:
+        return f"uniform({self.low:g}, {self.high:g})"
+
+
 class Bernoulli(Node):
-    """Each candidate unit independently with probability ``rate`` (HF's MLM collator)."""
+    """Each candidate unit independently with probability ``rate`` (HF's MLM collator), or with
+    a probability drawn per example from ``rate_law`` (MDLM, LLaDA)."""
 
     kind: Literal["bernoulli"] = "bernoulli"
-    rate: Rate
+    rate: Rate | None = None
+    rate_law: RateLaw | None = None
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> Bernoulli:
+        if (self.rate is None) == (self.rate_law is None):
+            raise _fail(
+                "'select bernoulli' takes a rate or a rate law, one of them",
+                "e.g. 'select bernoulli 15%' or 'select bernoulli rate ~ uniform(0.001, 1)'",
+            )
+        return self
 
 
 class Exact(Node):
@@ -337,7 +365,7 @@ RUN_SELECTIONS = (
     Suffix,
 )  # selections made of contiguous spans
 
-Action = Literal["mask", "random", "keep", "delete", "sentinel"]
+Action = Literal["mask", "random", "keep", "delete", "sentinel", "similar"]
 LENGTH_CHANGING = ("delete", "sentinel")
 
 
@@ -352,6 +380,9 @@ class Replacement(Node):
     per: Literal["token", "span"]
     shares: tuple[Share, ...]
     collapse: bool = False  # each span becomes one token (BART's replace_length=1)
+    # where random tokens (and a 'similar' action's fallback) come from: the non-special
+    # vocabulary uniformly, by corpus frequency (the run-time token_counts), or a run-time pool
+    random_from: Literal["vocabulary", "unigram", "pool"] = "vocabulary"
 
     @model_validator(mode="after")
     def _a_distribution(self) -> Replacement:
@@ -529,7 +560,20 @@ class Output(Node):
 
 
 class Loss(Node):
+    """The loss of the labels: cross-entropy, each label weighted by its example's inverse
+    rate (``inverse_rate``: masked diffusion's 1/t) or not, averaged ``over`` the labelled
+    positions (``selected``), the batch's real tokens (``tokens``: MDLM's denominator) or its
+    examples, each example's sum divided by its candidate count (``examples``: LLaDA's
+    fine-tuning, per answer length)."""
+
     name: Literal["cross_entropy"] = "cross_entropy"
+    weight: Literal["none", "inverse_rate"] = "none"
+    over: Literal["selected", "tokens", "examples"] = "selected"
+
+    @property
+    def weighted(self) -> bool:
+        """True when the labels carry weights (``label_weights``) beyond a plain mean."""
+        return self.weight != "none" or self.over != "selected"
 
 
 class Head(Node):
@@ -645,7 +689,7 @@ class Masks(Node):
     copies: int = Field(default=1, ge=1, le=MAX_COPIES)
 
 
-Exclusion = Literal["special", "first", "last"]
+Exclusion = Literal["special", "first", "last", "prompt"]
 
 
 class Objective(Node):
@@ -681,13 +725,16 @@ class Objective(Node):
                 "use 'select spans length ~ LAW' with a 'budget' statement",
                 at=self.select,
             )
-        if self.replace.per == "span" and not isinstance(self.select, RUN_SELECTIONS):
+        if self.replace.per == "span" and not isinstance(self.select, (*RUN_SELECTIONS, Exact)):
             raise _fail(
-                "'replace per span' needs spans to decide on",
-                "use 'select spans ...', 'select random_spans ...' or 'replace per token'",
+                "'replace per span' needs spans or units to decide on",
+                "use 'select spans ...', 'select random_spans ...', 'select exact' (one "
+                "decision per unit) or 'replace per token'",
                 at=self.replace,
             )
         self._consistent_decoder()
+        self._consistent_loss()
+        self._consistent_tables()
         self._consistent_rewrite(names)
         self._consistent_collapse()
         kinds = [t.kind for t in self.transforms]
@@ -749,6 +796,52 @@ class Objective(Node):
     def inserts(self) -> bool:
         """Whether zero-length spans insert tokens (a span law with length 0, as BART's)."""
         return isinstance(self.select, Spans) and self.select.length.table.low < 1
+
+    def _consistent_loss(self) -> None:
+        """A weighted loss or another average: the masked-LM head of a same-length encoder
+        batch, and a per-example rate where the weight is its inverse."""
+        if not self.loss.weighted:
+            return
+        sel = self.select
+        if self.loss.weight == "inverse_rate":
+            if not isinstance(sel, Bernoulli) or sel.rate_law is None:
+                raise _fail(
+                    "'weight inverse_rate' needs a rate drawn per example",
+                    "write 'select bernoulli rate ~ uniform(0.001, 1)'",
+                    at=self.loss,
+                )
+            if sel.rate_law.low <= 0.0:
+                raise _fail(
+                    "'weight inverse_rate' divides by the rate: its law must stay above 0",
+                    "e.g. 'rate ~ uniform(0.001, 1)' (MDLM's and LLaDA's eps)",
+                    at=sel,
+                )
+        names = [h.name for h in self.heads]
+        plain = self.output.kind == "encoder" and self.predict.target == "selected"
+        if not plain or "mlm" not in names or "replaced_token_detection" in names:
+            raise _fail(
+                "a weighted loss or one averaged over tokens or examples is the masked-LM "
+                "head's, on a same-length encoder batch",
+                "use 'output encoder', 'predict original at selected' and 'head mlm'",
+                at=self.loss,
+            )
+
+    def _consistent_tables(self) -> None:
+        """Random tokens from a run-time source only where random tokens are drawn; similar
+        tokens only where each selected token keeps its place."""
+        actions = {s.action for s in self.replace.shares if s.share > 0}
+        if self.replace.random_from != "vocabulary" and not actions & {"random", "similar"}:
+            raise _fail(
+                f"random tokens 'from {self.replace.random_from}', but the mix draws none",
+                at=self.replace,
+            )
+        if "similar" in actions and (self.replace.collapse or self.inserts):
+            raise _fail(
+                "'similar' replaces each selected token with a similar one: it cannot collapse "
+                "spans or insert tokens",
+                "write 'replace per token: similar 80%, random 10%, keep 10%'",
+                at=self.replace,
+            )
 
     def _consistent_decoder(self) -> None:
         """The decoder-only form's attentions and targets: a causal LM, a prefix LM, FIM; and
@@ -1232,8 +1325,11 @@ BUDGET_OPTIONS = ("min", "max")
 BUDGET_OF = ("tokens", "units", "words", "all tokens")
 BUDGET_BASES = {"tokens": "tokens", "units": "units", "words": "units", "all tokens": "all_tokens"}
 UNITS = ("token", "word")
-EXCLUSIONS = ("special", "padding", "first", "last")
-ACTIONS = ("mask", "random", "keep", "delete", "sentinel")
+EXCLUSIONS = ("special", "padding", "first", "last", "prompt")
+ACTIONS = ("mask", "random", "keep", "delete", "sentinel", "similar")
+RANDOM_SOURCES = ("vocabulary", "unigram", "pool")
+LOSS_WEIGHTS = ("none", "inverse_rate")
+LOSS_AVERAGES = ("selected", "tokens", "examples")
 REPLACE_MODES = ("token", "span")
 LOSSES = ("cross_entropy",)
 OUTPUTS = ("encoder", "encoder_decoder", "decoder_only")
@@ -1405,6 +1501,8 @@ class _Reader:
                 continue
             if kind in ("bernoulli", "suffix") and "amount" in clause and clause["of"] is None:
                 out["rate"] = self.rate(clause["amount"], "selection rate", clause["loc"])
+            elif kind == "bernoulli" and clause.get("option") == "rate" and "law" in clause:
+                out["rate_law"] = self.rate_law(clause["law"])
             elif kind == "exact" and clause.get("option") == "alpha" and "value" in clause:
                 out["alpha"] = self.number(clause["value"], "alpha", clause["loc"])
             elif kind == "windows" and clause.get("option") == "rate" and "value" in clause:
@@ -1453,7 +1551,7 @@ class _Reader:
                     "the noise density is on the select line",
                 )
         elif kind == "bernoulli":
-            if "rate" not in out:
+            if "rate" not in out and "rate_law" not in out:
                 self.error("'select bernoulli' needs a rate", st["loc"], SELECT_USAGE[kind])
             if budget is not None:
                 self.error(
@@ -1531,9 +1629,12 @@ class _Reader:
                     "the one option is 'collapse': 'replace per span, collapse: mask 100%'",
                 )
         shares = []
+        sources = []
         for sh in st["shares"]:
             if not self.choice(sh["action"], ACTIONS, "action", sh["loc"]):
                 continue
+            if sh.get("source") is not None:
+                sources.append(self.random_source(sh))
             shares.append(
                 {
                     "action": sh["action"],
@@ -1541,7 +1642,60 @@ class _Reader:
                     "loc": sh["loc"],
                 }
             )
-        return {"per": per, "shares": shares, "collapse": "collapse" in modes, "loc": st["loc"]}
+        out = {"per": per, "shares": shares, "collapse": "collapse" in modes, "loc": st["loc"]}
+        if sources and None not in sources:
+            out["random_from"] = sources[0]
+        return out
+
+    def random_source(self, share: dict[str, Any]) -> str | None:
+        """``random 10% from unigram``: where random tokens come from (the one action that
+        names a source)."""
+        if share["action"] != "random":
+            self.error(
+                f"'{share['action']}' takes no source",
+                share["loc"],
+                "only random tokens come from somewhere: 'random 10% from unigram' or "
+                "'... from pool' (a 'similar' action's fallback draws from the same place)",
+            )
+            return None
+        if not self.choice(share["source"], RANDOM_SOURCES, "random-token source", share["loc"]):
+            return None
+        return str(share["source"])
+
+    def rate_law(self, law: dict[str, Any]) -> dict[str, Any] | None:
+        """``rate ~ uniform(0.001, 1)`` (or ``uniform(low=..., high=...)``): a rate per example."""
+        usage = "e.g. 'select bernoulli rate ~ uniform(0.001, 1)'"
+        if law["name"] != "uniform" or law["bound"] is not None or law["range"] is not None:
+            self.error("a rate per example is drawn from 'uniform(low, high)'", law["loc"], usage)
+            return None
+        named = {kw["keyword"]: kw["value"] for kw in law["kwargs"]}
+        values = [*law["args"], *(named.pop(k) for k in ("low", "high") if k in named)]
+        if named or len(values) != 2:
+            self.error("uniform(low, high) takes exactly its two bounds", law["loc"], usage)
+            return None
+        low, high = (self.rate(v, "rate bound", law["loc"]) for v in values)
+        if low is None or high is None:
+            return None
+        return {"low": low, "high": high, "loc": law["loc"]}
+
+    def loss(self, st: dict[str, Any]) -> dict[str, Any] | None:
+        """``loss cross_entropy[, weight inverse_rate][, over tokens]``."""
+        out: dict[str, Any] = {
+            "name": self.bare_call(st["call"], "loss", LOSSES),
+            "loc": st["loc"],
+        }
+        usage = "e.g. 'loss cross_entropy, weight inverse_rate, over tokens'"
+        choices = {"weight": LOSS_WEIGHTS, "over": LOSS_AVERAGES}
+        for clause in st["clauses"]:
+            option = clause.get("option")
+            value = clause.get("value")
+            if option not in choices or not isinstance(value, dict) or "word" not in value:
+                self.error("unexpected clause for 'loss'", clause["loc"], usage)
+            elif option in out:
+                self.error(f"'{option}' is given twice", clause["loc"], usage)
+            elif self.choice(value["word"], choices[option], f"loss {option}", value["loc"]):
+                out[option] = value["word"]
+        return out
 
     def transform(self, st: dict[str, Any]) -> dict[str, Any] | None:
         """``transform permute sentences [RATE]``, ``transform rotate [document] [RATE]`` or
@@ -1834,7 +1988,7 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
         "exclude": reader.exclude,
         "replace": reader.replace,
         "predict": reader.predict,
-        "loss": lambda st: {"name": reader.bare_call(st["call"], "loss", LOSSES), "loc": st["loc"]},
+        "loss": reader.loss,
         "masks": reader.masks,
         "output": lambda st: {
             "kind": reader.bare_call(st["call"], "output form", OUTPUTS),

@@ -200,7 +200,13 @@ class ToIR(Transformer[Token, dict[str, Any]]):
         return {"option": str(children[0]), "law": children[1], "loc": _loc_of(meta)}
 
     def share(self, meta: Any, children: list[Any]) -> dict[str, Any]:
-        return {"action": str(children[0]), "share": children[1], "loc": _loc_of(meta)}
+        source = str(children[2]) if len(children) > 2 and children[2] is not None else None
+        return {
+            "action": str(children[0]),
+            "share": children[1],
+            "source": source,
+            "loc": _loc_of(meta),
+        }
 
     # --- statements ----------------------------------------------------------------------
     def _statement(self, statement: str, meta: Any, **fields: Any) -> dict[str, Any]:
@@ -254,7 +260,8 @@ class ToIR(Transformer[Token, dict[str, Any]]):
         )
 
     def loss(self, meta: Any, children: list[Any]) -> dict[str, Any]:
-        return self._statement("loss", meta, call=children[0])
+        call, *clauses = children
+        return self._statement("loss", meta, call=call, clauses=[c for c in clauses if c])
 
     def head(self, meta: Any, children: list[Any]) -> dict[str, Any]:
         return self._statement("head", meta, call=children[0], weight=children[1])

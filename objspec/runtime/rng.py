@@ -91,7 +91,7 @@ def stream_key(seed: int, epoch: int, stream: int) -> int:
     return hash32(h ^ (stream & MASK32) ^ 0x3C6EF372)
 
 
-STREAMS = 32  # stream numbers are 1..STREAMS-1; all streams' keys are made in one pass
+STREAMS = 40  # stream numbers are 1..STREAMS-1; all streams' keys are made in one pass
 
 
 @lru_cache(maxsize=256)
