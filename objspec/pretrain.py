@@ -215,12 +215,11 @@ class Pretrainer:
                 f"the corpus packs into {len(self.examples)} examples, fewer than one batch "
                 f"of {config.batch_size}"
             )
-        needs_counts = "counts" in self.compiled.Collator.needs
         self.collator = self.compiled.Collator(
             self.vocab,
             seed=config.seed,
             device=self.device,
-            token_counts=bundled.token_counts(tokenizer) if needs_counts else None,
+            **bundled.run_time_inputs(tokenizer, self.compiled.Collator.needs),
         )
         self.model = build_model(self.compiled, self.vocab, config)
         self.heads: nn.Module = self.compiled.Heads(self.model).to(self.device)
