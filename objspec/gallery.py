@@ -94,7 +94,11 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
         ("never selected", ", ".join([*objective.exclude, "padding"])),
     ]
     for step in plan.steps:
-        if isinstance(step, L.SelectBernoulli):
+        if isinstance(step, L.SelectBernoulli) and step.rate_range is not None:
+            low, high = step.rate_range
+            rate = f"a rate drawn per example, uniform on [{low:g}, {high:g})"
+            rows.append(("selection", f"i.i.d. Bernoulli at {rate}"))
+        elif isinstance(step, L.SelectBernoulli):
             rows.append(("selection", f"i.i.d. Bernoulli, {_pct(step.rate)} of units"))
         elif isinstance(step, L.SelectExact | L.SelectSpans):
             b = step.budget
@@ -186,6 +190,10 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
             rows.append(("span length", f"{step.law}, mean {step.mean:.3f} units"))
         if isinstance(step, L.Replace):
             rows.append(("replacement", f"per {step.per}: {_shares(step.actions, step.cdf)}"))
+            rows += _replacement_sources(step)
+        if isinstance(step, L.LossWeights):
+            weight = "each label weighted by 1 / its example's rate, " if step.weighted else ""
+            rows.append(("loss", f"{weight}averaged over {LOSS_OVER_TEXT[step.over]}"))
     rows.append(
         (
             "masks",
@@ -201,6 +209,48 @@ def _parameters(objective: ir.Spec, plan: L.Plan) -> list[str]:
     rows.append(("outputs", ", ".join(f"`{o}`" for o in plan.outputs)))
     return ["| parameter | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
 
+
+RUN_TIME_ARGUMENTS = {
+    "counts": "token_counts=counts",  # a count per vocabulary id
+    "similar": "tables={'similar': table}",
+    "pool": "tables={'pool': ids}",
+}
+
+
+def _collator_lines(needs: tuple[str, ...]) -> list[str]:
+    """The 'Use it' lines that build the collator, with the run-time tables it needs."""
+    given = [RUN_TIME_ARGUMENTS[n] for n in needs if n in RUN_TIME_ARGUMENTS]
+    if "similar" in needs and "pool" in needs:
+        given = [a for a in given if "tables" not in a] + ["tables={'similar': table, 'pool': ids}"]
+    lines = ["collator = compiled.Collator(tokenizer, seed=0)  # any HF tokenizer, or a Vocab"]
+    if given:
+        lines = [
+            "# the run-time tables this spec reads (stand-ins: objspec.bundled.run_time_inputs)",
+            f"collator = compiled.Collator(tokenizer, seed=0, {', '.join(given)})",
+        ]
+    return lines
+
+
+def _replacement_sources(step: L.Replace) -> list[tuple[str, str]]:
+    """Where random and similar tokens come from, when not the plain vocabulary."""
+    rows = []
+    if "similar" in step.actions:
+        rows.append(("similar tokens", "a run-time table (`tables={'similar': ...}`)"))
+    if step.random_from != "vocabulary":
+        rows.append(("random tokens", RANDOM_FROM_TEXT[step.random_from]))
+    return rows
+
+
+RANDOM_FROM_TEXT = {
+    "unigram": "by corpus frequency (`token_counts=`)",
+    "pool": "uniformly from a run-time pool (`tables={'pool': ...}`)",
+}
+
+LOSS_OVER_TEXT = {
+    "selected": "the labelled positions",
+    "tokens": "the batch's real tokens",
+    "examples": "the examples, each one's sum over its candidate tokens",
+}
 
 VIEW_TEXT = {
     "dropout": "the clean row, encoded twice with independent dropout",
@@ -416,7 +466,7 @@ def render_page(spec: Path) -> str:
         "```python",
         "import objspec",
         f'compiled = objspec.compile_file("specs/{spec.name}")',
-        "collator = compiled.Collator(tokenizer, seed=0)  # any HF tokenizer, or a Vocab",
+        *_collator_lines(compiled.Collator.needs),
         "heads = compiled.Heads(model)  # model: objspec.runtime.encoders' protocol",
         "losses = heads(collator(examples))  # a dict; losses['loss'] is the weighted sum",
         "```",
