@@ -1,6 +1,7 @@
-"""``objspec pretrain`` checkpoints are safe: loaded without running code, written atomically,
-resumed only by the run whose contents (spec, text) they were written from, and a signal stops
-a run with a checkpoint and exit 128 + the signal."""
+"""``objspec pretrain`` checkpoints are safe: loaded without running code, written atomically
+(a numbered folder appears complete or not at all), rotated, resumed only by the run whose
+contents (spec, text) they were written from, and a signal stops a run with a checkpoint and
+exit 128 + the signal."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch
 from objspec import pretrain
 from objspec.cli import main
 from objspec.pretrain import CheckpointError, PretrainConfig, Pretrainer
+from objspec.pretrain.checkpoints import STATE
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "bert_mlm.objspec"
@@ -50,12 +52,16 @@ class Planted:
         return (shutil.copy, (__file__, str(self.marker)))
 
 
+def state_file(out: Path, step: int) -> Path:
+    return out / f"checkpoint-{step}" / STATE
+
+
 def test_a_planted_checkpoint_runs_nothing(tmp_path: Path) -> None:
     Pretrainer(config(tmp_path, 2)).run()
     marker = tmp_path / "pwned"
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    state = torch.load(state_file(tmp_path, 2), weights_only=True)
     state["rows"] = Planted(marker)
-    torch.save(state, tmp_path / "checkpoint.pt")
+    torch.save(state, state_file(tmp_path, 2))
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         Pretrainer(config(tmp_path, 4)).resume()
     assert not marker.exists()
@@ -65,8 +71,8 @@ def test_a_planted_checkpoint_runs_nothing(tmp_path: Path) -> None:
     "content", [b"", b"garbage", b"PK\x03\x04 truncated zip"], ids=["empty", "foreign", "truncated"]
 )
 def test_unreadable_checkpoints_are_one_line_errors(tmp_path: Path, content: bytes) -> None:
-    tmp_path.mkdir(exist_ok=True)
-    (tmp_path / "checkpoint.pt").write_bytes(content)
+    state_file(tmp_path, 2).parent.mkdir(parents=True)
+    state_file(tmp_path, 2).write_bytes(content)
     with pytest.raises(CheckpointError) as caught:
         Pretrainer(config(tmp_path, 4)).resume()
     assert "\n" not in str(caught.value)
@@ -74,7 +80,7 @@ def test_unreadable_checkpoints_are_one_line_errors(tmp_path: Path, content: byt
 
 def test_a_truncated_real_checkpoint_and_a_foreign_one(tmp_path: Path) -> None:
     Pretrainer(config(tmp_path, 2)).run()
-    path = tmp_path / "checkpoint.pt"
+    path = state_file(tmp_path, 2)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError):
         Pretrainer(config(tmp_path, 4)).resume()
@@ -100,6 +106,26 @@ def test_a_kill_during_a_checkpoint_write_keeps_the_previous_one(
     monkeypatch.undo()
     again = Pretrainer(config(tmp_path, 4))
     assert again.resume() and again.step == 2  # the previous checkpoint, intact
+    assert not (tmp_path / "checkpoint-4").exists()  # the half-written one never appeared
+
+
+def test_numbered_checkpoints_rotate_and_any_one_resumes(tmp_path: Path) -> None:
+    """checkpoint-STEP folders every 2 steps; --keep-last 2 keeps the newest two; resume takes
+    the newest, or the folder given."""
+    settings = config(tmp_path, 8)
+    settings.keep_last = 2
+    Pretrainer(settings).run()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("checkpoint")) == [
+        "checkpoint-6",
+        "checkpoint-8",
+    ]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial left
+    newest = Pretrainer(config(tmp_path, 10))
+    assert newest.resume() and newest.step == 8
+    older = Pretrainer(config(tmp_path, 10))
+    assert older.resume(tmp_path / "checkpoint-6") and older.step == 6
+    with pytest.raises(CheckpointError, match="not an objspec pretrain checkpoint folder"):
+        Pretrainer(config(tmp_path, 10)).resume(tmp_path / "nowhere")
 
 
 def test_resume_compares_contents_not_path_strings(
@@ -127,7 +153,7 @@ def test_resume_compares_contents_not_path_strings(
 
 def test_resume_refuses_a_missing_rng_state(tmp_path: Path) -> None:
     Pretrainer(config(tmp_path, 2)).run()
-    (tmp_path / "rng-rank0-step2.pt").unlink()
+    (tmp_path / "checkpoint-2" / "rng-rank0.pt").unlink()
     with pytest.raises(CheckpointError, match="cannot resume exactly"):
         Pretrainer(config(tmp_path, 4)).resume()
 
@@ -135,8 +161,8 @@ def test_resume_refuses_a_missing_rng_state(tmp_path: Path) -> None:
 def test_a_bad_checkpoint_exits_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    tmp_path.mkdir(exist_ok=True)
-    (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
+    state_file(tmp_path, 2).parent.mkdir(parents=True)
+    state_file(tmp_path, 2).write_bytes(b"garbage")
     args = ["pretrain", str(SPEC), "--out", str(tmp_path), "--steps", "2", "--resume"]
     assert main(args) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
@@ -149,22 +175,34 @@ def test_a_signal_stops_with_a_checkpoint_and_its_exit_code(tmp_path: Path, numb
     command = [sys.executable, "-m", "objspec.cli", *args, "--steps", "100000"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not (tmp_path / "checkpoint.pt").exists():  # the loop has run 3 steps
+    while not (tmp_path / "checkpoint-3").exists():  # the loop has run 3 steps
         assert process.poll() is None and time.monotonic() < deadline, process.stderr
         time.sleep(0.1)
     process.send_signal(number)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + number, stderr
     assert "continue with --resume" in stdout and "Traceback" not in stderr
-    step = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"]
-    assert step >= 3
+    newest = max(int(p.name.split("-")[1]) for p in tmp_path.glob("checkpoint-*"))
+    step = torch.load(state_file(tmp_path, newest), weights_only=True)["step"]
+    assert step == newest >= 3
     assert main([*args, "--steps", str(step + 1), "--resume"]) == 0
 
 
 def test_a_resumed_run_takes_its_own_learning_rate(tmp_path: Path) -> None:
+    """--resume --lr X: every step after the checkpoint uses X (the optimizer state's own lr
+    is not kept), with the schedule applied to it."""
     Pretrainer(config(tmp_path, 2)).run()
     changed = config(tmp_path, 4)
     changed.lr = 5e-4
     resumed = Pretrainer(changed)
     assert resumed.resume()
-    assert [g["lr"] for g in resumed.optimizer.param_groups] == [5e-4]
+    resumed.run()
+    assert {g["lr"] for g in resumed.optimizer.param_groups} == {5e-4}
+    linear = config(tmp_path / "linear", 4)
+    linear.scheduler, linear.warmup_steps = "linear", 2
+    trainer = Pretrainer(linear)
+    seen = []
+    for _ in range(4):
+        trainer.train_step()
+        seen.append(trainer.optimizer.param_groups[0]["lr"])
+    assert seen == pytest.approx([0.0, 0.5e-3, 1e-3, 0.5e-3])  # warm-up 0, 1/2; then 1, 1/2

@@ -407,7 +407,7 @@ def test_two_ranks_under_torchrun_match_one_process(tmp_path: Path) -> None:
                     assert torch.equal(batch[key][row, :n], whole[key][at, :n]), (step, key)
     for rank in (0, 1):
         assert len(ranks[rank]["losses"]) == 2
-    assert (tmp_path / "simcse" / "checkpoint.pt").exists()
+    assert (tmp_path / "simcse" / "checkpoint-2" / "objspec_state.pt").exists()
 
 
 # --- edge cases and rejected combinations --------------------------------------------------------

@@ -1,4 +1,5 @@
-"""``objspec pretrain``: the tiny model trained with a spec (``torchrun`` for several ranks).
+"""``objspec pretrain``: a model pre-trained with a spec on accelerate (``torchrun`` or
+``accelerate launch`` for several ranks); see docs/pretrain.md.
 
 A signal that stops it exits 128 + its number.
 """
@@ -12,6 +13,13 @@ from typing import Any
 
 from objspec.cli.args import LENGTH, POSITIVE, SEED_MAX, device, integer, real
 from objspec.cli.common import EXIT_OK, EXIT_USAGE, UsageError, error_line, out, say, spec_file
+
+# the choices, without importing torch for --help
+LOSS_FROM = ("auto", "model", "objspec")
+MIXED_PRECISION = ("no", "bf16", "fp16")
+SCHEDULERS = ("constant", "linear", "cosine")
+LOGS = ("csv", "tensorboard")
+LATEST = "latest"
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -33,22 +41,26 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     config = PretrainConfig(**{**given, "spec": str(spec_file(args.spec)), "text": args.text or []})
     try:
         trainer = Pretrainer(config)
-    except ValueError as exc:  # settings that do not fit together (or the corpus)
-        raise UsageError(str(exc)) from None
+    except ValueError as exc:  # settings that do not fit together (or the corpus, the model)
+        raise UsageError(one_line(exc)) from None
     lead = trainer.rank == 0
     try:
-        resumed = args.resume and trainer.resume()
+        resumed = args.resume is not None and trainer.resume(
+            None if args.resume == LATEST else args.resume
+        )
     except CheckpointError as exc:
         error_line(str(exc))
         return EXIT_USAGE
     if resumed and lead:
-        say(f"resumed from {trainer.out / 'checkpoint.pt'} at step {trainer.step}")
+        say(f"resumed from {trainer.resumed_from} at step {trainer.step}")
     if lead:
         ranks = f", {trainer.world_size} ranks" if distributed else ""
+        accum = f" in {config.grad_accum} micro-batches" if config.grad_accum > 1 else ""
+        held = f", {len(trainer.eval_examples)} for evaluation" if trainer.eval_examples else ""
         say(
             ("pretrain", "bold"),
-            f" {args.spec}: {len(trainer.examples)} examples, "
-            f"batch {config.batch_size}{ranks}, {config.steps} steps -> {trainer.out}",
+            f" {args.spec}: {trainer.model_description}; {len(trainer.examples)} examples{held}, "
+            f"batch {config.batch_size}{accum}{ranks}, {config.steps} steps -> {trainer.out}",
         )
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -68,16 +80,25 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             name = signal.Signals(stop.signal_number).name
             say(
                 f"{name}: stopped after step {trainer.step}, checkpoint written to "
-                f"{trainer.out / 'checkpoint.pt'}; continue with --resume"
+                f"{trainer.last_checkpoint}; continue with --resume"
             )
         return 128 + stop.signal_number
     if lead and trainer.rows:
         curve = [r["loss"] for r in trainer.rows]
         say(f"loss {curve[0]:.4f} -> {curve[-1]:.4f}  {sparkline(curve)}")
+        if trainer.eval_rows:
+            say(f"eval loss {trainer.eval_rows[-1]['loss']:.4f} (step {trainer.step})")
         png = trainer.out / "losses.png"
         shown = f" and {png}" if png.exists() else " (install matplotlib for the PNG)"
         say(f"loss curve: {trainer.out / 'losses.csv'}{shown}")
+        if trainer.last_checkpoint is not None:
+            say(f"checkpoint: {trainer.last_checkpoint}")
     return EXIT_OK
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def check_text_file(path: str) -> None:
@@ -112,35 +133,141 @@ def _decoded_lines(decoder: Any, chunk: bytes, path: str, line: int, final: bool
 def add_pretrain(sub: Any) -> None:
     p = sub.add_parser(
         "pretrain",
-        help="train the tiny model with a spec's collator and heads (torchrun for several ranks)",
+        help="pre-train a model with a spec's collator and heads (tiny model by default; a "
+        "local Hugging Face model with --model; torchrun / accelerate launch for several ranks)",
     )
     p.add_argument("spec", help=".objspec file or bundled spec name")
-    p.add_argument("--out", default="runs/pretrain", help="folder for curve and checkpoint")
+    p.add_argument("--out", default="runs/pretrain", help="folder for curves and checkpoints")
     p.add_argument("--steps", type=integer(0), default=200, help="optimizer steps in all")
-    p.add_argument("--batch-size", type=POSITIVE, default=32, help="global batch (all ranks)")
     p.add_argument(
-        "--lr", type=real(0, 1e3, open_low=True), default=1e-3, help="AdamW learning rate"
+        "--batch-size", type=POSITIVE, default=32, help="global batch per step (all ranks)"
+    )
+    p.add_argument(
+        "--lr",
+        type=real(0, 1e3, open_low=True),
+        default=1e-3,
+        help="AdamW peak learning rate (a resumed run uses the one given now)",
     )
     p.add_argument(
         "--seed", type=integer(0, SEED_MAX), default=0, help="data order, masks and init"
     )
     p.add_argument("--max-length", type=LENGTH, default=64, help="tokens per packed example")
-    p.add_argument(
+    model = p.add_argument_group("model and tokenizer (local files only: nothing is downloaded)")
+    model.add_argument(
+        "--model",
+        default=None,
+        help="a local Hugging Face model folder (config.json, weights if any) or a config.json "
+        "(initialised from it); default: the tiny model",
+    )
+    model.add_argument(
+        "--tokenizer",
+        default=None,
+        help="a tokenizer.json or a Hugging Face tokenizer folder (fast); default: the bundled "
+        "WordPiece tokenizer",
+    )
+    model.add_argument(
+        "--loss-from",
+        choices=LOSS_FROM,
+        default="auto",
+        help="with --model: 'model' trains the pre-training class's own loss, 'objspec' the "
+        "spec's heads over the base model, 'auto' the first where the class reads the batch",
+    )
+    model.add_argument(
         "--hidden-size", type=integer(1, 1 << 14), default=64, help="the tiny model's width"
     )
-    p.add_argument("--layers", type=integer(1, 256), default=2, help="the tiny model's layers")
-    p.add_argument(
+    model.add_argument("--layers", type=integer(1, 256), default=2, help="the tiny model's layers")
+    model.add_argument(
+        "--attention-heads",
+        dest="heads",
+        type=integer(1, 1024),
+        default=4,
+        help="the tiny model's attention heads",
+    )
+    model.add_argument(
         "--dropout", type=real(0, 1, open_high=True), default=0.1, help="the tiny model's dropout"
     )
-    p.add_argument(
-        "--checkpoint-every", type=POSITIVE, default=50, help="steps between checkpoints"
-    )
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument(
+    data = p.add_argument_group("data")
+    data.add_argument(
         "--text",
         nargs="*",
         help="UTF-8 corpus files: a sentence per line, blank line between docs "
         "(default: the bundled corpus)",
     )
-    p.add_argument("--device", type=device, default="cpu", help="cpu, cuda, cuda:1, ...")
+    data.add_argument(
+        "--dataset",
+        default=None,
+        help="a datasets folder written by save_to_disk (a Dataset or a DatasetDict), one "
+        "document per row of --text-column (a str, or a list of sentences)",
+    )
+    data.add_argument("--text-column", default="text", help="the --dataset column of documents")
+    data.add_argument("--train-split", default="train", help="the DatasetDict split to train on")
+    data.add_argument(
+        "--eval-split", default=None, help="a DatasetDict split to evaluate on (default: none)"
+    )
+    data.add_argument(
+        "--eval-fraction",
+        type=real(0, 1, open_high=True),
+        default=0.0,
+        help="the last fraction of the documents held out for evaluation (without --eval-split)",
+    )
+    data.add_argument("--eval-every", type=POSITIVE, default=50, help="steps between evaluations")
+    data.add_argument(
+        "--language", default="en", help="ISO 639 code for sentence splitting of --dataset text"
+    )
+    data.add_argument(
+        "--workers", type=integer(0, 256), default=0, help="DataLoader worker processes"
+    )
+    train = p.add_argument_group("optimisation")
+    train.add_argument(
+        "--grad-accum",
+        type=POSITIVE,
+        default=1,
+        help="micro-batches per step (each rank's share of --batch-size, cut in N)",
+    )
+    train.add_argument(
+        "--mixed-precision", choices=MIXED_PRECISION, default="no", help="accelerate's autocast"
+    )
+    train.add_argument(
+        "--scheduler", choices=SCHEDULERS, default="constant", help="learning rate after warm-up"
+    )
+    train.add_argument(
+        "--warmup-steps", type=integer(0), default=0, help="steps of linear warm-up from 0"
+    )
+    train.add_argument(
+        "--weight-decay",
+        type=real(0, 1e3),
+        default=0.0,
+        help="AdamW weight decay (not on biases and norms)",
+    )
+    train.add_argument(
+        "--max-grad-norm",
+        type=real(0, 1e9),
+        default=1.0,
+        help="gradient clipping norm (0: none)",
+    )
+    train.add_argument("--device", type=device, default="cpu", help="cpu, cuda, cuda:1, ...")
+    saving = p.add_argument_group("checkpoints and logs")
+    saving.add_argument(
+        "--checkpoint-every", type=POSITIVE, default=50, help="steps between checkpoints"
+    )
+    saving.add_argument(
+        "--keep-last",
+        type=integer(0),
+        default=3,
+        help="checkpoint folders kept (the newest; 0 keeps all)",
+    )
+    saving.add_argument(
+        "--resume",
+        nargs="?",
+        const=LATEST,
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue from the newest OUT/checkpoint-STEP, or from the folder given",
+    )
+    saving.add_argument(
+        "--log",
+        choices=LOGS,
+        default="csv",
+        help="csv: losses.csv, eval.csv, losses.png; tensorboard: those and OUT/tensorboard",
+    )
     p.set_defaults(run=cmd_pretrain)
