@@ -321,44 +321,65 @@ class Generator:
                     for m in plan.members:
                         w(f"self.{self.method_name(m.name)}(batch, keys),")
                 w(")")
-                w("input_ids, input_valid, target_ids, target_valid = rt.merge_members(")
-                with w.indent():
-                    w("choice, parts, self.pad_id")
-                w(")")
-                if modes:
-                    w("# each input starts with its member's mode token")
-                    w(
-                        "input_ids, input_valid = rt.prepend("
-                        "input_ids, input_valid, self.mode_ids(device)[choice])"
-                    )
-                if plan.output == "decoder_only":
-                    causal = ", prefix_lm=False" if plan.attention == "causal" else ""
-                    w(
-                        "return rt.decoder_only_outputs("
-                        f"input_ids, input_valid, target_ids, target_valid, self.pad_id{causal})"
-                    )
+                if plan.output == "encoder":
+                    self._merged_encoder_rows()
                 else:
-                    w(
-                        "decoder_input_ids = rt.shift_right("
-                        "target_ids, target_valid, self.decoder_start_id, self.pad_id)"
-                    )
-                    w(
-                        "return rt.encoder_decoder_outputs("
-                        "input_ids, input_valid, target_ids, target_valid, decoder_input_ids)"
-                    )
+                    self._merged_sequences(modes)
             for m in plan.members:
                 w()
                 self._member_method(m)
 
+    def _merged_encoder_rows(self) -> None:
+        """An encoder mixture's rows: each from its member, every row keeping its length."""
+        w = self.body
+        w("input_ids, labels = rt.choose_rows(choice, parts)")
+        w("return {")
+        with w.indent():
+            for key in self.plan.outputs:
+                w(f"{key!r}: {OUTPUT_EXPRESSIONS[key]},")
+        w("}")
+
+    def _merged_sequences(self, modes: tuple[str, ...]) -> None:
+        """A sequence-to-sequence mixture's rows: inputs and targets from each row's member,
+        the member's mode token first."""
+        w, plan = self.body, self.plan
+        w("input_ids, input_valid, target_ids, target_valid = rt.merge_members(")
+        with w.indent():
+            w("choice, parts, self.pad_id")
+        w(")")
+        if modes:
+            w("# each input starts with its member's mode token")
+            w(
+                "input_ids, input_valid = rt.prepend("
+                "input_ids, input_valid, self.mode_ids(device)[choice])"
+            )
+        if plan.output == "decoder_only":
+            causal = ", prefix_lm=False" if plan.attention == "causal" else ""
+            w(
+                "return rt.decoder_only_outputs("
+                f"input_ids, input_valid, target_ids, target_valid, self.pad_id{causal})"
+            )
+        else:
+            w(
+                "decoder_input_ids = rt.shift_right("
+                "target_ids, target_valid, self.decoder_start_id, self.pad_id)"
+            )
+            w(
+                "return rt.encoder_decoder_outputs("
+                "input_ids, input_valid, target_ids, target_valid, decoder_input_ids)"
+            )
+
     def _member_method(self, member: L.MemberPlan) -> None:
         w = self.body
         name = checked_identifier(member.name)
+        encoder = self.plan.output == "encoder"
+        returned = MEMBER_RETURNS[encoder]
         w(
             f"def {self.method_name(name)}(self, batch: rt.Batch, keys: rt.Keys) -> "
-            "tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:"
+            f"tuple[{', '.join(['torch.Tensor'] * len(returned))}]:"
         )
         with w.indent():
-            w(f'"""Member `{name}`: (input ids, input valid, target ids, target valid)."""')
+            w(f'"""Member `{name}`: ({", ".join(returned).replace("_", " ")})."""')
             w("device = batch.device")
             sub = Generator(member.plan, self.consts, self.body, f"{name.upper()}_", name)
             for step in member.plan.steps:
@@ -366,7 +387,7 @@ class Generator:
                     continue
                 w(f"# {step.text}")
                 sub._dispatch(step)
-            w("return input_ids, input_valid, target_ids, target_valid")
+            w(f"return {', '.join(returned)}")
 
     def _dispatch(self, step: L.Step) -> None:
         handler: Callable[[Any], None] | None = getattr(
@@ -388,9 +409,13 @@ class Generator:
 
     def emit_units(self, step: L.Units) -> None:
         w = self.body
-        self.word_units = step.kind == "word"
+        self.word_units = step.kind != "token"
+        if step.kind == "field":
+            w(f"unit_ids = self.token_field(batch, {step.field!r})")
+            w("unit_start = rt.id_unit_starts(batch, unit_ids, self.vocab)")
+        elif self.word_units:
+            w(f"unit_start = rt.{step.kind}_unit_starts(batch, self.vocab)")
         if self.word_units:
-            w("unit_start = rt.word_unit_starts(batch, self.vocab)")
             w("candidate_starts = unit_start & candidates")
         else:
             w("unit_start = rt.token_unit_starts(batch)")
@@ -434,6 +459,7 @@ class Generator:
                 "starts = rt.bernoulli_select_rates(keys, STREAM_SELECT, candidate_starts, rates)"
             )
         self._emit_expand()
+        self.span_start_expr = "rt.start_position(unit_start)"  # a unit is its own span
 
     def emit_selectexact(self, step: L.SelectExact) -> None:
         w = self.body
@@ -988,6 +1014,13 @@ WEIGHTED_MLM_CALL = (
     "self.mlm.weighted_loss_and_logits(hidden_states, batch['labels'], batch['label_weights'], "
     "rt.loss_total(batch['labels'], batch.get('attention_mask'), LOSS_OVER))[0]"
 )
+
+# What a mixture member's method returns: a same-length encoder member its rewritten ids and
+# labels, a sequence-to-sequence member its input and target rows.
+MEMBER_RETURNS = {
+    True: ("input_ids", "labels"),
+    False: ("input_ids", "input_valid", "target_ids", "target_valid"),
+}
 
 VIEW_COMMENTS = {
     "selected": "the corrupted row against its selected tokens, their own row",

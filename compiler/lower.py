@@ -88,7 +88,8 @@ class Candidates(Step):
 
 @dataclass(frozen=True)
 class Units(Step):
-    kind: str  # 'token' | 'word'
+    kind: str  # 'token' | 'word' | 'sentence' | 'field'
+    field: str | None = None  # the per-token field whose runs are the units (kind 'field')
 
 
 @dataclass(frozen=True)
@@ -398,7 +399,11 @@ def _lower_mixture(mixture: ir.Mixture) -> Plan:
         heads=first.heads,
         mask_copies=first.mask_copies,
         needs=needs,
-        outputs=_outputs(mixture.members[0].objective, mixture=True),
+        outputs=(
+            MEMBER_OUTPUTS
+            if mixture.output.kind == "encoder"
+            else _outputs(mixture.members[0].objective, mixture=True)
+        ),
         streams=dict(sorted(streams.items(), key=lambda kv: kv[1])),
         members=tuple(members),
         mixture_cdf=cumulative_thresholds(tuple(m.rate for m in members)),
@@ -423,7 +428,8 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         ir.RandomSpans | ir.CountedSpans | ir.Fragment | ir.Suffix | ir.Windows | ir.NoSelection
     )
     if not isinstance(objective.select, counts_tokens):
-        steps.append(Units(f"unit {objective.unit.kind}", objective.unit.kind))
+        unit = objective.unit
+        steps.append(Units(f"unit {unit.describe}", unit.kind, unit.field))
     steps.append(_selection(objective.select))
     fim = next((t for t in objective.transforms if t.kind == "fim"), None)
     if fim is not None:
@@ -496,7 +502,7 @@ def _lower_objective(objective: ir.Objective) -> Plan:
     if objective.views is not None and objective.views.kind == "selected":
         needs += ("cls",)
     used = _streams_used(steps)
-    prompt = ("prompt_mask", "the prompt, never touched") if "prompt" in objective.exclude else None
+    fields = _declared_fields(objective)
     return Plan(
         name=objective.name,
         source=objective.source,
@@ -517,9 +523,19 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         output=output,
         attention=_decoder_attention(objective),
         tokens=fim.tokens if fim is not None else objective.predict.tokens if blanks else (),
-        fields=(prompt,) if prompt is not None else (),
+        fields=fields,
         loss_over=objective.loss.over,
     )
+
+
+def _declared_fields(objective: ir.Objective) -> tuple[tuple[str, str], ...]:
+    """The per-token input fields the collator reads, each with what it is for."""
+    fields = []
+    if "prompt" in objective.exclude:
+        fields.append(("prompt_mask", "the prompt, never touched"))
+    if objective.unit.field is not None:
+        fields.append((objective.unit.field, "the units: a run of equal ids, -1 a token alone"))
+    return tuple(fields)
 
 
 def _loss_weights(loss: ir.Loss) -> LossWeights:

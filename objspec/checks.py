@@ -25,7 +25,12 @@ from objspec import ir
 from objspec.runtime import IGNORE_INDEX, Vocab, read_batch
 from objspec.runtime.attention import blocked_by_order
 from objspec.runtime.rng import Keys
-from objspec.runtime.selection import candidate_mask, word_unit_starts
+from objspec.runtime.selection import (
+    candidate_mask,
+    id_unit_starts,
+    sentence_unit_starts,
+    word_unit_starts,
+)
 
 # Statistical checks fail only past this many standard deviations (a fixed seed makes them
 # deterministic; the wide bound keeps a correct collator far from the edge for any seed).
@@ -192,12 +197,45 @@ def stand_in_prompt(length: int) -> list[int]:
     return [1 if i < length // 3 else 0 for i in range(length)]
 
 
+def stand_in_units(length: int) -> list[int]:
+    """Stand-in unit ids (an entity or phrase field) for a row of ``length`` tokens: runs of
+    three tokens, each run one unit, with single tokens (-1) between them."""
+    return [i // 6 if i % 6 < 3 else -1 for i in range(length)]
+
+
 def with_fields(examples: list[dict[str, Any]], fields: tuple[tuple[str, str], ...]) -> list[Any]:
     """The examples with stand-ins for the per-token fields a spec declares (``prompt_mask``:
-    :func:`stand_in_prompt`)."""
-    if not any(name == "prompt_mask" for name, _ in fields):
+    :func:`stand_in_prompt`; a unit field: :func:`stand_in_units`)."""
+    if not fields:
         return examples
-    return [{**e, "prompt_mask": stand_in_prompt(len(e["input_ids"]))} for e in examples]
+    made = {
+        name: stand_in_prompt if name == "prompt_mask" else stand_in_units for name, _ in fields
+    }
+    return [{**e, **{k: f(len(e["input_ids"])) for k, f in made.items()}} for e in examples]
+
+
+def declared_fields(objective: ir.Objective) -> tuple[tuple[str, str], ...]:
+    """The per-token fields ``objective`` reads (names only matter here)."""
+    named = ["prompt_mask"] if "prompt" in objective.exclude else []
+    named += [objective.unit.field] if objective.unit.field is not None else []
+    return tuple((name, "") for name in named)
+
+
+def unit_starts(objective: ir.Objective, case: Case) -> torch.Tensor:
+    """(B, L) bool: the first token of each of the objective's units on the case's rows
+    (every real token for token units)."""
+    examples = with_fields(case.examples, declared_fields(objective))
+    batch = read_batch(examples, case.vocab.pad_id or 0)
+    kind = objective.unit.kind
+    if kind == "word":
+        return word_unit_starts(batch, case.vocab)
+    if kind == "sentence":
+        return sentence_unit_starts(batch, case.vocab)
+    if kind == "field":
+        assert objective.unit.field is not None
+        ids = batch.extras[objective.unit.field]
+        return id_unit_starts(batch, ids, case.vocab)
+    return batch.valid
 
 
 def _inputs(case: Case) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -297,8 +335,7 @@ def _expected_budget(objective: ir.Objective, budget: ir.Budget, case: Case) -> 
     elif budget.of == "all_tokens":  # every token counts; only candidates can be taken
         n = batch.valid.sum(dim=1)
     else:
-        starts = word_unit_starts(batch, case.vocab) if objective.unit.kind == "word" else cand
-        n = (starts & cand).sum(dim=1)
+        n = (unit_starts(objective, case) & cand).sum(dim=1)
     x = [budget.rate * int(v) for v in n]
     rounded = {
         "round": [round(v) for v in x],
@@ -313,8 +350,7 @@ def _expected_budget(objective: ir.Objective, budget: ir.Budget, case: Case) -> 
 
 def _longest_word(objective: ir.Objective, case: Case) -> torch.Tensor:
     """(B,) the token count of each row's longest candidate word."""
-    batch = read_batch(case.examples, case.vocab.pad_id or 0)
-    starts = word_unit_starts(batch, case.vocab)
+    starts = unit_starts(objective, case)
     cand = ~_excluded(objective, case)
     word = (starts & cand).long().cumsum(dim=1) * cand
     size = torch.zeros(word.shape[0], word.shape[1] + 1, dtype=torch.int64)
@@ -333,13 +369,10 @@ def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
     out = _collate(compiled, case)
     selected = _selected(objective, out)
     if budget.of == "units":
-        batch = read_batch(case.examples, case.vocab.pad_id or 0)
-        word = objective.unit.kind == "word"
-        starts = word_unit_starts(batch, case.vocab) if word else batch.valid
-        selected = selected & starts
+        selected = selected & unit_starts(objective, case)
     counted = selected.sum(dim=1)
     expected = _expected_budget(objective, budget, case)
-    word_budget = objective.unit.kind == "word" and budget.of != "units"
+    word_budget = objective.unit.kind != "token" and budget.of != "units"
     high = expected + int(budget.rounding == "stochastic")  # floor(x + u) is floor(x) or one more
     low = expected
     if isinstance(sel, ir.Exact) and word_budget:
@@ -355,11 +388,11 @@ def check_budget(objective: ir.Objective, compiled: Any, case: Case) -> None:
 
 
 def check_whole_words(objective: ir.Objective, compiled: Any, case: Case) -> None:
-    if objective.unit.kind != "word":
+    if objective.unit.kind == "token":
         return
     out = _collate(compiled, case)
     batch = read_batch(case.examples, case.vocab.pad_id or 0)
-    starts = word_unit_starts(batch, case.vocab)
+    starts = unit_starts(objective, case)
     selected = _selected(objective, out)
     word = starts.long().cumsum(dim=1)
     # Per word: selected tokens vs tokens; a word is partial when 0 < selected < size.
@@ -378,8 +411,7 @@ def check_span_support(objective: ir.Objective, compiled: Any, case: Case) -> No
     if not isinstance(sel, ir.Spans):
         return
     out = _collate(compiled, case)
-    batch = read_batch(case.examples, case.vocab.pad_id or 0)
-    starts = word_unit_starts(batch, case.vocab) if objective.unit.kind == "word" else batch.valid
+    starts = unit_starts(objective, case)
     selected = out["labels"] != IGNORE_INDEX
     span_start, span_end = out["span_start"], out["span_end"]
     if not torch.equal(span_start >= 0, selected):
@@ -555,8 +587,8 @@ def _decisions(
         return target
     if "span_start" in out:
         return target & (torch.arange(ids.shape[1]).unsqueeze(0) == out["span_start"])
-    if isinstance(objective.select, ir.Exact) and objective.unit.kind == "word":
-        return target & word_unit_starts(read_batch(case.examples, PAD), case.vocab)
+    if isinstance(objective.select, ir.Exact) and objective.unit.kind != "token":
+        return target & unit_starts(objective, case)
     if isinstance(objective.select, ir.Exact):
         return target
     return target & ~torch.cat([torch.zeros_like(target[:, :1]), target[:, :-1]], 1)
@@ -1225,7 +1257,8 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check(
         "whole_words",
-        "word units are selected whole (one budget cut per row for spans)",
+        "units (words, sentences, runs of a unit field) are selected whole (one budget cut "
+        "per row for spans)",
         check_whole_words,
     ),
     Check(
@@ -1837,6 +1870,7 @@ def check_mixture_members(mixture: ir.Mixture, compiled: Any, case: Case) -> Non
 
 def check_mixture_rates(mixture: ir.Mixture, compiled: Any, case: Case) -> None:
     if mixture.members[0].mode is None:
+        _check_rates_by_member(mixture, compiled)
         return
     big = big_case()
     first = _collate(compiled, big)["input_ids"][:, 0]
@@ -1849,6 +1883,26 @@ def check_mixture_rates(mixture: ir.Mixture, compiled: Any, case: Case) -> None:
         ok, detail = _binomial_ok(int((first == big.vocab.id_of(mode)).sum()), n, p)
         if not ok:
             raise _fail(f"share of mode {mode}: {detail}")
+
+
+def _check_rates_by_member(mixture: ir.Mixture, compiled: Any) -> None:
+    """Without mode tokens, each row is told by the one member whose own corruption it is
+    (rows that several members would corrupt alike are left out; at most 10% may be): each
+    member's share of the told rows within the binomial bound."""
+    big = big_case(rows=1024, length=24)
+    rows = _rows(_collate(compiled, big))
+    alone = [_rows(_collate(member_compiled(mixture, m), big)) for m in mixture.members]
+    told = [
+        [i for i, member_rows in enumerate(alone) if member_rows[r] == row]
+        for r, row in enumerate(rows)
+    ]
+    unique = [t[0] for t in told if len(t) == 1]
+    if len(unique) < 0.9 * len(rows):
+        return  # the members corrupt too much alike to tell them apart by their rows
+    for i, m in enumerate(mixture.members):
+        ok, detail = _binomial_ok(unique.count(i), len(unique), m.rate)
+        if not ok:
+            raise _fail(f"share of member {m.name}: {detail}")
 
 
 def check_composed(composition: ir.Composition, compiled: Any, case: Case) -> None:
@@ -1891,7 +1945,8 @@ MIXTURE_CHECKS: tuple[Check, ...] = (
     ),
     Check(
         "mixture_rates",
-        "members are drawn with their rates (6-sigma binomial bound per mode token)",
+        "members are drawn with their rates (6-sigma binomial bound per mode token, or per "
+        "member among the rows only one member would make)",
         check_mixture_rates,
         True,
     ),
@@ -1931,7 +1986,7 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
             skip.add("fragment_lengths")
     if objective.predict.target == "views":
         skip.update(("labels", "untouched", "mix", "dynamic"))  # no targets: 'views' checks it
-    if objective.unit.kind != "word":
+    if objective.unit.kind == "token":
         skip.add("whole_words")
     if not isinstance(objective.select, ir.Spans):
         skip.add("span_support")

@@ -125,10 +125,53 @@ class InputSpec(Node):
     kind: Literal["single", "parallel"] = "single"
 
 
-class Unit(Node):
-    """What is selected: tokens, or whole words (all pieces of a word together)."""
+# Batch keys a declared unit field must not be: the reader's own inputs and the outputs.
+RESERVED_FIELDS = frozenset(
+    {
+        "input_ids",
+        "word_ids",
+        "sentence_ids",
+        "token_type_ids",
+        "position_ids",
+        "translation_ids",
+        "positive_ids",
+        "view_input_ids",
+        "decoder_input_ids",
+        "document_ids",
+        "block_position_ids",
+    }
+)
 
-    kind: Literal["token", "word"] = "token"
+
+def _field_name(name: str) -> str:
+    if not (name.isidentifier() and name.isascii() and name.endswith("_ids")):
+        raise _fail(f"unit field {name!r} is not a per-token field name ending in '_ids'")
+    if name in RESERVED_FIELDS:
+        instead = {"word_ids": "unit word", "sentence_ids": "unit sentence"}.get(name)
+        raise _fail(
+            f"{name!r} is a batch key objspec reads or writes itself",
+            f"write '{instead}'" if instead else "name the field e.g. entity_ids",
+        )
+    return name
+
+
+class Unit(Node):
+    """What is selected: tokens, whole words (all pieces of a word together), whole
+    sentences (``sentence_ids``), or the runs of a declared per-token field (``entity_ids``:
+    equal ids in a row are one unit, -1 a token of its own; ERNIE's phrases and entities)."""
+
+    kind: Literal["token", "word", "sentence", "field"] = "token"
+    field: Annotated[str, AfterValidator(_field_name)] | None = None
+
+    @model_validator(mode="after")
+    def _field_with_kind(self) -> Unit:
+        if (self.kind == "field") != (self.field is not None):
+            raise _fail("a unit field goes with the field kind")
+        return self
+
+    @property
+    def describe(self) -> str:
+        return self.field if self.field is not None else self.kind
 
 
 class Law(Node):
@@ -725,11 +768,12 @@ class Objective(Node):
                 "use 'select spans length ~ LAW' with a 'budget' statement",
                 at=self.select,
             )
-        if self.replace.per == "span" and not isinstance(self.select, (*RUN_SELECTIONS, Exact)):
+        per_unit = isinstance(self.select, Exact | Bernoulli)  # one decision per unit
+        if self.replace.per == "span" and not (isinstance(self.select, RUN_SELECTIONS) or per_unit):
             raise _fail(
                 "'replace per span' needs spans or units to decide on",
-                "use 'select spans ...', 'select random_spans ...', 'select exact' (one "
-                "decision per unit) or 'replace per token'",
+                "use 'select spans ...', 'select random_spans ...', 'select exact' or "
+                "'select bernoulli' (one decision per unit) or 'replace per token'",
                 at=self.replace,
             )
         self._consistent_decoder()
@@ -1195,11 +1239,14 @@ class Mixture(Node):
         if any(modes) and not all(modes):
             raise _fail("either every member has a mode token or none has", "add 'mode \"[NLU]\"'")
         forms = {m.objective.output.kind for m in self.members}
-        if forms != {"encoder_decoder"} and forms != {"decoder_only"}:
+        if len(forms) != 1:
             raise _fail(
-                "a mixture's members are sequence-to-sequence objectives of one output form",
-                "put 'output encoder_decoder' (or decoder_only) above the mixture",
+                "a mixture's members are objectives of one output form",
+                "put the 'output' statement above the mixture",
             )
+        if forms == {"encoder"}:
+            self._same_length_members()
+            return self
         for m in self.members:
             fim = any(t.kind == "fim" for t in m.objective.transforms)
             if m.objective.predict.target in ("sequence", "blanks") or fim:
@@ -1209,6 +1256,30 @@ class Mixture(Node):
                     at=m.objective.predict if not fim else m.objective.transforms[0],
                 )
         return self
+
+    def _same_length_members(self) -> None:
+        """An encoder mixture's members each rewrite tokens in place and predict the originals
+        at the selected positions, trained by the one masked-LM head: e.g. several MLM rates,
+        or token and span masking, in one encoder."""
+        for m in self.members:
+            o = m.objective
+            if m.mode is not None:
+                raise _fail(
+                    "an encoder mixture keeps each row's length: no mode token",
+                    "mode tokens start the input of a sequence-to-sequence member",
+                    at=m,
+                )
+            shaped = o.pair is None and o.views is None and not o.transforms
+            plain = o.attention.kind == "bidirectional" and o.predict.target == "selected"
+            if not (shaped and plain and [h.name for h in o.heads] == ["mlm"]):
+                raise _fail(
+                    "an encoder mixture's members are masked LMs of one shape: a selection, "
+                    "a replacement and 'predict original at selected', trained by 'head mlm' "
+                    "alone (no pair, views, transform or other attention)",
+                    at=m,
+                )
+            if o.loss.weighted:
+                raise _fail("an encoder mixture's loss is a plain mean (no weights)", at=o.loss)
 
     @property
     def sha256(self) -> str:
@@ -1324,7 +1395,7 @@ BUDGET_FLAGS = ("round", "ceil", "floor", "stochastic")
 BUDGET_OPTIONS = ("min", "max")
 BUDGET_OF = ("tokens", "units", "words", "all tokens")
 BUDGET_BASES = {"tokens": "tokens", "units": "units", "words": "units", "all tokens": "all_tokens"}
-UNITS = ("token", "word")
+UNITS = ("token", "word", "sentence")
 EXCLUSIONS = ("special", "padding", "first", "last", "prompt")
 ACTIONS = ("mask", "random", "keep", "delete", "sentinel", "similar")
 RANDOM_SOURCES = ("vocabulary", "unigram", "pool")
@@ -1678,6 +1749,23 @@ class _Reader:
             return None
         return {"low": low, "high": high, "loc": law["loc"]}
 
+    def unit(self, st: dict[str, Any]) -> dict[str, Any] | None:
+        """``unit token|word|sentence``, or ``unit NAME_ids``: a declared per-token field."""
+        call = st["call"]
+        name = call["name"]
+        if name.endswith("_ids") and name not in ("word_ids", "sentence_ids"):
+            if call["args"] or call["kwargs"]:
+                self.error(f"unit {name!r} takes no arguments", call["loc"])
+            return {"kind": "field", "field": name, "loc": st["loc"]}
+        if name in ("word_ids", "sentence_ids"):
+            self.error(
+                f"{name!r} is read by 'unit {name[: -len('_ids')]}'",
+                call["loc"],
+                f"write 'unit {name[: -len('_ids')]}'",
+            )
+            return None
+        return {"kind": self.bare_call(call, "unit", UNITS), "loc": st["loc"]}
+
     def loss(self, st: dict[str, Any]) -> dict[str, Any] | None:
         """``loss cross_entropy[, weight inverse_rate][, over tokens]``."""
         out: dict[str, Any] = {
@@ -1984,7 +2072,7 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
             "kind": reader.bare_call(st["call"], "input", ("single", "parallel")),
             "loc": st["loc"],
         },
-        "unit": lambda st: {"kind": reader.bare_call(st["call"], "unit", UNITS), "loc": st["loc"]},
+        "unit": reader.unit,
         "exclude": reader.exclude,
         "replace": reader.replace,
         "predict": reader.predict,

@@ -234,7 +234,14 @@ MLM_LINES = [
     [
         ({5: "  head mlm\n  head mlm"}, "head 'mlm' is declared twice", 6),
         ({5: "  head mlm\n  head span_boundary"}, "the span_boundary head needs spans", 2),
-        ({3: "  replace per span: mask 100%"}, "'replace per span' needs spans", 3),
+        (
+            {
+                2: "  select windows length ~ uniform on 1..5, rate 1/6",
+                3: "  replace per span: mask 100%",
+            },
+            "'replace per span' needs spans",
+            3,
+        ),
         ({5: "  head mlm\n  views dropout"}, "a contrastive head and a 'views' statement", 6),
         ({4: "  predict original at all"}, "needs a sequence-to-sequence form", 4),
         ({4: "  predict original at selected\n  attention unilm(seq2seq=1)"}, "segments", 5),

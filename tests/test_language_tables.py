@@ -9,6 +9,7 @@ About 25 s on the 2-core machine (two short training runs included).
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -263,3 +264,138 @@ def _random_not_similar(out: dict[str, torch.Tensor], collator: Any) -> None:
 def test_a_broken_collator_fails_its_check(name: str, damage: Any, check: str) -> None:
     assert check not in _failed(name, compiled(name))
     assert check in _failed(name, broken(name, damage))
+
+
+# --- encoder mixtures and declared units ----------------------------------------------------
+
+MLM_MIX = """\
+objective mlm_mix
+  input    single
+  unit     word
+  exclude  special
+  loss     cross_entropy
+  head     mlm
+  mixture per example:
+    masked 70%:
+      select   bernoulli 15%
+      replace  per token: mask 100%
+      predict  original at selected
+    spans 30%:
+      select   spans length ~ geometric(p=0.2) truncated 1..10
+      budget   40% of tokens, ceil
+      replace  per span: random 100%
+      predict  original at selected
+"""
+
+
+def test_an_encoder_mixture_takes_each_row_from_one_member(
+    tokenizer: Any, examples: list[dict[str, Any]]
+) -> None:
+    module = objspec.compile_spec(MLM_MIX)
+    out = module.Collator(tokenizer, seed=2)(examples)
+    assert set(out) == {"input_ids", "attention_mask", "labels"}
+    labelled = out["labels"] != IGNORE_INDEX
+    masked = (out["input_ids"] == Vocab.from_tokenizer(tokenizer).mask_id) & labelled
+    # a row is all [MASK] (the first member) or has none (the second, random tokens)
+    per_row = masked.sum(dim=1)
+    assert bool(((per_row == 0) | (per_row == labelled.sum(dim=1))).all())
+    assert bool((per_row > 0).any()) and bool((per_row == 0).any())
+
+
+def test_an_encoder_mixture_is_checked_member_by_member() -> None:
+    spec_ = objspec.parse_spec(MLM_MIX)
+    module = objspec.compile_spec(MLM_MIX)
+    results = {r.name: r for r in run_checks(spec_, module, max_examples=5)}
+    assert all(r.passed for r in results.values()), [r for r in results.values() if not r.passed]
+    assert "mixture_rates" in results and "masked:rate" in results and "spans:budget" in results
+
+    class OneMember(module.Collator):  # type: ignore[misc, name-defined]
+        """Every row from the first member: the rates are wrong, each row still a member's."""
+
+        def corrupt(self, batch: Any, keys: Any) -> dict[str, torch.Tensor]:
+            input_ids, labels = self.denoise_masked(batch, keys)
+            return {"input_ids": input_ids, "attention_mask": batch.valid.long(), "labels": labels}
+
+    one = SimpleNamespace(Collator=OneMember)
+    failed = {r.name for r in run_checks(spec_, one, max_examples=5) if not r.passed}
+    assert "mixture_rates" in failed and "members" not in failed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            MLM_MIX.replace("masked 70%:", 'masked 70%, mode "[NLU]":').replace(
+                "spans 30%:", 'spans 30%, mode "[NLG]":'
+            ),
+            "no mode token",
+        ),
+        (
+            MLM_MIX.replace("mask 100%\n", "mask 100%\n      transform shuffle trigrams 5%\n"),
+            "one shape",
+        ),
+    ],
+)
+def test_encoder_mixture_errors(text: str, message: str) -> None:
+    assert message in str(spec_error(text))
+
+
+ERNIE_UNITS = """\
+objective ernie_units
+  input    single
+  unit     entity_ids
+  exclude  special
+  select   bernoulli 40%
+  replace  per span: mask 50%, keep 50%
+  predict  original at selected
+  loss     cross_entropy
+  head     mlm
+"""
+
+
+def test_units_from_a_declared_field(tokenizer: Any, examples: list[dict[str, Any]]) -> None:
+    """Runs of equal ids in the field are selected whole and decided once; -1 tokens alone."""
+    module = objspec.compile_spec(ERNIE_UNITS)
+    entities = [
+        {**e, "entity_ids": [i // 4 if i % 8 < 4 else -1 for i in range(len(e["input_ids"]))]}
+        for e in examples
+    ]
+    out = module.Collator(tokenizer, seed=0)(entities)
+    assert "entity_ids" not in out  # read, not passed through
+    labelled = out["labels"] != IGNORE_INDEX
+    ids = torch.tensor([e["entity_ids"] for e in entities][0])
+    row = labelled[0, : ids.numel()]
+    for unit in ids.unique().tolist():
+        if unit >= 0 and unit * 4 > 0 and (unit * 4 + 3) < ids.numel() - 1:
+            members = row[ids == unit]
+            assert bool(members.all()) or not bool(members.any())
+    with pytest.raises(BatchError, match="entity_ids"):
+        module.Collator(tokenizer, seed=0)(examples)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("entity_ids", "word_ids", "write 'unit word'"),
+        ("entity_ids", "input_ids", "reads or writes itself"),
+        ("entity_ids", "entities", "unknown unit"),
+    ],
+)
+def test_unit_field_errors(old: str, new: str, message: str) -> None:
+    assert message in str(spec_error(ERNIE_UNITS.replace(old, new)))
+
+
+def test_sentence_units_need_sentence_ids(tokenizer: Any, examples: list[dict[str, Any]]) -> None:
+    text = ERNIE_UNITS.replace("entity_ids", "sentence")
+    out = objspec.compile_spec(text).Collator(tokenizer, seed=0)(examples)
+    batch = objspec.runtime.read_batch(examples, 0)
+    labelled = out["labels"] != IGNORE_INDEX
+    sentences = batch.sentence_ids
+    for row in range(labelled.shape[0]):
+        for sentence in sentences[row].unique().tolist():
+            if sentence >= 0:
+                inside = labelled[row][sentences[row] == sentence]
+                assert bool(inside.all()) or not bool(inside.any())
+    bare = [{"input_ids": e["input_ids"]} for e in examples]
+    with pytest.raises(BatchError, match="sentence_ids"):
+        objspec.compile_spec(text).Collator(tokenizer, seed=0)(bare)

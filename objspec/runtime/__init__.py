@@ -63,6 +63,7 @@ from objspec.runtime.rates import bernoulli_select_rates, label_weights, loss_to
 from objspec.runtime.replace import DELETED, IGNORE_INDEX, labels_at, replace_selected
 from objspec.runtime.rewrite import (
     choose_member,
+    choose_rows,
     decoder_only_outputs,
     encoder_decoder_outputs,
     fragment,
@@ -90,6 +91,8 @@ from objspec.runtime.selection import (
     budget_counts,
     candidate_mask,
     expand_units,
+    id_unit_starts,
+    sentence_unit_starts,
     start_position,
     take_in_random_order,
     token_unit_starts,
@@ -161,6 +164,8 @@ __all__ = [
     "token_unit_starts",
     "unit_lengths",
     "word_unit_starts",
+    "sentence_unit_starts",
+    "id_unit_starts",
     "build_pairs",
     "join_translation",
     "split_points",
@@ -172,6 +177,7 @@ __all__ = [
     "rotate",
     "sentence_order",
     "choose_member",
+    "choose_rows",
     "decoder_only_outputs",
     "counted_spans",
     "document_bounds",

@@ -382,6 +382,18 @@ def merge_rows(
     return ids.gather(0, pick)[0], valid.gather(0, pick)[0]
 
 
+def choose_rows(
+    choice: torch.Tensor, parts: tuple[tuple[torch.Tensor, ...], ...]
+) -> tuple[torch.Tensor, ...]:
+    """Row b of each output from member ``choice[b]``: ``parts[m]`` is member m's tuple of
+    same-shaped (B, L) tensors (an encoder mixture's input ids and labels)."""
+    pick = choice.view(1, -1, 1)
+    return tuple(
+        torch.stack(fields).gather(0, pick.expand(1, -1, fields[0].shape[1]))[0]
+        for fields in zip(*parts, strict=True)
+    )
+
+
 def prepend(
     ids: torch.Tensor, valid: torch.Tensor, first: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

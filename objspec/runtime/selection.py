@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from objspec.runtime.batch import Batch
+from objspec.runtime.batch import Batch, BatchError
 from objspec.runtime.rng import FAR, Keys, lowest, threshold
 from objspec.runtime.vocab import Vocab
 
@@ -56,16 +56,37 @@ def word_unit_starts(batch: Batch, vocab: Vocab) -> torch.Tensor:
     starts a word, -1 is a word of its own), else from the vocabulary's word-start table. A token
     after a special token or padding always starts a word.
     """
+    if batch.word_ids is not None:
+        return id_unit_starts(batch, batch.word_ids, vocab)
+    ids = batch.input_ids
+    return _bounded(batch, vocab, vocab.word_start_table(ids.device)[ids])
+
+
+def sentence_unit_starts(batch: Batch, vocab: Vocab) -> torch.Tensor:
+    """(B, L) bool: first tokens of sentences, from the batch's ``sentence_ids`` (a BatchError
+    without them)."""
+    if batch.sentence_ids is None:
+        raise BatchError(
+            "this objective selects whole sentences: each example needs its per-token "
+            "sentence_ids (objspec.data or objspec.bundled.encode_examples make them)"
+        )
+    return id_unit_starts(batch, batch.sentence_ids, vocab)
+
+
+def id_unit_starts(batch: Batch, ids: torch.Tensor, vocab: Vocab) -> torch.Tensor:
+    """(B, L) bool: the units of per-token ids ``ids`` (B, L) int64: a run of equal ids is one
+    unit, -1 (or any negative id) a token of its own; special tokens stand alone."""
+    prev = torch.full_like(ids, -2)
+    prev[:, 1:] = ids[:, :-1]
+    return _bounded(batch, vocab, (ids != prev) | (ids < 0))
+
+
+def _bounded(batch: Batch, vocab: Vocab, starts: torch.Tensor) -> torch.Tensor:
+    """``starts`` with every special token, the token after one, and the first token of each
+    row starting a unit."""
     ids = batch.input_ids
     prev_ok = torch.zeros_like(batch.valid)
     prev_ok[:, 1:] = batch.valid[:, :-1]
-    if batch.word_ids is not None:
-        w = batch.word_ids
-        prev = torch.full_like(w, -2)
-        prev[:, 1:] = w[:, :-1]
-        starts = (w != prev) | (w < 0)
-    else:
-        starts = vocab.word_start_table(ids.device)[ids]
     special = vocab.special_table(ids.device)[ids]
     prev_special = torch.zeros_like(special)
     prev_special[:, 1:] = special[:, :-1]
