@@ -254,6 +254,7 @@ class Pretrainer:
         collator_class = self.compiled.Collator
         self.tokenizer = hf.load_tokenizer(config.tokenizer, collator_class.modes)
         self.vocab = Vocab.from_tokenizer(self.tokenizer.data)
+        self.model_source = hf.load_model_source(config.model) if config.model else None
         self.sources = source_hashes(config, self.tokenizer)
         self.examples, self.eval_examples = self._load_examples(collator_class)
         self.examples = self.examples[: config.limit]
@@ -262,7 +263,6 @@ class Pretrainer:
                 f"the corpus packs into {len(self.examples)} examples, fewer than one batch "
                 f"of {config.batch_size}"
             )
-        self.model_source = hf.load_model_source(config.model) if config.model else None
         built = self._build_model()
         self.module: nn.Module = built.module
         self.pretrained = built.pretrained
@@ -495,7 +495,7 @@ class Pretrainer:
                     self.evaluate()
                 stopping = self._stopping(stop)
                 if stopping or end or self.step % self.config.checkpoint_every == 0:
-                    self.save()
+                    self.save(plot=stopping or end)
                 if stopping:
                     break
         finally:
@@ -547,11 +547,11 @@ class Pretrainer:
         return row
 
     # --- checkpoints -----------------------------------------------------------------------
-    def save(self) -> Path:
+    def save(self, plot: bool = True) -> Path:
         """Write ``OUT/checkpoint-STEP/``: each rank's RNG state, then (rank 0) the training
-        state, the Hugging Face model and tokenizer (``save_pretrained``) and the loss curve;
-        the folder appears complete or not at all; then the older folders beyond
-        ``keep_last`` are removed."""
+        state, the Hugging Face model and tokenizer (``save_pretrained``) and the loss curve
+        (the CSVs; the PNG when ``plot``); the folder appears complete or not at all; then the
+        older folders beyond ``keep_last`` are removed."""
         final = checkpoint_folder(self.out, self.step)
         partial = partial_folder(self.out, self.step)
         if self.rank == 0:
@@ -576,7 +576,7 @@ class Pretrainer:
                 self.pretrained.save_pretrained(str(partial))
                 self.tokenizer.for_saving().save_pretrained(str(partial))
             publish(partial, final)
-            write_curve(self.rows, self.out, self.eval_rows)
+            write_curve(self.rows, self.out, self.eval_rows, plot=plot)
             rotate(self.out, self.config.keep_last)
             if self._board is not None:
                 self._board.flush()

@@ -237,8 +237,8 @@ def pretraining_class(collator_class: Any) -> Any:
 
 
 def fit_config(config: Any, vocab: Any, form: str, fresh: bool) -> None:
-    """A config made to fit the tokenizer: its vocabulary size (when initialised from the
-    config) and its special token ids where it names none."""
+    """A config made to fit the tokenizer: its vocabulary size and special token ids outside
+    it (when initialised from the config; GPT-2's 50256), and the ids it names none of."""
     if fresh and getattr(config, "vocab_size", None) != vocab.size:
         config.vocab_size = vocab.size
     for attribute, value in (
@@ -246,7 +246,9 @@ def fit_config(config: Any, vocab: Any, form: str, fresh: bool) -> None:
         ("bos_token_id", vocab.bos_id if vocab.bos_id is not None else vocab.cls_id),
         ("eos_token_id", vocab.eos_id if vocab.eos_id is not None else vocab.sep_id),
     ):
-        if getattr(config, attribute, None) is None and value is not None:
+        current = getattr(config, attribute, None)
+        outside = isinstance(current, int) and not 0 <= current < vocab.size
+        if value is not None and (current is None or (fresh and outside)):
             setattr(config, attribute, value)
     if form == "encoder_decoder" and getattr(config, "decoder_start_token_id", None) is None:
         config.decoder_start_token_id = vocab.pad_id

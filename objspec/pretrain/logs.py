@@ -28,13 +28,16 @@ def write_curve(
     rows: Sequence[dict[str, float]],
     out: Path,
     eval_rows: Sequence[dict[str, float]] = (),
+    plot: bool = True,
 ) -> None:
     """``losses.csv``, ``eval.csv`` (when there is an evaluation set) and, with matplotlib
-    installed, ``losses.png`` of the run so far."""
+    installed and ``plot`` set, ``losses.png`` of the run so far."""
     if not rows:
         return
     write_rows(rows, out / "losses.csv")
     write_rows(eval_rows, out / "eval.csv")
+    if not plot:
+        return
     try:
         import matplotlib
 
