@@ -272,8 +272,7 @@ class Generator:
                 w(f"modes = {_literal(self.plan.tokens)}  # special tokens, looked up by text")
             if self.plan.output == "decoder_only":
                 w("decoder_only = True  # labels are next tokens: packing cuts them at documents")
-            if self.plan.fields:
-                w(f"fields = {_literal(self.plan.fields)}  # per-token inputs: (name, purpose)")
+            self._declared_fields()
             w()
             w("def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:")
             with w.indent():
@@ -306,6 +305,7 @@ class Generator:
             w(f"modes = {_literal(modes)}")
             if plan.output == "decoder_only":
                 w("decoder_only = True  # labels are next tokens: packing cuts them at documents")
+            self._declared_fields()
             w()
             w("def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:")
             with w.indent():
@@ -328,6 +328,10 @@ class Generator:
             for m in plan.members:
                 w()
                 self._member_method(m)
+
+    def _declared_fields(self) -> None:
+        if self.plan.fields:
+            self.body(f"fields = {_literal(self.plan.fields)}  # per-token inputs: (name, purpose)")
 
     def _merged_encoder_rows(self) -> None:
         """An encoder mixture's rows: each from its member, every row keeping its length."""

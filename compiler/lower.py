@@ -391,6 +391,7 @@ def _lower_mixture(mixture: ir.Mixture) -> Plan:
     for member in members:
         streams.update(member.plan.streams)
     needs = tuple(dict.fromkeys(n for member in members for n in member.plan.needs))
+    fields = tuple(dict.fromkeys(f for member in members for f in member.plan.fields))
     return Plan(
         name=mixture.name,
         source=mixture.source,
@@ -409,6 +410,7 @@ def _lower_mixture(mixture: ir.Mixture) -> Plan:
         mixture_cdf=cumulative_thresholds(tuple(m.rate for m in members)),
         output=mixture.output.kind,
         attention=first.attention,
+        fields=fields,
     )
 
 

@@ -19,7 +19,7 @@ drops them.
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -471,6 +471,42 @@ def run_time_inputs(tokenizer: Tokenizer, needs: Sequence[str]) -> dict[str, Any
 
 
 POOL_SIZE = 500
+
+
+def stand_in_fields(
+    examples: Sequence[Mapping[str, Any]], fields: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """The examples with STAND-IN values for the per-token fields a spec declares (its
+    Collator's ``fields``), for demos and tests: ``prompt_mask`` marks each row's first third;
+    a unit field (``phrase_ids``, ``entity_ids``) makes every other pair of words one unit
+    (from the example's ``word_ids``, else pairs of tokens), -1 elsewhere. Real data brings
+    its own (an offline segmenter's phrases and entities, a chat template's prompt)."""
+    names = [name for name, _ in fields]
+    if not names:
+        return [dict(e) for e in examples]
+    out = []
+    for example in examples:
+        length = len(example["input_ids"])
+        words = list(example.get("word_ids") or range(length))
+        made = {
+            name: _stand_in_prompt(length) if name == "prompt_mask" else _stand_in_units(words)
+            for name in names
+        }
+        out.append({**example, **made})
+    return out
+
+
+def _stand_in_prompt(length: int) -> list[int]:
+    return [1 if i < length // 3 else 0 for i in range(length)]
+
+
+def _stand_in_units(word_ids: Sequence[int | None]) -> list[int]:
+    """Words 0-1, 4-5, 8-9, ... as units (their pair's id), the others -1."""
+    units = []
+    for word in word_ids:
+        pair = -1 if word is None or word < 0 else word // 2
+        units.append(pair if pair >= 0 and pair % 2 == 0 else -1)
+    return units
 
 
 def parallel_examples(

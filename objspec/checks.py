@@ -192,26 +192,12 @@ def _collate(compiled: Any, case: Case, epoch: int | None = None) -> dict[str, t
     return collator(with_fields(case.examples, collator.fields))  # type: ignore[no-any-return]
 
 
-def stand_in_prompt(length: int) -> list[int]:
-    """A stand-in ``prompt_mask`` for a row of ``length`` tokens: its first third."""
-    return [1 if i < length // 3 else 0 for i in range(length)]
-
-
-def stand_in_units(length: int) -> list[int]:
-    """Stand-in unit ids (an entity or phrase field) for a row of ``length`` tokens: runs of
-    three tokens, each run one unit, with single tokens (-1) between them."""
-    return [i // 6 if i % 6 < 3 else -1 for i in range(length)]
-
-
 def with_fields(examples: list[dict[str, Any]], fields: tuple[tuple[str, str], ...]) -> list[Any]:
-    """The examples with stand-ins for the per-token fields a spec declares (``prompt_mask``:
-    :func:`stand_in_prompt`; a unit field: :func:`stand_in_units`)."""
-    if not fields:
-        return examples
-    made = {
-        name: stand_in_prompt if name == "prompt_mask" else stand_in_units for name, _ in fields
-    }
-    return [{**e, **{k: f(len(e["input_ids"])) for k, f in made.items()}} for e in examples]
+    """The examples with the stand-ins of :func:`objspec.bundled.stand_in_fields` for the
+    per-token fields a spec declares (these rows have no word_ids: units are token pairs)."""
+    from objspec.bundled import stand_in_fields
+
+    return stand_in_fields(examples, fields) if fields else examples
 
 
 def declared_fields(objective: ir.Objective) -> tuple[tuple[str, str], ...]:
@@ -279,8 +265,8 @@ def _excluded(objective: ir.Objective, case: Case) -> torch.Tensor:
         exclude_last="last" in ex,
     )
     if "prompt" in ex:
-        lengths = batch.valid.sum(dim=1, keepdim=True)
-        cand &= torch.arange(cand.shape[1]).unsqueeze(0) >= lengths // 3
+        prompted = with_fields(case.examples, (("prompt_mask", ""),))
+        cand &= read_batch(prompted, case.vocab.pad_id or 0).extras["prompt_mask"] == 0
     return ~cand
 
 

@@ -288,6 +288,7 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
     tables = bundled.run_time_inputs(tokenizer, compiled.Collator.needs)
     vocab = Vocab.from_tokenizer(bundled.with_special_tokens(tokenizer, compiled.Collator.modes))
     collator = compiled.Collator(vocab, seed=0, **tables)
+    [example] = bundled.stand_in_fields([example], collator.fields)  # a demo: stand-ins
     out = collator([example])
     if "langs" in out:
         lines = translation_lines(tokenizer, example, out)
@@ -467,6 +468,7 @@ def render_page(spec: Path) -> str:
         "import objspec",
         f'compiled = objspec.compile_file("specs/{spec.name}")',
         *_collator_lines(compiled.Collator.needs),
+        *(f"# each example also brings {name}: {why}" for name, why in compiled.Collator.fields),
         "heads = compiled.Heads(model)  # model: objspec.runtime.encoders' protocol",
         "losses = heads(collator(examples))  # a dict; losses['loss'] is the weighted sum",
         "```",

@@ -49,16 +49,18 @@ def collator_for(path: Path, tokenizer: Any, **kwargs: Any) -> Any:
 def examples_for(path: Path, tokenizer: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if "tlm" in path.name:
         return bundled.parallel_examples(tokenizer, 40)[:7]
-    return rows
+    return bundled.stand_in_fields(rows, objspec.compile_file(path).Collator.fields)
 
 
 def padded(examples: list[dict[str, Any]], side: str, width: int, pad: int) -> dict[str, Any]:
     """The examples as one padded dict of tensors, ``side``-padded to ``width`` columns."""
     out: dict[str, Any] = {}
-    for key in ("input_ids", "word_ids", "sentence_ids", "translation_ids"):
+    fields = ("phrase_ids", "prompt_mask")  # the bundled specs' declared per-token fields
+    for key in ("input_ids", "word_ids", "sentence_ids", "translation_ids", *fields):
         if key not in examples[0]:
             continue
         fill = pad if key.endswith("input_ids") or key == "translation_ids" else -1
+        fill = 0 if key == "prompt_mask" else fill
         grid = torch.full((len(examples), width), fill, dtype=torch.int64)
         mask = torch.zeros((len(examples), width), dtype=torch.int64)
         for b, e in enumerate(examples):

@@ -73,6 +73,7 @@ def show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: in
         example = {"input_ids": ids, "word_ids": words, "index": 0}
     tables = bundled.run_time_inputs(tokenizer, compiled.Collator.needs)
     collator = compiled.Collator(Vocab.from_tokenizer(tokenizer), seed=seed, epoch=epoch, **tables)
+    [example] = bundled.stand_in_fields([example], collator.fields)  # a demo: stand-ins
     result = collator([example])
     say((objective.name, "bold"), f" ({spec}), seed {seed}, epoch {epoch}")
     if "langs" in result:
