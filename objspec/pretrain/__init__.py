@@ -312,6 +312,13 @@ class Pretrainer:
     def _load_examples(self, collator_class: Any) -> tuple[Any, Any]:
         config = self.config
         parallel = "langs" in collator_class.outputs
+        fields = ", ".join(name for name, _ in collator_class.fields)
+        if fields and (config.dataset is not None or config.text):
+            raise ValueError(
+                f"this spec reads per-token fields ({fields}) that objspec pretrain makes "
+                "(as stand-ins) only for the bundled corpus; train it with your own loop on data "
+                "that has them"
+            )
         if config.dataset is not None:
             if parallel:
                 raise ValueError("a translation spec (langs) reads --text or the bundled pairs")
@@ -330,8 +337,14 @@ class Pretrainer:
             raise ValueError("--eval-split names a split of --dataset; use --eval-fraction")
         if parallel and not self.tokenizer.bundled:
             raise ValueError("a translation spec (langs) runs with the bundled tokenizer")
-        return load_text(
+        train, held = load_text(
             self.tokenizer.data, config.text, config.max_length, config.eval_fraction, parallel
+        )
+        if not fields:
+            return train, held
+        return (  # the bundled corpus: stand-in phrases and prompts (a demo)
+            bundled.stand_in_fields(train, collator_class.fields),
+            bundled.stand_in_fields(held, collator_class.fields),
         )
 
     def _collator_options(self) -> dict[str, Any]:
