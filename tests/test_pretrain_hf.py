@@ -59,6 +59,15 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             num_heads=2,
             dropout_rate=0.0,
         ),
+        "electra": transformers.ElectraConfig(
+            vocab_size=8,
+            embedding_size=32,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        ),
         "gpt2": transformers.GPT2Config(
             vocab_size=8, n_embd=32, n_layer=1, n_head=2, n_positions=64, resid_pdrop=0.0
         ),
@@ -186,6 +195,37 @@ def test_spans_train_the_specs_heads_over_the_base_model(
     strict.loss_from = "model"
     with pytest.raises(ValueError, match="does not read the batch's span_start, span_end"):
         Pretrainer(strict)
+
+
+def test_bert_with_nsp_trains_bert_for_pre_training(
+    tmp_path: Path, assets: dict[str, Path]
+) -> None:
+    """The bert spec's batch (MLM labels and next_sentence_label) is BertForPreTraining's."""
+    trainer = Pretrainer(settings(tmp_path, "bert", assets["bert"], assets["tokenizer.json"]))
+    assert type(trainer.pretrained).__name__ == "BertForPreTraining"
+    assert isinstance(trainer.module, ModelLoss)
+
+
+def test_electra_trains_hugging_faces_generator_and_discriminator(
+    tmp_path: Path, assets: dict[str, Path]
+) -> None:
+    """An ELECTRA config: ElectraForMaskedLM (a quarter of the width, the spec's generator
+    size) and ElectraForPreTraining sharing the embeddings, losses weighted 1 and 50 as the
+    spec says; the checkpoint holds the discriminator and generator/ the generator, each
+    reloading with from_pretrained to the same logits."""
+    trainer = Pretrainer(settings(tmp_path, "electra", assets["electra"], assets["tokenizer.json"]))
+    module = trainer.module
+    assert module.generator.config.hidden_size == 8
+    assert module.generator.electra.embeddings is module.discriminator.electra.embeddings
+    row = trainer.train_step()
+    assert row["loss"] == pytest.approx(row["mlm"] + 50 * row["replaced_token_detection"])
+    trainer.run()
+    folder = tmp_path / "checkpoint-4"
+    discriminator = transformers.ElectraForPreTraining.from_pretrained(str(folder))
+    generator = transformers.AutoModelForMaskedLM.from_pretrained(str(folder / "generator"))
+    batch = {k: trainer.batch(0)[k] for k in ("input_ids", "attention_mask")}
+    assert same_logits(module.discriminator, discriminator, batch)
+    assert same_logits(module.generator, generator, batch)
 
 
 # --- gradient accumulation ---------------------------------------------------------------------

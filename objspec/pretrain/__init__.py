@@ -266,6 +266,7 @@ class Pretrainer:
         built = self._build_model()
         self.module: nn.Module = built.module
         self.pretrained = built.pretrained
+        self.also_saved = built.also_saved
         self.model_description = built.how
         self.collator = collator_class(
             self.vocab, seed=config.seed, device=self.device, **self._collator_options()
@@ -588,6 +589,8 @@ class Pretrainer:
             if self.pretrained is not None:
                 self.pretrained.save_pretrained(str(partial))
                 self.tokenizer.for_saving().save_pretrained(str(partial))
+            for name, model in self.also_saved.items():  # ELECTRA's generator
+                model.save_pretrained(str(partial / name))
             publish(partial, final)
             write_curve(self.rows, self.out, self.eval_rows, plot=plot)
             rotate(self.out, self.config.keep_last)

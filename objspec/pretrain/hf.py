@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +254,30 @@ def fit_config(config: Any, vocab: Any, form: str, fresh: bool) -> None:
         config.decoder_start_token_id = vocab.pad_id
 
 
+# the spec heads whose loss each pre-training class computes itself
+CLASS_HEADS = {
+    "AutoModelForMaskedLM": {"mlm"},
+    "AutoModelForPreTraining": {"mlm", "sentence_classification"},
+    "AutoModelForSeq2SeqLM": {"seq2seq"},
+    "AutoModelForCausalLM": {"seq2seq"},
+}
+
+
+def spec_heads(compiled: Any, vocab: Any) -> set[str]:
+    """The names of the heads a spec trains (``mlm``, ``span_boundary``, ``contrastive``, ...),
+    read off its Heads built over a throw-away tiny model (the global random state is left as
+    it was, so the real model's initial weights do not move)."""
+    from objspec.runtime import TinyEncoder, TinySeq2Seq
+
+    seq2seq = "decoder_input_ids" in compiled.Collator.outputs
+    with torch.random.fork_rng(devices=[]):
+        probe = (TinySeq2Seq if seq2seq else TinyEncoder)(
+            vocab.size, hidden_size=16, layers=1, heads=1, max_length=8
+        )
+        heads = compiled.Heads(probe)
+    return {name for name, _ in heads.named_children()} - {"model", "generator"}
+
+
 class ModelLoss(nn.Module):
     """A Hugging Face pre-training model trained by its own loss: ``forward(batch)`` is
     ``{'loss': model(**hf_inputs(model, batch)).loss}``."""
@@ -266,15 +290,107 @@ class ModelLoss(nn.Module):
         return {"loss": self.model(**hf_inputs(self.model, batch)).loss}
 
 
+class ElectraPretraining(nn.Module):
+    """ELECTRA with Hugging Face's own classes: the generator (``ElectraForMaskedLM``, its MLM
+    loss on the collated batch) and the discriminator (``ElectraForPreTraining``, its
+    replaced-token loss on :func:`~objspec.runtime.consumers.electra_discriminator_inputs`:
+    the generator's samples, drawn with the Gumbel keys of the spec's own heads), sharing the
+    embeddings as ELECTRA does; the spec's weights and temperature."""
+
+    def __init__(
+        self,
+        discriminator: Any,
+        generator: Any,
+        weights: tuple[float, float],
+        temperature: float,
+    ) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+        self.generator = generator
+        self.weights = weights
+        self.temperature = temperature
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        from objspec.runtime.consumers import electra_discriminator_inputs
+
+        keys = ("input_ids", "attention_mask", "labels", "token_type_ids")
+        generated = self.generator(**{k: batch[k] for k in keys if k in batch})
+        fed = electra_discriminator_inputs(batch, generated.logits, self.temperature)
+        replaced = self.discriminator(**fed).loss
+        losses = {"mlm": generated.loss, "replaced_token_detection": replaced}
+        losses["loss"] = self.weights[0] * generated.loss + self.weights[1] * replaced
+        return losses
+
+
+ELECTRA_CONSTANTS = (
+    "MLM_WEIGHT",
+    "REPLACED_TOKEN_DETECTION_WEIGHT",
+    "GENERATOR_SIZE",
+    "GENERATOR_TEMPERATURE",
+)
+
+
+def electra_pair(source: ModelSource, compiled: Any, vocab: Any) -> BuiltModel | None:
+    """ELECTRA's generator and discriminator as Hugging Face classes, for an ``electra``
+    config and a spec whose heads are ELECTRA's (None otherwise). A ``--model`` folder's
+    ``generator/`` subfolder (a checkpoint's) gives the generator's weights."""
+    import transformers
+
+    from objspec.runtime.models import heads_for
+
+    config = source.config
+    outputs = set(compiled.Collator.outputs)
+    constants = [getattr(compiled.module, name, None) for name in ELECTRA_CONSTANTS]
+    if (
+        getattr(config, "model_type", None) != "electra"
+        or spec_heads(compiled, vocab) != {"mlm", "replaced_token_detection"}
+        or not outputs <= {"input_ids", "attention_mask", "labels", "sample_keys", "token_type_ids"}
+        or not all(isinstance(c, int | float) for c in constants)
+    ):
+        return None
+    mlm_weight, rtd_weight, size, temperature = (float(c) for c in constants)  # type: ignore[arg-type]
+    discriminator = _instantiate(transformers.ElectraForPreTraining, source, config)
+    _fit_vocabulary(discriminator, vocab)
+    hidden = max(1, round(config.hidden_size * size))
+    small = config.__class__(
+        **{
+            **config.to_dict(),
+            "vocab_size": discriminator.config.vocab_size,
+            "hidden_size": hidden,
+            "num_attention_heads": heads_for(hidden, 64),
+            "intermediate_size": 4 * hidden,
+        }
+    )
+    saved = source.weights / "generator" if source.weights is not None else None
+    if saved is not None and (saved / "config.json").is_file():
+        generator = transformers.ElectraForMaskedLM.from_pretrained(
+            str(saved), local_files_only=True
+        )
+    else:
+        generator = transformers.ElectraForMaskedLM(small)
+    generator.electra.embeddings = discriminator.electra.embeddings  # shared, as ELECTRA's
+    if getattr(generator.config, "tie_word_embeddings", True):
+        generator.generator_lm_head.weight = discriminator.electra.embeddings.word_embeddings.weight
+    module = ElectraPretraining(discriminator, generator, (mlm_weight, rtd_weight), temperature)
+    return BuiltModel(
+        module,
+        discriminator,
+        "ElectraForPreTraining with an ElectraForMaskedLM generator, their losses",
+        {"generator": generator},
+    )
+
+
 @dataclass
 class BuiltModel:
     """``module``: forward(batch) -> dict of losses (``'loss'`` their sum); ``pretrained``:
     the Hugging Face model ``save_pretrained`` writes (None for the tiny model); ``how``: a
-    few words for the start-up line."""
+    few words for the start-up line; ``also_saved``: more models, each ``save_pretrained``
+    into a subfolder of that name (ELECTRA's generator)."""
 
     module: nn.Module
     pretrained: Any
     how: str
+    also_saved: dict[str, Any] = field(default_factory=dict)
 
 
 def build_hf_model(
@@ -300,6 +416,8 @@ def build_hf_model(
             f"the model has {positions} positions (max_position_embeddings), fewer than the "
             f"{needed} a row of --max-length {max_length} needs"
         )
+    if loss_from != "objspec" and (pair := electra_pair(source, compiled, vocab)) is not None:
+        return pair
     if loss_from != "objspec":
         auto = pretraining_class(collator_class)
         try:
@@ -310,6 +428,8 @@ def build_hf_model(
             model = None
         if model is not None:
             unread = [k for k in collator_class.outputs if k not in named_parameters(model)]
+            untrained = sorted(spec_heads(compiled, vocab) - CLASS_HEADS[auto.__name__])
+            unread += [f"{head} head" for head in untrained]
             if "labels" in collator_class.outputs and not unread:
                 _fit_vocabulary(model, vocab)
                 return BuiltModel(ModelLoss(model), model, f"{type(model).__name__}, its loss")
@@ -336,12 +456,14 @@ def build_hf_model(
     except (TypeError, ValueError) as exc:
         name = type(base).__name__
         raise ModelSetupError(f"the spec's heads over {name}: {_first_line(exc)}") from None
-    return BuiltModel(heads, base, f"{type(base).__name__} with the spec's heads")
+    generator = getattr(getattr(heads, "generator", None), "model", None)
+    also = {"generator": generator} if hasattr(generator, "save_pretrained") else {}
+    return BuiltModel(heads, base, f"{type(base).__name__} with the spec's heads", also)
 
 
 def _instantiate(auto: Any, source: ModelSource, config: Any) -> Any:
-    if source.weights is None:
-        return auto.from_config(config)
+    if source.weights is None:  # an Auto class's from_config, or a model class itself
+        return auto.from_config(config) if hasattr(auto, "from_config") else auto(config)
     return auto.from_pretrained(str(source.weights), config=config, local_files_only=True)
 
 
