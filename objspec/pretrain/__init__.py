@@ -584,6 +584,7 @@ class Pretrainer:
                 "optimizer": self.optimizer.state_dict(),
                 "rows": self.rows,
                 "eval_rows": self.eval_rows,
+                "scaler": None if self._scaler is None else self._scaler.state_dict(),
             }
             save_atomically(state, partial / STATE)
             if self.pretrained is not None:
@@ -599,6 +600,11 @@ class Pretrainer:
         self._barrier()
         self.last_checkpoint = final
         return final
+
+    @property
+    def _scaler(self) -> Any:
+        """accelerate's GradScaler (fp16 on a GPU), or None."""
+        return getattr(self.accelerator, "scaler", None)
 
     def _barrier(self) -> None:
         if self.world_size > 1:
@@ -643,6 +649,8 @@ class Pretrainer:
         except (RuntimeError, ValueError, KeyError) as exc:
             reason = str(exc).strip().splitlines()[0][:200]
             raise CheckpointError(f"{path} does not fit this model: {reason}") from None
+        if self._scaler is not None and state.get("scaler"):  # fp16 on GPU: the loss scale
+            self._scaler.load_state_dict(state["scaler"])
         self.step = step
         self.rows = list(state["rows"])
         self.eval_rows = list(state.get("eval_rows", []))
