@@ -442,3 +442,23 @@ def test_a_hub_name_is_refused_in_one_line(
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "never downloads" in err and "bert-base-uncased" in err
+
+
+def test_every_pretrain_flag_has_help_and_its_default() -> None:
+    """Each option's --help line has a text, and says its default (shown by the formatter, or
+    in the text where there is none to show: --model, --resume, ...)."""
+    import argparse
+
+    from objspec.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    pretrain = sub.choices["pretrain"]
+    formatter = pretrain._get_formatter()
+    flags = [a for a in pretrain._actions if a.option_strings and a.dest != "help"]
+    assert len(flags) >= 30
+    for action in flags:
+        text = formatter._get_help_string(action) or ""  # type: ignore[attr-defined]
+        assert action.help, action.option_strings
+        explained = "default" in text or action.dest in ("model", "resume", "dataset")
+        assert explained, (action.option_strings, text)

@@ -149,7 +149,10 @@ def add_pretrain(sub: Any) -> None:
         help="AdamW peak learning rate (a resumed run uses the one given now)",
     )
     p.add_argument(
-        "--seed", type=integer(0, SEED_MAX), default=0, help="data order, masks and init"
+        "--seed",
+        type=integer(0, SEED_MAX),
+        default=0,
+        help="data order, masks and init (default: 0)",
     )
     p.add_argument("--max-length", type=LENGTH, default=64, help="tokens per packed example")
     model = p.add_argument_group("model and tokenizer (local files only: nothing is downloaded)")
@@ -170,7 +173,8 @@ def add_pretrain(sub: Any) -> None:
         choices=LOSS_FROM,
         default="auto",
         help="with --model: 'model' trains the pre-training class's own loss, 'objspec' the "
-        "spec's heads over the base model, 'auto' the first where the class reads the batch",
+        "spec's heads over the base model, 'auto' the class where it reads the whole batch "
+        "and trains every head, else the spec's heads",
     )
     model.add_argument(
         "--hidden-size", type=integer(1, 1 << 14), default=64, help="the tiny model's width"
@@ -208,14 +212,18 @@ def add_pretrain(sub: Any) -> None:
         "--eval-fraction",
         type=real(0, 1, open_high=True),
         default=0.0,
-        help="the last fraction of the documents held out for evaluation (without --eval-split)",
+        help="the last fraction of the documents held out for evaluation, without --eval-split "
+        "(default: 0, none)",
     )
     data.add_argument("--eval-every", type=POSITIVE, default=50, help="steps between evaluations")
     data.add_argument(
         "--language", default="en", help="ISO 639 code for sentence splitting of --dataset text"
     )
     data.add_argument(
-        "--workers", type=integer(0, 256), default=0, help="DataLoader worker processes"
+        "--workers",
+        type=integer(0, 256),
+        default=0,
+        help="DataLoader worker processes (default: 0, collate in-process)",
     )
     train = p.add_argument_group("optimisation")
     train.add_argument(
@@ -231,13 +239,16 @@ def add_pretrain(sub: Any) -> None:
         "--scheduler", choices=SCHEDULERS, default="constant", help="learning rate after warm-up"
     )
     train.add_argument(
-        "--warmup-steps", type=integer(0), default=0, help="steps of linear warm-up from 0"
+        "--warmup-steps",
+        type=integer(0),
+        default=0,
+        help="steps of linear warm-up from 0 (default: 0)",
     )
     train.add_argument(
         "--weight-decay",
         type=real(0, 1e3),
         default=0.0,
-        help="AdamW weight decay (not on biases and norms)",
+        help="AdamW weight decay, not on biases and norms (default: 0)",
     )
     train.add_argument(
         "--max-grad-norm",
