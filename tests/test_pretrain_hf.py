@@ -363,6 +363,37 @@ def test_a_saved_dataset_with_an_eval_split(tmp_path: Path, assets: dict[str, Pa
     assert trainer.evaluate()["loss"] == before
 
 
+def test_a_saved_dataset_of_plain_text_and_an_eval_fraction(
+    tmp_path: Path, assets: dict[str, Path]
+) -> None:
+    """A Dataset folder of documents as plain strings (split into sentences by sentencex):
+    the last tenth of the documents evaluate, and no row of theirs is trained on."""
+    datasets = pytest.importorskip("datasets")
+    pytest.importorskip("sentencex")
+    texts = [" ".join(document) for document in bundled.load_documents()]
+    datasets.Dataset.from_dict({"body": texts}).save_to_disk(str(tmp_path / "data"))
+    config = settings(
+        tmp_path / "run",
+        "bert",  # NSP reads sentence_ids
+        assets["bert"],
+        assets["tokenizer"],
+        dataset=str(tmp_path / "data"),
+        text_column="body",
+        eval_fraction=0.1,
+        steps=2,
+        limit=None,
+    )
+    trainer = Pretrainer(config)
+    held = math.ceil(0.1 * len(texts))
+    documents = {row["index"] >> 20 for row in trainer.eval_examples}
+    assert documents == set(range(held))  # indices count from 0 within the held-out split
+    trained = {tuple(row["input_ids"]) for row in trainer.examples}
+    assert not trained & {tuple(row["input_ids"]) for row in trainer.eval_examples}
+    assert max(max(row["sentence_ids"]) for row in trainer.examples) > 0  # sentences found
+    trainer.run()
+    assert len(trainer.eval_rows) == 1
+
+
 def test_an_eval_fraction_of_the_text_documents(tmp_path: Path) -> None:
     config = PretrainConfig(
         spec=str(SPECS / "bert_mlm.objspec"),
