@@ -16,8 +16,8 @@ import torch
 
 import compiler.lower as L
 from compiler import compile_objective, load
-from objspec import CompiledObjective, bundled, ir
-from objspec.parser import parse_file
+from objspec import CompiledObjective, bundled, ir, variants
+from objspec.parser import parse_file, parse_tree
 from objspec.runtime import Vocab
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -448,6 +448,29 @@ def rewrite_lines(tokenizer: Any, original: list[int], out: dict[str, torch.Tens
     ]
 
 
+def _variant_section(spec: Path) -> list[str]:
+    """For a variant: what it starts from, what it changes, and the file as written (the
+    Spec section below shows it flattened, as compiled)."""
+    text = spec.read_text(encoding="utf-8")
+    tree = parse_tree(text, str(spec))
+    if not variants.is_variant(tree):
+        return []
+    flat = variants.flatten(tree, text, str(spec))
+    changes = [f"- {change}" for change in flat.changes]
+    return [
+        f"## A variant of [`{flat.base}`]({flat.base}.md)",
+        "",
+        *changes,
+        "",
+        "As written:",
+        "",
+        "```",
+        text.rstrip("\n"),
+        "```",
+        "",
+    ]
+
+
 def render_page(spec: Path) -> str:
     objective = parse_file(spec.relative_to(ROOT) if spec.is_absolute() else spec)
     plan = L.lower(objective)
@@ -459,6 +482,7 @@ def render_page(spec: Path) -> str:
     for step in plan.steps:
         if isinstance(step, L.SelectSpans):
             lines += ["### Span-length table (as compiled)", "", *_law_table(step), ""]
+    lines += _variant_section(spec)
     lines += ["## Spec", "", "```", objective.source.rstrip("\n"), "```", ""]
     lines += ["## Example (bundled corpus, seed 0, epoch 0)", "", *render_example(compiled), ""]
     lines += [

@@ -24,7 +24,7 @@ from lark.exceptions import (
 )
 from lark.indenter import DedentError, Indenter
 
-from objspec import ir
+from objspec import ir, variants
 from objspec.errors import Diagnostic, Loc, SpecError, did_you_mean
 from objspec.sharing import BYTE_ORDER_MARK
 
@@ -283,17 +283,31 @@ class ToIR(Transformer[Token, dict[str, Any]]):
         name, rate, *rest = children
         clauses = [c for c in rest if isinstance(c, dict) and "statement" not in c]
         body = [c for c in rest if isinstance(c, dict) and "statement" in c]
-        return {"name": str(name), "rate": rate, "clauses": clauses, "body": body}
+        loc = _loc_of(meta)
+        return {"name": str(name), "rate": rate, "clauses": clauses, "body": body, "loc": loc}
+
+    def drop(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        what, name = children
+        return self._statement(
+            "drop", meta, what=str(what), name=str(name) if name is not None else None
+        )
+
+    def base(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        (token,) = children
+        text = str(token)
+        quoted = token.type == "STRING"
+        return {"base": text[1:-1] if quoted else text, "file": quoted, "loc": _loc_of(meta)}
 
     def mixture(self, meta: Any, children: list[Any]) -> dict[str, Any]:
         per, *members = children
         return self._statement("mixture", meta, per=str(per), members=members)
 
     def objective(self, meta: Any, children: list[Any]) -> dict[str, Any]:
-        name, *statements = children
+        name, base, *statements = children
         return {
             "name": str(name),
             "name_loc": _token_loc(name),
+            "base": base,
             "statements": statements,
             "loc": _loc_of(meta),
         }
@@ -350,7 +364,14 @@ def parse_spec(text: str, path: str | Path | None = None) -> ir.Spec:
     text = text.removeprefix(BYTE_ORDER_MARK)
     where = str(path) if path is not None else None
     tree = parse_tree(text, where)
-    return ir.build_objective(tree, source=text, path=where)
+    if not variants.is_variant(tree):
+        variants.require_plain(tree, text, where)
+        return ir.build_objective(tree, source=text, path=where)
+    flat = variants.flatten(tree, text, where)
+    try:
+        return ir.build_objective(parse_tree(flat.text), source=flat.text, path=where)
+    except SpecError as error:
+        raise variants.relocated(error, flat) from None
 
 
 def parse_file(path: str | Path) -> ir.Spec:

@@ -21,7 +21,7 @@ EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): an unexpected exception, i.e. a 
 DEBUG_ENV = "OBJSPEC_DEBUG"
 
 
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)  # paths and tokens are never cut
 
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
