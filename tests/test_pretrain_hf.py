@@ -392,6 +392,15 @@ def test_a_saved_dataset_of_plain_text_and_an_eval_fraction(
     assert max(max(row["sentence_ids"]) for row in trainer.examples) > 0  # sentences found
     trainer.run()
     assert len(trainer.eval_rows) == 1
+    from objspec.data import prepare_dataset
+
+    rows = prepare_dataset(
+        datasets.load_from_disk(str(tmp_path / "data")), trainer.tokenizer.data, 32, "body"
+    )
+    rows.save_to_disk(str(tmp_path / "rows"))
+    config.dataset, config.eval_fraction = str(tmp_path / "rows"), 0.0
+    again = Pretrainer(config)  # prepared rows, used as they are
+    assert [r["input_ids"] for r in again.examples] == rows["input_ids"]
 
 
 def test_an_eval_fraction_of_the_text_documents(tmp_path: Path) -> None:

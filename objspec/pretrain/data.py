@@ -135,7 +135,9 @@ def load_dataset_folder(
     a ``DatasetDict`` whose ``train_split`` trains and ``eval_split`` (if named) evaluates;
     otherwise the last ``fraction`` of the training documents evaluate. Each document (a str,
     split into sentences by sentencex, or a list of sentences) is prepared by
-    :func:`objspec.data.prepare_dataset` (``word_ids``, ``sentence_ids``, ``index``)."""
+    :func:`objspec.data.prepare_dataset` (``word_ids``, ``sentence_ids``, ``index``); a
+    dataset that already has ``input_ids`` and no ``text_column`` (such rows, saved) is used
+    as it is (its fraction then counts rows)."""
     try:
         import datasets
     except ImportError:  # pragma: no cover - depends on the environment
@@ -169,7 +171,8 @@ def load_dataset_folder(
         if eval_split is not None:
             raise DataError(f"--eval-split {eval_split}: {path} is one dataset, not a DatasetDict")
         train, held = loaded, None
-    if text_column not in train.column_names:
+    prepared_already = "input_ids" in train.column_names and text_column not in train.column_names
+    if not prepared_already and text_column not in train.column_names:
         raise DataError(
             f"--dataset {path}: no column {text_column!r} "
             f"(columns: {', '.join(train.column_names)})"
@@ -180,6 +183,8 @@ def load_dataset_folder(
         train = train.select(range(len(train) - count))
 
     def prepared(part: Any) -> Rows:
+        if prepared_already:  # rows of objspec.data.prepare_dataset, saved: used as they are
+            return Rows(part.with_format(None))
         rows = prepare_dataset(
             part,
             tokenizer,
