@@ -330,8 +330,12 @@ class Generator:
                 self._member_method(m)
 
     def _declared_fields(self) -> None:
+        """The class attributes a spec's own statements set: its per-token input fields and
+        its packing."""
         if self.plan.fields:
             self.body(f"fields = {_literal(self.plan.fields)}  # per-token inputs: (name, purpose)")
+        if self.plan.pack is not None:
+            self.body(f"pack_default = {_literal(self.plan.pack)}  # pack=None turns it off")
 
     def _merged_encoder_rows(self) -> None:
         """An encoder mixture's rows: each from its member, every row keeping its length."""

@@ -341,6 +341,7 @@ class Plan:
     tokens: tuple[str, ...] = ()  # special tokens the collator looks up by text (FIM's)
     fields: tuple[tuple[str, str], ...] = ()  # per-token input fields read: (name, purpose)
     loss_over: str = "selected"  # what the MLM loss is averaged over (see LossWeights)
+    pack: int | str | None = None  # the spec's 'pack': the collator's default packing
 
 
 MEMBER_OUTPUTS = ("input_ids", "attention_mask", "labels")  # no decoder keys: the mixture adds them
@@ -411,6 +412,7 @@ def _lower_mixture(mixture: ir.Mixture) -> Plan:
         output=mixture.output.kind,
         attention=first.attention,
         fields=fields,
+        pack=first.pack,
     )
 
 
@@ -527,6 +529,7 @@ def _lower_objective(objective: ir.Objective) -> Plan:
         tokens=fim.tokens if fim is not None else objective.predict.tokens if blanks else (),
         fields=fields,
         loss_over=objective.loss.over,
+        pack=objective.pack.size if objective.pack is not None else None,
     )
 
 

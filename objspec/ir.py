@@ -725,6 +725,20 @@ class Views(Node):
     kind: Literal["dropout", "corrupted", "selected", "paired"]
 
 
+class Pack(Node):
+    """Documents packed into rows of ``size`` columns, or into one padding-free row
+    (``flat``): the collator's default ``pack`` (runtime/packing.py)."""
+
+    size: int | Literal["flat"]
+
+    @field_validator("size")
+    @classmethod
+    def _a_width(cls, size: int | str) -> int | str:
+        if isinstance(size, int) and not 1 <= size <= MAX_LENGTH:
+            raise _fail(f"pack {size}: a row is 1 to {MAX_LENGTH} tokens")
+        return size
+
+
 class Masks(Node):
     """Dynamic: new masks every epoch (RoBERTa). Static: ``copies`` fixed masks cycled (BERT)."""
 
@@ -753,6 +767,7 @@ class Objective(Node):
     heads: tuple[Head, ...]
     masks: Masks = Masks()
     views: Views | None = None
+    pack: Pack | None = None
     source: str = Field(default="", repr=False)
     path: str | None = Field(default=None, repr=False)
 
@@ -779,6 +794,7 @@ class Objective(Node):
         self._consistent_decoder()
         self._consistent_loss()
         self._consistent_tables()
+        self._consistent_pack()
         self._consistent_rewrite(names)
         self._consistent_collapse()
         kinds = [t.kind for t in self.transforms]
@@ -868,6 +884,26 @@ class Objective(Node):
                 "head's, on a same-length encoder batch",
                 "use 'output encoder', 'predict original at selected' and 'head mlm'",
                 at=self.loss,
+            )
+
+    def _consistent_pack(self) -> None:
+        """Packing lays rows of one sequence end to end: not per-example, per-pair or
+        square attention outputs, decoder targets or GLM's 2D positions."""
+        if self.pack is None:
+            return
+        blocked = {
+            "an encoder-decoder batch (its targets)": self.output.kind == "encoder_decoder",
+            "sentence pairs": self.pair is not None,
+            "contrastive views": self.views is not None,
+            "permutation or UniLM attention": self.attention.kind in ("permutation", "unilm"),
+            "GLM's 2D positions": self.predict.target == "blanks",
+        }
+        what = [name for name, hit in blocked.items() if hit]
+        if what:
+            raise _fail(
+                f"this objective's batch cannot be packed: {what[0]}",
+                "packing takes encoder and decoder-only rows of one sequence",
+                at=self.pack,
             )
 
     def _consistent_tables(self) -> None:
@@ -1749,6 +1785,18 @@ class _Reader:
             return None
         return {"low": low, "high": high, "loc": law["loc"]}
 
+    def pack(self, st: dict[str, Any]) -> dict[str, Any] | None:
+        """``pack 512`` or ``pack flat``."""
+        size = st["size"]
+        if size == "flat" or (isinstance(size, int) and not isinstance(size, bool)):
+            return {"size": size, "loc": st["loc"]}
+        self.error(
+            f"pack takes a row width or 'flat', got {_show(size)}",
+            st["loc"],
+            "e.g. 'pack 512' or 'pack flat'",
+        )
+        return None
+
     def unit(self, st: dict[str, Any]) -> dict[str, Any] | None:
         """``unit token|word|sentence``, or ``unit NAME_ids``: a declared per-token field."""
         call = st["call"]
@@ -2078,6 +2126,7 @@ def _read_statements(tree: dict[str, Any], reader: _Reader) -> dict[str, Any]:
         "predict": reader.predict,
         "loss": reader.loss,
         "masks": reader.masks,
+        "pack": reader.pack,
         "output": lambda st: {
             "kind": reader.bare_call(st["call"], "output form", OUTPUTS),
             "loc": st["loc"],
@@ -2152,7 +2201,7 @@ def _validated(model: Any, fields: dict[str, Any], source: str, path: str | None
 
 
 TASK_OWN = ("select", "budget", "replace", "predict", "transform", "pair", "head", "output")
-MEMBER_FORBIDS = ("head", "output", "loss", "masks", "input", "mixture", "task")
+MEMBER_FORBIDS = ("head", "output", "loss", "masks", "input", "mixture", "task", "pack")
 
 
 def _build_mixture(

@@ -286,6 +286,12 @@ class ToIR(Transformer[Token, dict[str, Any]]):
         loc = _loc_of(meta)
         return {"name": str(name), "rate": rate, "clauses": clauses, "body": body, "loc": loc}
 
+    def pack(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        (size,) = children
+        return self._statement(
+            "pack", meta, size=size if not isinstance(size, Token) else str(size)
+        )
+
     def drop(self, meta: Any, children: list[Any]) -> dict[str, Any]:
         what, name = children
         return self._statement(

@@ -197,19 +197,20 @@ def _block(st: dict[str, Any], lines: list[tuple[str, Origin]]) -> Block:
     if st["statement"] == "mixture":
         text, origin = lines[st["loc"].line - 1]
         members = {
-            m["name"]: Block(("member", m["name"]), _span(_member_loc(m), lines))
+            m["name"]: Block(("member", m["name"]), _span(_block_loc(m), lines))
             for m in st["members"]
         }
         return Block(("mixture",), [(text.strip(), origin)], members)
-    return Block(_key(st), _span(st["loc"], lines))
+    loc = _block_loc(st) if st["statement"] == "task" else st["loc"]
+    return Block(_key(st), _span(loc, lines))
 
 
-def _member_loc(member: dict[str, Any]) -> Loc:
-    """A member's lines: its header to its block's last statement (the rule's own end runs on
-    to the next line's indentation)."""
-    start = member["loc"]
-    last = member["body"][-1]["loc"] if member["body"] else start
-    end_line = last.end_line if member["body"] else start.line
+def _block_loc(block: dict[str, Any]) -> Loc:
+    """A member's or task's lines: its header to its block's last statement (the rule's own
+    end runs on to the next line's indentation)."""
+    start = block["loc"]
+    last = block["body"][-1]["loc"] if block["body"] else start
+    end_line = last.end_line if block["body"] else start.line
     return Loc(start.line, start.column, end_line, last.end_column)
 
 

@@ -183,3 +183,31 @@ def test_greedy_assignment_fills_rows_in_order() -> None:
 
     rows, offsets = pack_assignment(np.array([5, 3, 4, 8, 1]), 8)
     assert rows.tolist() == [0, 0, 1, 2, 3] and offsets.tolist() == [0, 5, 0, 0, 0]
+
+
+BUNDLED = sorted(p.stem for p in (ROOT / "specs").glob("*.objspec"))
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_a_pack_statement_compiles_only_where_the_batch_packs(
+    name: str, examples: list[dict[str, Any]]
+) -> None:
+    """'pack 64' added to a bundled spec (as a variant): either the spec refuses it with a
+    located error, or its collator packs by default, and pack=None turns that off."""
+    text = f"objective packed from {name}\n  pack     64\n"
+    try:
+        compiled = objspec.compile_spec(text)
+    except objspec.errors.SpecError as error:
+        assert "cannot be packed" in error.first.message or "shared by the whole" in str(error)
+        return
+    tokenizer = bundled.with_special_tokens(bundled.load_tokenizer(), compiled.Collator.modes)
+    tables = bundled.run_time_inputs(bundled.load_tokenizer(), compiled.Collator.needs)
+    rows = (
+        bundled.parallel_examples(tokenizer, 40)[:5]
+        if "langs" in compiled.Collator.outputs
+        else bundled.stand_in_fields(examples, compiled.Collator.fields)
+    )
+    packed = compiled.Collator(tokenizer, seed=1, max_length=64, **tables)(rows)
+    assert "document_ids" in packed and packed["input_ids"].shape[1] == 64
+    plain = compiled.Collator(tokenizer, seed=1, max_length=64, pack=None, **tables)(rows)
+    assert "document_ids" not in plain

@@ -148,3 +148,25 @@ def test_a_loop_of_bases_is_an_error(tmp_path: Path) -> None:
     write(tmp_path, "a.objspec", 'objective a from "b.objspec"\n  masks static\n')
     b = write(tmp_path, "b.objspec", 'objective b from "a.objspec"\n  masks static\n')
     assert "loops" in error_of(b).first.message
+
+
+def test_tasks_merge_by_name(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "bert_sop.objspec",
+        "objective bert_sop from bert\n"
+        "  task nsp weight 0.5:\n"
+        "    pair     next 50%, swapped 50%\n"
+        "    select   none\n"
+        "    predict  label\n"
+        "    head     sentence_classification\n",
+    )
+    spec = parse_file(path)
+    pair = next(t for t in spec.tasks if t.name == "nsp")
+    assert pair.weight == 0.5 and [s.relation for s in pair.objective.pair.shares] == [
+        "next",
+        "swapped",
+    ]
+    assert [t.name for t in spec.tasks] == [
+        t.name for t in parse_file(SPECS / "bert.objspec").tasks
+    ]

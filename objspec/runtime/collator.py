@@ -29,6 +29,16 @@ from objspec.runtime.vocab import Vocab, VocabError
 PADDING_SIDES = ("right", "left")
 
 
+class SpecDefault:
+    """The default of an argument a spec may set (``pack``): the spec's value, else None."""
+
+    def __repr__(self) -> str:
+        return "the spec's"
+
+
+SPEC_DEFAULT = SpecDefault()
+
+
 class Collator(PickledBySource):
     """Batch in, corrupted batch and targets out (``collator(examples) -> dict of tensors``).
 
@@ -43,7 +53,8 @@ class Collator(PickledBySource):
     ``padding_side`` ('right' or 'left'; by default the tokenizer's, else the side a padded
     input came in, else right). The corruption never depends on the side or the width.
     ``pack=N`` packs the corrupted examples into rows of N tokens, ``pack='flat'`` into one
-    padding-free row (see ``runtime/packing.py``); each is still corrupted as alone.
+    padding-free row (see ``runtime/packing.py``); each is still corrupted as alone. By
+    default a spec's ``pack`` statement decides; ``pack=None`` turns packing off.
 
     Subclasses (the generated code) set ``needs`` (the tokens they write, e.g. ``('mask',)``),
     ``mask_copies`` (None for dynamic masks, k for k static copies) and implement :meth:`corrupt`.
@@ -59,6 +70,7 @@ class Collator(PickledBySource):
     outputs: ClassVar[tuple[str, ...]] = ("input_ids", "attention_mask", "labels")
     # per-token input fields the spec reads (a prompt mask, phrase ids), by name and purpose
     fields: ClassVar[tuple[tuple[str, str], ...]] = ()
+    pack_default: ClassVar[int | str | None] = None  # the spec's 'pack' statement
 
     def __init__(
         self,
@@ -73,7 +85,7 @@ class Collator(PickledBySource):
         token_counts: Any = None,
         pad_to_multiple_of: int | None = None,
         padding_side: str | None = None,
-        pack: int | str | None = None,
+        pack: int | str | None | SpecDefault = SPEC_DEFAULT,
         tables: Mapping[str, Any] | None = None,
     ) -> None:
         self.vocab = vocab if isinstance(vocab, Vocab) else Vocab.from_tokenizer(vocab)
@@ -93,6 +105,7 @@ class Collator(PickledBySource):
         self.max_length = positive_or_none("max_length", max_length)
         self.max_target_length = positive_or_none("max_target_length", max_target_length)
         self.pad_to_multiple_of = positive_or_none("pad_to_multiple_of", pad_to_multiple_of)
+        pack = self.pack_default if isinstance(pack, SpecDefault) else pack
         self.pack = pack if pack == FLAT else positive_or_none("pack", pack, "or 'flat'")
         self.mode_token_ids = tuple(self.vocab.id_of(m) for m in self.modes)
         self.token_counts = token_counts
