@@ -37,6 +37,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     for path in args.text or []:
         check_text_file(path)
     distributed = init_distributed()
+    if args.model is not None:  # save_pretrained's own bars would cut through ours
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     given = {f.name: getattr(args, f.name) for f in fields(PretrainConfig) if hasattr(args, f.name)}
     config = PretrainConfig(**{**given, "spec": str(spec_file(args.spec)), "text": args.text or []})
     try:
