@@ -484,6 +484,18 @@ def test_a_hub_name_is_refused_in_one_line(
     assert len(err.splitlines()) == 1 and "never downloads" in err and "bert-base-uncased" in err
 
 
+def test_unreadable_weights_are_a_one_line_usage_error(
+    tmp_path: Path, assets: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(assets["bert"].read_text())
+    (folder / "model.safetensors").write_bytes(b"not a safetensors file")
+    args = ["pretrain", "bert_mlm", "--out", str(tmp_path / "run"), "--model", str(folder)]
+    assert main([*args, "--tokenizer", str(assets["tokenizer.json"])]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
 def test_every_pretrain_flag_has_help_and_its_default() -> None:
     """Each option's --help line has a text, and says its default (shown by the formatter, or
     in the text where there is none to show: --model, --resume, ...)."""

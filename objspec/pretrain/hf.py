@@ -464,7 +464,10 @@ def build_hf_model(
 def _instantiate(auto: Any, source: ModelSource, config: Any) -> Any:
     if source.weights is None:  # an Auto class's from_config, or a model class itself
         return auto.from_config(config) if hasattr(auto, "from_config") else auto(config)
-    return auto.from_pretrained(str(source.weights), config=config, local_files_only=True)
+    try:
+        return auto.from_pretrained(str(source.weights), config=config, local_files_only=True)
+    except Exception as exc:  # unreadable (SafetensorError, ...) or mismatched weights: one line
+        raise ModelSetupError(f"--model {source.weights}: {_first_line(exc)}") from None
 
 
 def _fit_vocabulary(model: Any, vocab: Any) -> None:
