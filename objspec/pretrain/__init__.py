@@ -240,6 +240,8 @@ class Pretrainer:
     def __init__(self, config: PretrainConfig) -> None:
         self._check(config)
         self.config = config
+        # first: under torchrun or accelerate launch it joins the process group
+        self.accelerator = make_accelerator(config)
         self.rank, self.world_size = world()
         self.device = rank_device(config.device)
         if config.batch_size % (self.world_size * config.grad_accum):
@@ -272,7 +274,6 @@ class Pretrainer:
             self.vocab, seed=config.seed, device=self.device, **self._collator_options()
         )
         self.eval_collator = self.collator.with_epoch(0)
-        self.accelerator = make_accelerator(config)
         optimizer = torch.optim.AdamW(
             parameter_groups(self.module, config.weight_decay), lr=config.lr, weight_decay=0.0
         )
