@@ -95,11 +95,11 @@ def flatten(
     else:
         require_plain(base_tree, base_source, base_path)
         base_lines = _lines(base_source, _origins(base_source, base_path))
-    blocks = [_block(st, base_lines) for st in base_tree["statements"]]
     own = _lines(source, _origins(source, path))
-    changes: list[str] = []
+    merge = _Merge([_block(st, base_lines) for st in base_tree["statements"]], own, source, path)
     for st in tree["statements"]:
-        _apply(blocks, st, own, changes, source, path)
+        merge.apply(st)
+    blocks, changes = merge.blocks, merge.changes
     header = [(line, origin) for line, origin in own[: tree["loc"].line - 1]]
     title = (f"objective {tree['name']}", own[tree["loc"].line - 1][1])
     what = "; ".join(changes) if changes else "nothing changed"
@@ -224,81 +224,81 @@ def _rendered(block: Block) -> list[tuple[str, Origin]]:
 # --- applying the variant -----------------------------------------------------------------
 
 
-def _apply(
-    blocks: list[Block],
-    st: dict[str, Any],
-    own: list[tuple[str, Origin]],
-    changes: list[str],
-    source: str,
-    path: str | None,
-) -> None:
-    kind = st["statement"]
-    if kind == "drop":
-        _drop(blocks, st, changes, source, path)
-        return
-    if kind == "mixture":
-        _merge_mixture(blocks, st, own, changes, source, path)
-        return
-    new = _block(st, own)
-    at = next((i for i, b in enumerate(blocks) if b.key == new.key), None)
-    label = " ".join(new.key)
-    if at is None:
-        blocks.append(new)
-        changes.append(f"added `{label}`")
-    else:
-        blocks[at] = new
-        changes.append(f"replaced `{label}`")
+@dataclass
+class _Merge:
+    """The base's blocks as the variant's statements change them, one statement at a time;
+    ``own`` are the variant's lines, ``changes`` what was done (for the gallery)."""
 
+    blocks: list[Block]
+    own: list[tuple[str, Origin]]
+    source: str
+    path: str | None
+    changes: list[str] = field(default_factory=list)
 
-def _drop(
-    blocks: list[Block], st: dict[str, Any], changes: list[str], source: str, path: str | None
-) -> None:
-    key = (st["what"],) if st["name"] is None else (st["what"], st["name"])
-    label = " ".join(key)
-    if st["what"] == "member":
-        mixture = next((b for b in blocks if b.key == ("mixture",)), None)
-        if mixture is None or st["name"] not in mixture.members:
-            _fail(f"the base has no member {st['name']!r} to drop", st["loc"], source, path)
-        assert mixture is not None
-        del mixture.members[st["name"]]
-    else:
-        at = next((i for i, b in enumerate(blocks) if b.key == key), None)
+    def apply(self, st: dict[str, Any]) -> None:
+        kind = st["statement"]
+        if kind == "drop":
+            self.drop(st)
+        elif kind == "mixture":
+            self.merge_mixture(st)
+        else:
+            self.put(_block(st, self.own))
+
+    def put(self, new: Block) -> None:
+        """``new`` in place of the block with its key, or after the others."""
+        at = self.find(new.key)
+        label = " ".join(new.key)
         if at is None:
-            _fail(f"the base has no `{label}` to drop", st["loc"], source, path)
-        assert at is not None
-        del blocks[at]
-    changes.append(f"dropped `{label}`")
+            self.blocks.append(new)
+            self.changes.append(f"added `{label}`")
+        else:
+            self.blocks[at] = new
+            self.changes.append(f"replaced `{label}`")
 
+    def find(self, key: tuple[str, ...]) -> int | None:
+        return next((i for i, b in enumerate(self.blocks) if b.key == key), None)
 
-def _merge_mixture(
-    blocks: list[Block],
-    st: dict[str, Any],
-    own: list[tuple[str, Origin]],
-    changes: list[str],
-    source: str,
-    path: str | None,
-) -> None:
-    mixture = next((b for b in blocks if b.key == ("mixture",)), None)
-    new = _block(st, own)
-    if mixture is None:
+    def fail(self, message: str, loc: Loc, hint: str | None = None) -> None:
+        _fail(message, loc, self.source, self.path, hint)
+
+    def drop(self, st: dict[str, Any]) -> None:
+        key = (st["what"],) if st["name"] is None else (st["what"], st["name"])
+        label = " ".join(key)
+        if st["what"] == "member":
+            at = self.find(("mixture",))
+            if at is None or st["name"] not in self.blocks[at].members:
+                self.fail(f"the base has no member {st['name']!r} to drop", st["loc"])
+            assert at is not None
+            del self.blocks[at].members[st["name"]]
+        else:
+            at = self.find(key)
+            if at is None:
+                self.fail(f"the base has no `{label}` to drop", st["loc"])
+            assert at is not None
+            del self.blocks[at]
+        self.changes.append(f"dropped `{label}`")
+
+    def merge_mixture(self, st: dict[str, Any]) -> None:
+        at = self.find(("mixture",))
+        new = _block(st, self.own)
         for m in st["members"]:
-            if not m["body"]:
-                _fail(f"the base has no member {m['name']!r}", m["loc"], source, path, _MEMBER_HINT)
-        blocks.append(new)
-        changes.append("added `mixture`")
-        return
-    for m in st["members"]:
-        name = m["name"]
-        if m["body"]:
-            changes.append(f"{'replaced' if name in mixture.members else 'added'} member `{name}`")
-            mixture.members[name] = new.members[name]
-            continue
-        if name not in mixture.members:
-            _fail(f"the base has no member {name!r}", m["loc"], source, path, _MEMBER_HINT)
-        line, origin = new.members[name].lines[0]
-        body = mixture.members[name].lines[1:]
-        mixture.members[name] = Block(("member", name), [(_with_colon(line), origin), *body])
-        changes.append(f"re-weighted member `{name}`")
+            known = at is not None and m["name"] in self.blocks[at].members
+            if not m["body"] and not known:
+                self.fail(f"the base has no member {m['name']!r}", m["loc"], _MEMBER_HINT)
+        if at is None:
+            self.put(new)
+            return
+        members = self.blocks[at].members
+        for m in st["members"]:
+            name = m["name"]
+            if m["body"]:
+                self.changes.append(f"{'replaced' if name in members else 'added'} member `{name}`")
+                members[name] = new.members[name]
+                continue
+            line, origin = new.members[name].lines[0]
+            body = members[name].lines[1:]
+            members[name] = Block(("member", name), [(_with_colon(line), origin), *body])
+            self.changes.append(f"re-weighted member `{name}`")
 
 
 def _with_colon(line: str) -> str:
