@@ -11,6 +11,7 @@ import torch
 
 from objspec.runtime.batch import Batch, BatchError, Examples, read_batch
 from objspec.runtime.epochs import SharedEpoch
+from objspec.runtime.fused import Fuser, widened
 from objspec.runtime.generated import PickledBySource
 from objspec.runtime.layout import (
     POSITION_OUTPUTS,
@@ -55,6 +56,9 @@ class Collator(PickledBySource):
     ``pack=N`` packs the corrupted examples into rows of N tokens, ``pack='flat'`` into one
     padding-free row (see ``runtime/packing.py``); each is still corrupted as alone. By
     default a spec's ``pack`` statement decides; ``pack=None`` turns packing off.
+    ``fused=True`` runs the corruption through ``torch.compile(fullgraph=True)`` (inductor),
+    the same bits as eager; where it cannot (no C++ compiler, a step that does not trace
+    whole) it warns once and runs eager (``runtime/fused.py``; a string names the backend).
 
     Subclasses (the generated code) set ``needs`` (the tokens they write, e.g. ``('mask',)``),
     ``mask_copies`` (None for dynamic masks, k for k static copies) and implement :meth:`corrupt`.
@@ -87,6 +91,7 @@ class Collator(PickledBySource):
         padding_side: str | None = None,
         pack: int | str | None | SpecDefault = SPEC_DEFAULT,
         tables: Mapping[str, Any] | None = None,
+        fused: bool | str = False,
     ) -> None:
         self.vocab = vocab if isinstance(vocab, Vocab) else Vocab.from_tokenizer(vocab)
         self.padding_side = padding_side_of(vocab, padding_side)
@@ -118,6 +123,9 @@ class Collator(PickledBySource):
         self._warned_dropped = False
         self.device = torch.device(device) if device is not None else None
         self._consts: dict[tuple[Any, ...], torch.Tensor] = {}
+        # fused=True: the corruption through torch.compile (runtime/fused.py); a string names
+        # the backend ('inductor' is True's; 'aot_eager' traces without a C++ compiler)
+        self._fuser = Fuser("inductor" if fused is True else fused) if fused else None
 
     @property
     def pad_id(self) -> int:
@@ -241,7 +249,13 @@ class Collator(PickledBySource):
         if self.mask_copies is None:
             self._epoch.observe(batch.index)
         keys = Keys(self.seed, self.mask_epoch(), batch.index)
-        out = self.corrupt(batch, keys)
+        if self._fuser is not None:
+            if self.pad_to_multiple_of is not None:  # shape buckets: a compile per bucket
+                width = -(-batch.input_ids.shape[1] // self.pad_to_multiple_of)
+                batch = widened(batch, width * self.pad_to_multiple_of, self.pad_id)
+            out = self._fuser.corrupt(self, batch, keys)
+        else:
+            out = self.corrupt(batch, keys)
         self._pass_through(out, batch)
         out = self.cut(out)
         if self.pack is not None:

@@ -59,6 +59,13 @@ def replace_selected(
         if name == "mask" and mask_id is not None:
             out = out.masked_fill(hit, mask_id)
         elif name in ("random", "similar") and pool is not None and random_stream is not None:
+            if torch.compiler.is_compiling():  # fused: static widths, a draw everywhere
+                out = torch.where(
+                    hit,
+                    _drawn_everywhere(keys, random_stream, input_ids, name, pool, unigram, similar),
+                    out,
+                )
+                continue
             rows, cols = hit.nonzero(as_tuple=True)  # few: a draw at each of them only
             u_random = keys.draw_at_positions(random_stream, rows, cols, length)
             if name == "similar" and similar is not None:
@@ -69,6 +76,24 @@ def replace_selected(
         elif name == "delete":
             out = out.masked_fill(hit, DELETED)
     return out if out is not input_ids else input_ids.clone()
+
+
+def _drawn_everywhere(
+    keys: Keys,
+    stream: int,
+    input_ids: torch.Tensor,
+    name: str,
+    pool: torch.Tensor,
+    unigram: torch.Tensor | None,
+    similar: torch.Tensor | None,
+) -> torch.Tensor:
+    """(B, L) int64: the token a 'random' or 'similar' action would write at every position
+    (the fused path's static form: the same draws as at the hit positions alone)."""
+    u = keys.draw(stream, input_ids.shape[1])
+    if name == "similar" and similar is not None:
+        flat = similar_tokens(input_ids.reshape(-1), u.reshape(-1), similar, pool, unigram)
+        return flat.view(input_ids.shape)
+    return draw_tokens(u, pool, unigram)
 
 
 def _check_actions(
