@@ -77,6 +77,9 @@ CONSUMERS = [
     ("xlnet_sparse", "XLNetLMHeadModel", ()),
     ("xlm_mlm", "XLMWithLMHeadModel", ()),
     ("xlm_tlm", "XLMWithLMHeadModel", ()),
+    ("spanbert_unigram", "BertForMaskedLM", ("span_start", "span_end")),
+    ("macbert", "BertForMaskedLM", ("span_start", "span_end")),
+    ("ernie", "BertForMaskedLM", ()),
 ]
 
 
@@ -87,7 +90,8 @@ def batch_of(spec: str) -> dict[str, torch.Tensor]:
     collator = compiled.Collator(tokenizer, seed=0, **tables)
     if spec == "xlm_tlm":
         return collator(bundled.parallel_examples(tokenizer, 40)[:4])
-    return collator(bundled.encode_examples(tokenizer, bundled.load_documents()[:6], 40)[:4])
+    rows = bundled.encode_examples(tokenizer, bundled.load_documents()[:6], 40)[:4]
+    return collator(bundled.stand_in_fields(rows, compiled.Collator.fields))
 
 
 @pytest.mark.parametrize("spec,kind,unread", CONSUMERS, ids=[c[0] for c in CONSUMERS])
@@ -111,6 +115,12 @@ def test_every_pairing_is_in_the_docs() -> None:
     page = (ROOT / "docs" / "consumers.md").read_text()
     for spec, kind, _ in CONSUMERS:
         assert f"| `{spec}` | `{kind}`" in page, (spec, kind)
+
+
+def test_a_weighted_batch_is_refused_by_a_masked_lm_class() -> None:
+    """mdlm's loss weighs each label by 1/t: BertForMaskedLM's own loss would not."""
+    with pytest.raises(ConsumerError, match="label_weights"):
+        hf_inputs(tiny("BertForMaskedLM"), batch_of("mdlm"))
 
 
 def test_the_electra_generator_batch_is_refused_by_the_discriminator() -> None:
