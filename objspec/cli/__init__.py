@@ -33,6 +33,7 @@ from objspec.cli.common import (
 )
 from objspec.cli.compiling import add_compile
 from objspec.cli.demo import add_demo
+from objspec.cli.materializing import add_materialize
 from objspec.cli.pretraining import add_pretrain
 from objspec.cli.showing import add_show
 from objspec.errors import ObjspecError, SpecError
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"objspec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for add in (add_compile, add_check, add_show, add_pretrain, add_demo):
+    for add in (add_compile, add_check, add_show, add_pretrain, add_demo, add_materialize):
         add(sub)
     return parser
 
