@@ -184,3 +184,12 @@ def test_cli_materializes_and_refuses(
     message = capsys.readouterr().err.strip()
     assert message.startswith("error: cannot materialize nsp") and "\n" not in message
     assert main(["materialize", "bert_mlm", "--out", str(out), "--epochs", "x"]) == 2
+
+
+def test_the_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = Path("docs/materialize.md").read_text()
+    blocks = [b.split("```")[0] for b in text.split("```python\n")[1:]]
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "docs/materialize.md", "exec"), {})
