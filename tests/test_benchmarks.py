@@ -24,9 +24,12 @@ def test_harness_runs_every_pair(capsys: pytest.CaptureFixture[str]) -> None:
     ):
         assert name in out
     assert "## Batch size" in out and "| MLM 80/10/10 | padded | 8 |" in out
-    from benchmarks.run import GOALS, SCALED
+    from benchmarks.run import FUSED_NAMES, FUSED_SUFFIX, GOALS, SCALED
 
     for name, form in {*GOALS, *SCALED}:  # a misspelt pair would drop its goal row silently
+        spec = FUSED_NAMES.get(name.removesuffix(FUSED_SUFFIX))
+        if name.endswith(FUSED_SUFFIX) and f"`{spec}`: fused=True ran eager" in out:
+            continue  # a fused spec that does not trace whole yet: a note instead of a row
         assert f"| {name} | {form} |" in out, name
 
 
