@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from objspec.runtime.batch import READ_FIELDS
+from objspec.runtime.collator import SPEC_DEFAULT
 from objspec.runtime.layout import (
     POSITION_OUTPUTS,
     SQUARE_OUTPUTS,
@@ -35,6 +36,7 @@ from objspec.runtime.layout import (
     pad_to_multiple,
     to_left_padding,
 )
+from objspec.runtime.packing import pack_rows
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -65,13 +67,9 @@ class MaterializeError(ValueError):
 
 def refusal(collator: Any) -> str | None:
     """Why ``collator``'s rows cannot be materialized (one line), or None when each example's
-    outputs depend on that example alone (its key, the seed and the epoch)."""
+    outputs depend on that example alone (its key, the seed and the epoch). Packing is no
+    reason: the rows are written unpacked and packed when read, as the live collator packs."""
     name = spec_name(collator)
-    if collator.pack is not None:
-        return (
-            f"{name}: packing puts several examples in one row, so a row depends on the rest of "
-            "its batch; materialize with pack=None (the rows are packed when read: not yet)"
-        )
     source = getattr(_module(collator), "SPEC_SOURCE", None)
     if source is None:
         return f"{name}: not a compiled objspec collator (no SPEC_SOURCE)"
@@ -174,6 +172,7 @@ def identity(collator: Any) -> dict[str, Any]:
         "max_length": collator.max_length,
         "max_target_length": collator.max_target_length,
         "pad_id": collator.pad_id,
+        "decoder_only": bool(collator.decoder_only),
     }
 
 
@@ -278,7 +277,8 @@ class MaterializedCollator:
     """Pads a list of materialized rows into the batch the live collator gives for the same
     examples in the same order (keys, dtypes, values: bit for bit): ``DataLoader(dataset,
     collate_fn=MaterializedCollator(manifest, live))``. ``padding_side`` and
-    ``pad_to_multiple_of`` are the live collator's unless given."""
+    ``pad_to_multiple_of`` are the live collator's unless given, and so is ``pack``: the rows
+    are packed as the live collator packs its corrupted examples."""
 
     def __init__(
         self,
@@ -287,20 +287,28 @@ class MaterializedCollator:
         *,
         padding_side: str | None = None,
         pad_to_multiple_of: int | None = None,
+        pack: Any = SPEC_DEFAULT,
     ) -> None:
         if collator is not None:
             check_manifest(manifest, collator)
             padding_side = padding_side or collator.padding_side
             pad_to_multiple_of = pad_to_multiple_of or collator.pad_to_multiple_of
+            pack = collator.pack if pack is SPEC_DEFAULT else pack
+        if pack is SPEC_DEFAULT:
+            pack = None
         if padding_side not in (None, "right", "left"):
             raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
         self.columns = list(manifest["columns"])
         self.pad_id = int(manifest["pad_id"])
         self.padding_side = padding_side or "right"
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.pack = pack
+        self.decoder_only = bool(manifest.get("decoder_only", False))
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         out = pad_rows(rows, self.columns, self.pad_id)
+        if self.pack is not None:
+            out = pack_rows(out, self.pack, self.pad_id, self.decoder_only)
         if self.pad_to_multiple_of is not None:
             out = pad_to_multiple(out, self.pad_to_multiple_of, self.pad_id)
         return to_left_padding(out) if self.padding_side == "left" else out
@@ -387,6 +395,8 @@ def materialize(
     reason = refusal(collator)
     if reason is not None:
         raise MaterializeError(f"cannot materialize {reason}")
+    collator = collator.with_epoch(epochs[0] if len(epochs) else 0)  # a copy of its own
+    collator.pack = None  # rows unpacked: packed when read (MaterializedCollator)
     if not isinstance(examples, datasets.Dataset):
         examples = datasets.Dataset.from_list([dict(e) for e in examples])
     if len(examples) == 0:

@@ -73,6 +73,9 @@ def setup(name: str, tokenizer: Any, rows: list[dict[str, Any]], **kwargs: Any) 
 def assert_same(live: dict[str, torch.Tensor], read: dict[str, torch.Tensor]) -> None:
     assert list(live) == list(read)
     for key in live:
+        if not isinstance(live[key], torch.Tensor):  # a flat-packed batch's ints
+            assert type(live[key]) is type(read[key]) and live[key] == read[key], key
+            continue
         assert live[key].dtype == read[key].dtype, key
         assert torch.equal(live[key], read[key]), key
 
@@ -115,9 +118,24 @@ def test_batch_dependent_objectives_are_refused(
     assert not list(tmp_path.iterdir())  # refused before anything is written
 
 
-def test_packing_is_refused(tokenizer: Any, rows: list[dict[str, Any]]) -> None:
-    collator, _, _ = setup("bert_mlm", tokenizer, rows, pack=64)
-    assert "packing" in (refusal(collator) or "")
+@pytest.mark.parametrize(
+    ("name", "pack"), [("bert_mlm", 64), ("bert_mlm", "flat"), ("causal_lm", 96)]
+)
+def test_packed_batches_are_the_live_ones(
+    name: str, pack: Any, tokenizer: Any, rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Rows are written unpacked and packed when read, as the live collator packs."""
+    collator, _, examples = setup(name, tokenizer, rows, pack=pack)
+    materialize(collator, examples, tmp_path, [1], batch_size=7)
+    for side, multiple in (("right", None), ("left", 8)):
+        live = setup(name, tokenizer, rows, pack=pack, padding_side=side)[0].with_epoch(1)
+        live.pad_to_multiple_of = multiple
+        data, collate = load_epoch(tmp_path, 1, live)
+        order = list(range(len(examples)))
+        random.Random(2).shuffle(order)
+        for start in range(0, len(order), 9):
+            chunk = order[start : start + 9]
+            assert_same(live([examples[i] for i in chunk]), collate([data[i] for i in chunk]))
 
 
 def test_reading_with_another_collator_is_an_error(
