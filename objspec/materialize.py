@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from objspec.runtime.batch import READ_FIELDS
 from objspec.runtime.collator import SPEC_DEFAULT
 from objspec.runtime.layout import (
     POSITION_OUTPUTS,
@@ -324,12 +323,13 @@ class _Corrupt:
 
     def __init__(self, collator: Any, columns: list[dict[str, Any]] | None) -> None:
         self.collator = collator
-        self.read = set(READ_FIELDS) | {name for name, _ in collator.fields}
         self.own_widths = _own_widths(collator)
         self.columns = columns
 
     def examples(self, batch: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
-        names = [k for k in batch if k in self.read]
+        """The examples as the live collator gets them from the dataset: every column (the
+        fields it does not read pass through into its outputs, and so into the rows)."""
+        names = list(batch)
         size = len(batch[names[0]]) if names else 0
         return [{k: batch[k][i] for k in names} for i in range(size)]
 

@@ -23,6 +23,7 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 import objspec  # noqa: E402
 from objspec import bundled  # noqa: E402
 from objspec.cli import main  # noqa: E402
+from objspec.cli.materializing import epochs  # noqa: E402
 from objspec.materialize import (  # noqa: E402
     MaterializeError,
     load_epoch,
@@ -138,6 +139,24 @@ def test_packed_batches_are_the_live_ones(
             assert_same(live([examples[i] for i in chunk]), collate([data[i] for i in chunk]))
 
 
+@pytest.mark.parametrize("name", ["bert_mlm", "bart"])
+def test_fields_the_spec_does_not_read_pass_through(
+    name: str, tokenizer: Any, rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Per-example and per-token fields pass through (or are dropped) as live."""
+    collator, _, examples = setup(name, tokenizer, rows)
+    examples = [
+        {**e, "doc_label": i % 3, "token_type_ids": [i % 2] * len(e["input_ids"])}
+        for i, e in enumerate(examples)
+    ]
+    materialize(collator, examples, tmp_path, [0], batch_size=7)
+    live = collator.with_epoch(0)
+    data, collate = load_epoch(tmp_path, 0, live)
+    batch = live(examples[2:13])
+    assert "doc_label" in batch and ("token_type_ids" in batch) == (name == "bert_mlm")
+    assert_same(batch, collate([data[i] for i in range(2, 13)]))
+
+
 def test_reading_with_another_collator_is_an_error(
     tokenizer: Any, rows: list[dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -202,6 +221,7 @@ def test_cli_materializes_and_refuses(
     message = capsys.readouterr().err.strip()
     assert message.startswith("error: cannot materialize nsp") and "\n" not in message
     assert main(["materialize", "bert_mlm", "--out", str(out), "--epochs", "x"]) == 2
+    assert epochs("3") == [0, 1, 2] and epochs("5,") == [5] and epochs("0,2") == [0, 2]
 
 
 def test_the_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

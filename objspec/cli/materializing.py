@@ -12,14 +12,17 @@ EPOCH_MAX = (1 << 32) - 1
 
 
 def epochs(text: str) -> list[int]:
-    """``--epochs``: a count N (epochs 0..N-1) or a comma-separated list of epochs."""
+    """``--epochs``: a count N (epochs 0..N-1) or a comma-separated list of epochs (``2,`` is
+    epoch 2 alone)."""
     try:
         if "," not in text and text.strip().isdigit():
             count = int(text)
             if not 1 <= count <= 1 << 16:
                 raise ValueError
             return list(range(count))
-        given = [int(part) for part in text.split(",")]
+        given = [int(part) for part in text.split(",") if part.strip()]
+        if not given:
+            raise ValueError
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r}: a count of epochs (3) or a list of epochs (0,1,2)"
@@ -128,7 +131,8 @@ def add_materialize(sub: Any) -> None:
         "--epochs",
         type=epochs,
         default=[0],
-        help="a count N (epochs 0..N-1) or a list 0,1,2 (default: 0)",
+        help="a count N (epochs 0..N-1) or a list 0,1,2; '5,' is epoch 5 alone (default: 1, "
+        "epoch 0)",
     )
     p.add_argument(
         "--seed", type=integer(0, SEED_MAX), default=0, help="the collator's seed (default: 0)"
