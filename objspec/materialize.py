@@ -415,6 +415,9 @@ def materialize(
             num_proc=num_proc if num_proc and num_proc > 1 else None,
             remove_columns=examples.column_names,
             load_from_cache_file=False,
+            new_fingerprint=_sha256(  # the function's own hash: no pickling-hash warning
+                json.dumps([examples._fingerprint, identity(live), epoch, batch_size]).encode()
+            )[:32],
             desc=f"epoch {epoch}",
         )
         folder = epoch_folder(out, epoch)
