@@ -354,8 +354,9 @@ class _Corrupt:
             if key not in out or not torch.equal(again[key], out[key]):
                 raise MaterializeError(
                     f"cannot materialize {spec_name(self.collator)}: its output {key!r} holds "
-                    "row-dependent values in padded columns (not a fill value), so a padded "
-                    "batch cannot be rebuilt from unpadded rows; collate it on the fly"
+                    "row-dependent values in padded columns (not a fill value) or is wider "
+                    "than its longest row, so a padded batch cannot be rebuilt from unpadded "
+                    "rows; collate it on the fly"
                 )
         if set(out) != {c["name"] for c in columns}:
             raise MaterializeError(
@@ -370,6 +371,23 @@ class _Corrupt:
             key = column["name"]
             result[key] = [r[key].numpy() if r[key].dim() else r[key].item() for r in rows]
         return result
+
+
+def _check_alone(collator: Any, examples: list[dict[str, Any]]) -> None:
+    """Each of ``examples`` cut from their batch as it is collated alone (the premise of
+    cutting rows by their lengths), else a MaterializeError naming the output."""
+    if _own_widths(collator):
+        return  # rows are collated alone already
+    for example, row in zip(examples, unpad(collator(examples)), strict=True):
+        alone = collator([example])
+        for key, value in alone.items():
+            got = row.get(key)
+            if not isinstance(got, torch.Tensor) or not torch.equal(value[0], got):
+                raise MaterializeError(
+                    f"cannot materialize {spec_name(collator)}: its output {key!r} for an "
+                    "example collated alone is not the example's row cut from a batch (the "
+                    "row depends on its batch); collate it on the fly"
+                )
 
 
 def epoch_folder(out: str | Path, epoch: int) -> Path:
@@ -405,6 +423,7 @@ def materialize(
     first = probe.examples(examples[: min(len(examples), 16)])
     columns = _columns(probe.rows(first)[1])
     _Corrupt(collator, columns)(examples[: min(len(examples), 16)])  # refused before any map
+    _check_alone(collator, first)
     folders = []
     for epoch in epochs:
         live = collator.with_epoch(epoch)
