@@ -97,7 +97,10 @@ def permute_sentences(keys: Keys, stream: int, batch: Batch, rate: float) -> Bat
     positions in the new order; tokens outside sentences ([CLS], [SEP], padding) stay put.
     Word ids and sentence ids move with their tokens."""
     members, sid, sentences = document_sentences(batch, "sentence permutation")
-    width = max(int(sid.max()) + 1, 1) if sid.numel() else 1
+    if torch.compiler.is_compiling():  # fused: a row holds at most L sentences (same order)
+        width = max(sid.shape[1], 1)
+    else:
+        width = max(int(sid.max()) + 1, 1) if sid.numel() else 1
     safe = sid.clamp(min=0, max=width - 1)
     # a document: a run of sentence tokens between non-sentence ones ([SEP] between packed docs)
     was_member = torch.cat([torch.zeros_like(members[:, :1]), members[:, :-1]], dim=1)

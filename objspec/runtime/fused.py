@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from objspec.runtime.batch import Batch
+from objspec.runtime.layout import group_of
+from objspec.runtime.rewrite import static_width
 from objspec.runtime.rng import Keys
 
 if TYPE_CHECKING:
@@ -92,6 +94,30 @@ def widened(batch: Batch, width: int, pad_id: int) -> Batch:
     )
 
 
+def cut_static_widths(out: dict[str, torch.Tensor], length: int) -> dict[str, torch.Tensor]:
+    """Each group of outputs (one validity mask) that a fused rewrite wrote at its static
+    bound (``rewrite.static_width``, wider than any eager width the row length gives), cut to
+    its longest row: the width eager computes on the host. One host read per such group."""
+    bound = static_width(length)
+    cuts: dict[str, int] = {}
+    for key in out:
+        prefix = group_of(key, out)
+        if prefix is None or prefix in cuts:
+            continue
+        mask = out[f"{prefix}attention_mask"]
+        if mask.dim() == 2 and mask.shape[1] >= bound:
+            cuts[prefix] = int(mask.sum(dim=1).max()) if mask.shape[0] else 0
+    if not cuts:
+        return out
+    cut = dict(out)
+    for key, value in out.items():
+        prefix = group_of(key, out)
+        if prefix in cuts:
+            width = cuts[prefix] + value.shape[1] - out[f"{prefix}attention_mask"].shape[1]
+            cut[key] = value[:, :width]
+    return cut
+
+
 class Fuser:
     """The compiled corruption of one collator, with its one-time fallback to eager."""
 
@@ -120,7 +146,13 @@ class Fuser:
             collator.corrupt(batch, keys)
             self.warm.add(shape)
         try:
-            return fn(collator, batch, keys)
+            keys.fused_checks = []  # type: ignore[attr-defined]
+            out = fn(collator, batch, keys)
+            checks = keys.fused_checks  # type: ignore[attr-defined]
+            del keys.fused_checks  # type: ignore[attr-defined]
+            if checks and not bool(torch.stack(checks).all()):
+                return collator.corrupt(batch, keys)  # a static round fell short: eager's rounds
+            return cut_static_widths(out, batch.input_ids.shape[1])
         except Exception as error:  # a compiler's failure; eager decides what the data says
             if self.strict:
                 raise FusedUnavailable(f"{type(collator).__name__}: {error}") from error

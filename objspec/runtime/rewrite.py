@@ -58,7 +58,8 @@ def random_segmentation(
     u = keys.draw(stream, width)
     key = torch.where(is_gap, u * width + gap, torch.full_like(u, FAR))
     cuts = segments - 1  # the gaps with the ``cuts`` lowest keys are cut
-    most = int(cuts.max()) if b else 0
+    # fused (torch.compile): no host read, every gap's key ranked (the same cuts)
+    most = width if torch.compiler.is_compiling() else (int(cuts.max()) if b else 0)
     lowest_keys = key.topk(min(max(most, 1), width), dim=1, largest=False).values
     last = lowest_keys.gather(1, (cuts - 1).clamp(min=0, max=lowest_keys.shape[1] - 1)[:, None])
     cut = is_gap & (key <= last) & (cuts > 0).unsqueeze(1)
@@ -121,9 +122,12 @@ def random_spans_noise(
         max_spans = max(max_spans - 1, 1)
     noise, spans = t5_noise_counts(n, density, mean_span, max_spans)
     # each segmentation is as wide as its longest row (one host read for the three widths)
-    counts = torch.stack([noise, n - noise, spans])  # (3, B)
-    most = counts.amax(dim=1).clamp(min=1).cpu() if b else torch.ones(3, dtype=torch.int64)
-    most_noise, most_kept, most_spans = (int(w) for w in most)
+    if torch.compiler.is_compiling():  # fused: static widths, the row length bounds all three
+        most_noise = most_kept = most_spans = max(length, 1)
+    else:
+        counts = torch.stack([noise, n - noise, spans])  # (3, B)
+        most = counts.amax(dim=1).clamp(min=1).cpu() if b else torch.ones(3, dtype=torch.int64)
+        most_noise, most_kept, most_spans = (int(w) for w in most)
     noise_len = random_segmentation(keys, streams[0], noise, spans, most_noise)[:, :most_spans]
     keep_len = random_segmentation(keys, streams[1], n - noise, spans, most_kept)[:, :most_spans]
     span_end = (keep_len + noise_len).cumsum(dim=1)  # in the row's candidate coordinates
@@ -163,6 +167,14 @@ def sentinels_at(starts: torch.Tensor, sentinel_ids: torch.Tensor) -> torch.Tens
     return torch.where(starts, sentinel_ids[k], torch.zeros_like(k))
 
 
+def static_width(length: int) -> int:
+    """The width :func:`rewrite` gives its outputs in a fused (compiled) corruption of rows of
+    ``length``: every row fits (an insertion and a kept token per position, and an appended
+    one). ``runtime/fused.py`` cuts each such group to its longest row afterwards, the width
+    eager gives it."""
+    return 2 * length + 1
+
+
 def rewrite(
     tokens: torch.Tensor,
     keep: torch.Tensor,
@@ -189,7 +201,12 @@ def rewrite(
     total = (end[:, -1] if length else torch.zeros(b, dtype=torch.int64, device=dev)) + int(
         append is not None
     )
-    w = width if width is not None else (int(total.max()) if b else 0)
+    if width is not None:
+        w = width
+    elif torch.compiler.is_compiling():  # fused: the static bound, cut to the longest row after
+        w = static_width(length)
+    else:
+        w = int(total.max()) if b else 0
     out = torch.full((b, w + 1), fill, dtype=torch.int64, device=dev)  # column w: discarded
     if insert is not None:
         assert inserted is not None, "insert needs the inserted tokens"
@@ -225,7 +242,9 @@ def insertion_noise(
     ``(out, out_valid)``, (B, W) int64 and bool, W the longest row, ``fill`` past a row's end.
     """
     length = tokens.shape[1]
-    noise, randoms = insertion_slots(keys, stream, valid.sum(dim=1), count, random_ratio)
+    noise, randoms = insertion_slots(
+        keys, stream, valid.sum(dim=1), count, random_ratio, most_tokens=length
+    )
     slot = positions_like(noise)
     before = noise.long().cumsum(dim=1) - noise.long()  # inserted tokens before each slot
     source = (slot - before).clamp(min=0, max=max(length - 1, 0))
@@ -234,15 +253,24 @@ def insertion_noise(
     if random_ratio > 0:
         if pool is None or random_stream is None:
             raise ValueError("random insertions need a pool of token ids and a stream")
-        rows, cols = randoms.nonzero(as_tuple=True)  # few: a draw at each of them only
-        u_random = keys.draw_at_positions(random_stream, rows, cols, noise.shape[1])
-        out = out.index_put((rows, cols), pool[below(u_random, pool.numel())])
+        if torch.compiler.is_compiling():  # fused: a draw everywhere, the same at the slots
+            u_all = keys.draw(random_stream, noise.shape[1])
+            out = torch.where(randoms, pool[below(u_all, pool.numel())], out)
+        else:
+            rows, cols = randoms.nonzero(as_tuple=True)  # few: a draw at each of them only
+            u_random = keys.draw_at_positions(random_stream, rows, cols, noise.shape[1])
+            out = out.index_put((rows, cols), pool[below(u_random, pool.numel())])
     out_valid = slot < (valid.sum(dim=1) + noise.sum(dim=1)).unsqueeze(1)
     return torch.where(out_valid, out, torch.full_like(out, fill)), out_valid
 
 
 def insertion_slots(
-    keys: Keys, stream: int, n_tokens: torch.Tensor, count: torch.Tensor, random_ratio: float
+    keys: Keys,
+    stream: int,
+    n_tokens: torch.Tensor,
+    count: torch.Tensor,
+    random_ratio: float,
+    most_tokens: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Where fairseq's ``add_insertion_noise`` puts ``count`` (B,) new tokens in rows of
     ``n_tokens`` (B,) tokens: ``(inserted, random)``, (B, W) bool over the output rows.
@@ -257,13 +285,20 @@ def insertion_slots(
     b = n_tokens.shape[0]
     n = torch.where(n_tokens >= 2, count, torch.zeros_like(count))
     total = n_tokens + n
-    width = int(total.max()) if b else 0
+    if torch.compiler.is_compiling() and most_tokens is not None:
+        # fused: static widths (rows of at most most_tokens tokens and as many insertions; the
+        # fused path checks that bound on the host and redoes a batch past it eager)
+        width, most = 2 * most_tokens, most_tokens
+        checks = getattr(keys, "fused_checks", None)
+        if checks is not None:
+            checks.append((n <= most_tokens).all())
+    else:
+        width = int(total.max()) if b else 0
+        most = int(n.max()) if b else 0
     slot = torch.arange(width, device=n.device).unsqueeze(0)
     inner = (slot >= 1) & (slot < (total - 1).unsqueeze(1))
     u = keys.draw(stream, width)
-    chosen = lowest(
-        torch.where(inner, u * width + slot, torch.full_like(u, FAR)), int(n.max()) if b else 0
-    )
+    chosen = lowest(torch.where(inner, u * width + slot, torch.full_like(u, FAR)), most)
     rank = torch.arange(chosen.shape[1], device=n.device).unsqueeze(0)
     n_random = torch.ceil(n.to(torch.float64) * random_ratio).to(torch.int64)
     inserted = _mark(chosen, rank < n.unsqueeze(1), width)
@@ -371,6 +406,10 @@ def merge_rows(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Row b of the result is row b of ``parts[choice[b]]`` (each part (B, W_i) ids and valid,
     padded to the widest part with ``fill``). Returns (ids (B, W), valid (B, W))."""
+    if torch.compiler.is_compiling():
+        # W is the widest member's longest row, rows the merge does not keep included: a
+        # fused corruption cannot cut to it afterwards, so a mixture runs eager
+        raise NotImplementedError("a mixture's merged width is not fused yet")
     width = max(ids.shape[1] for ids, _ in parts)
 
     def padded(x: torch.Tensor, value: int | bool) -> torch.Tensor:

@@ -72,6 +72,7 @@ def draw_lengths(
     cdf: torch.Tensor,
     mean_length: float,
     nonzero_share: float = 1.0,
+    most_units: int | None = None,
 ) -> torch.Tensor:
     """(B, S) int64 span lengths in draw order (draw i at counter i), enough of them that every
     row's total reaches its ``target`` (B,) units. S starts at twice the expected count
@@ -82,12 +83,25 @@ def draw_lengths(
     non-zero, so ``4 (target + 10 sqrt(target) + 40) / nonzero_share`` draws fill a row but
     with a chance below e^-40; past that a ValueError says the law given is not the one drawn.
     """
-    most = int(target.max()) if target.numel() else 0
     if not (mean_length > 0 and 0 < nonzero_share <= 1):
         raise ValueError(
             f"a span length law needs a positive mean and a share of non-zero lengths in "
             f"(0, 1], got {mean_length!r} and {nonzero_share!r}"
         )
+    if torch.compiler.is_compiling() and most_units is not None:
+        # fused: one static round sized by the row length (no host read). Without zero
+        # lengths, most_units draws always suffice; with them, the first round's size for a
+        # full row, and the fused path checks on the host afterwards that every row's total
+        # reached its target (else that batch is redone eager: the same draws, more rounds).
+        if nonzero_share == 1:
+            return sample_lengths(keys.draw(stream, max(most_units, 1)), values, cdf)
+        slots = math.ceil(2 * most_units / mean_length) + 4
+        lengths = sample_lengths(keys.draw(stream, slots), values, cdf)
+        checks = getattr(keys, "fused_checks", None)
+        if checks is not None:
+            checks.append((lengths.sum(dim=1) >= target).all())
+        return lengths
+    most = int(target.max()) if target.numel() else 0
     cap = math.ceil(4 * (most + 10 * math.sqrt(most) + 40) / nonzero_share)
     slots = min(math.ceil(2 * most / mean_length) + 4, cap)
     while True:
@@ -130,7 +144,9 @@ def place_spans(
     dev = candidate_starts.device
     unit_pos, n_units = compact_units(candidate_starts)
     target = torch.minimum(budget, n_units)
-    lengths = draw_lengths(keys, streams[0], target, values, cdf, mean_length, nonzero_share)
+    lengths = draw_lengths(
+        keys, streams[0], target, values, cdf, mean_length, nonzero_share, most_units=length
+    )
     slots = lengths.shape[1]
     before = lengths.cumsum(dim=1) - lengths
     insertions = ((lengths == 0) & (before < target.unsqueeze(1))).sum(dim=1)
@@ -147,7 +163,12 @@ def place_spans(
 
     gap = ((target + k - 1) <= n_units).long() * (k > 1).long()  # 1 when spans can stay apart
     free = n_units - target - gap * (k - 1).clamp(min=0)
-    width = max(int((free + k).max()) if b else 0, slots)
+    # free + k <= the row's units <= L: the fused (compiled) path takes that static bound
+    # (placement keys are ordered the same at any width)
+    if torch.compiler.is_compiling():
+        width = max(length, slots)
+    else:
+        width = max(int((free + k).max()) if b else 0, slots)
     place_u = keys.draw(streams[2], width)
     cells = torch.arange(width, device=dev).unsqueeze(0)
     place_key = torch.where(cells < (free + k).unsqueeze(1), place_u * width + cells, FAR)
