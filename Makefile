@@ -6,13 +6,13 @@ STAMP   := $(VENV)/.installed
 # torch is pinned here (the package itself accepts a range): 2.13.0 is the CPU build on this machine's disk.
 TORCH   := torch==2.13.0
 
-.PHONY: demo test lint bench golden clean
+.PHONY: demo test lint bench golden docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[dev,hf,pretrain,lightning,data]'
+	$(BIN)/python -m pip install -q -e '.[dev,hf,pretrain,lightning,data,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -30,8 +30,13 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,hf,pretrain,bench]'
 	$(BIN)/python -m benchmarks.run
 
+# the documentation site into site/ (git-ignored); warnings are errors
+docs: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	$(BIN)/python -m mkdocs build --strict
+
 golden: $(STAMP)
 	$(BIN)/python -m tests.regen_golden
 
 clean:
-	rm -rf $(VENV) build runs .pytest_cache .hypothesis
+	rm -rf $(VENV) build runs site .pytest_cache .hypothesis
