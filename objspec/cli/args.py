@@ -105,3 +105,26 @@ POSITIVE = integer(1, SIZE_MAX)
 
 
 LENGTH = integer(3, 1 << 16)  # [CLS] token [SEP] at least
+
+
+def add_corpus_arguments(group: Any) -> None:
+    """The corpus a command reads (``pretrain``, ``materialize``): ``--text`` files or a
+    ``--dataset`` folder (its ``--text-column``, split into sentences in ``--language``), else
+    the bundled corpus."""
+    group.add_argument(
+        "--text",
+        nargs="*",
+        help="UTF-8 corpus files: a sentence per line, blank line between docs "
+        "(default: the bundled corpus)",
+    )
+    group.add_argument(
+        "--dataset",
+        default=None,
+        help="a datasets folder written by save_to_disk (a Dataset or a DatasetDict): one "
+        "document per row of --text-column (a str, or a list of sentences), or rows already "
+        "prepared (input_ids, ...)",
+    )
+    group.add_argument("--text-column", default="text", help="the --dataset column of documents")
+    group.add_argument(
+        "--language", default="en", help="ISO 639 code for sentence splitting of --dataset text"
+    )

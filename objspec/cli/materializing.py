@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from objspec.cli.args import LENGTH, POSITIVE, SEED_MAX, integer
+from objspec.cli.args import LENGTH, POSITIVE, SEED_MAX, add_corpus_arguments, integer
 from objspec.cli.common import EXIT_OK, UsageError, say, spec_file
 
 EPOCH_MAX = (1 << 32) - 1
@@ -146,23 +146,8 @@ def add_materialize(sub: Any) -> None:
     p.add_argument(
         "--max-length", type=LENGTH, default=64, help="tokens per example row (default: 64)"
     )
-    p.add_argument(
-        "--text",
-        nargs="*",
-        help="UTF-8 corpus files: a sentence per line, blank line between docs "
-        "(default: the bundled corpus)",
-    )
-    p.add_argument(
-        "--dataset",
-        default=None,
-        help="a datasets folder written by save_to_disk: documents in --text-column, or rows "
-        "already prepared (input_ids, ...)",
-    )
-    p.add_argument("--text-column", default="text", help="the --dataset column of documents")
+    add_corpus_arguments(p)
     p.add_argument("--split", default="train", help="the DatasetDict split (default: train)")
-    p.add_argument(
-        "--language", default="en", help="ISO 639 code for sentence splitting of --dataset text"
-    )
     p.add_argument(
         "--num-proc",
         type=integer(1, 256),

@@ -11,7 +11,15 @@ import signal
 from dataclasses import fields
 from typing import Any
 
-from objspec.cli.args import LENGTH, POSITIVE, SEED_MAX, device, integer, real
+from objspec.cli.args import (
+    LENGTH,
+    POSITIVE,
+    SEED_MAX,
+    add_corpus_arguments,
+    device,
+    integer,
+    real,
+)
 from objspec.cli.common import EXIT_OK, EXIT_USAGE, UsageError, error_line, out, say, spec_file
 
 # the choices, without importing torch for --help
@@ -195,19 +203,7 @@ def add_pretrain(sub: Any) -> None:
         "--dropout", type=real(0, 1, open_high=True), default=0.1, help="the tiny model's dropout"
     )
     data = p.add_argument_group("data")
-    data.add_argument(
-        "--text",
-        nargs="*",
-        help="UTF-8 corpus files: a sentence per line, blank line between docs "
-        "(default: the bundled corpus)",
-    )
-    data.add_argument(
-        "--dataset",
-        default=None,
-        help="a datasets folder written by save_to_disk (a Dataset or a DatasetDict), one "
-        "document per row of --text-column (a str, or a list of sentences)",
-    )
-    data.add_argument("--text-column", default="text", help="the --dataset column of documents")
+    add_corpus_arguments(data)
     data.add_argument("--train-split", default="train", help="the DatasetDict split to train on")
     data.add_argument(
         "--eval-split", default=None, help="a DatasetDict split to evaluate on (default: none)"
@@ -220,9 +216,6 @@ def add_pretrain(sub: Any) -> None:
         "(default: 0, none)",
     )
     data.add_argument("--eval-every", type=POSITIVE, default=50, help="steps between evaluations")
-    data.add_argument(
-        "--language", default="en", help="ISO 639 code for sentence splitting of --dataset text"
-    )
     data.add_argument(
         "--workers",
         type=integer(0, 256),
