@@ -14,8 +14,9 @@ from typing import Any
 
 import torch
 
-import compiler.lower as L
+import compiler.plan as L
 from compiler import compile_objective, load
+from compiler.lower import lower
 from objspec import CompiledObjective, bundled, ir, variants
 from objspec.parser import parse_file, parse_tree
 from objspec.runtime import Vocab
@@ -58,7 +59,7 @@ def _composition_parameters(composition: ir.Composition, plan: L.Plan) -> list[s
     for task in composition.tasks:
         steps = "; ".join(
             s.text
-            for s in L.lower(task.objective).steps
+            for s in lower(task.objective).steps
             if not isinstance(s, L.Candidates | L.Units | L.SelectNone)
         )
         lines.append(f"| {task.name} | {task.weight:g} | {steps} |")
@@ -473,7 +474,7 @@ def _variant_section(spec: Path) -> list[str]:
 
 def render_page(spec: Path) -> str:
     objective = parse_file(spec.relative_to(ROOT) if spec.is_absolute() else spec)
-    plan = L.lower(objective)
+    plan = lower(objective)
     generated = compile_objective(objective)
     compiled = CompiledObjective(generated.name, generated.source, load(generated))
     lines = [f"# `{objective.name}`", ""]

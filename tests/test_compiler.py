@@ -9,7 +9,8 @@ import pytest
 
 from compiler import compile_objective, load
 from compiler.codegen import checked_identifier, class_prefix
-from compiler.lower import cumulative_thresholds, lower
+from compiler.lower import lower
+from compiler.plan import cumulative_thresholds
 from objspec import compile_spec, parse_spec
 from objspec.errors import CodegenError
 from tests.regen_golden import GOLDEN, ROOT, SPECS, golden_source

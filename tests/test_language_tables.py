@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import objspec
-from compiler import lower
+from compiler import plan as lower
 from objspec import bundled
 from objspec.checks import run_checks
 from objspec.runtime import IGNORE_INDEX, Keys, TinyEncoder, Vocab

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import objspec
 from compiler import codegen, compile_objective
+from compiler.codegen import loading
 from objspec import bundled, parse_spec
 from objspec.errors import IntegrityError, SpecError
 from objspec.runtime.models import TinyEncoder
@@ -230,7 +231,7 @@ PLANTED = "\nimport builtins\nbuiltins.objspec_planted = True\n"
 
 def test_rebuild_recompiles_the_embedded_spec(monkeypatch: pytest.MonkeyPatch) -> None:
     (name, source, cls), state = _pickled_collator()
-    monkeypatch.setattr(codegen, "_LOADED", {})  # as in a fresh process
+    monkeypatch.setattr(loading, "_LOADED", {})  # as in a fresh process
     rebuilt = codegen.rebuild_generated((name, source, cls), state)
     assert type(rebuilt).__name__ == cls
 
@@ -250,7 +251,7 @@ def test_rebuild_refuses_other_source(
     change: Any, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (name, source, cls), state = _pickled_collator()
-    monkeypatch.setattr(codegen, "_LOADED", {})
+    monkeypatch.setattr(loading, "_LOADED", {})
     with pytest.raises(IntegrityError, match=message):
         codegen.rebuild_generated((name, change(source), cls), state)
     assert not hasattr(builtins, "objspec_planted")
