@@ -6,14 +6,18 @@ mixture's members, each with its own plan, and a composition's tasks.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
+from typing import Any
 
 from compiler.plan import (
     MEMBER_OUTPUTS,
     STREAMS,
     BuildPairs,
+    HeadPlan,
     MemberPlan,
     Plan,
+    TaskPlan,
     cumulative_thresholds,
 )
 from compiler.steps import lower_objective, outputs
@@ -30,28 +34,63 @@ def lower(spec: ir.Spec) -> Plan:
 
 
 def _lower_composition(composition: ir.Composition) -> Plan:
-    """The pair task's construction, then the masked-LM task's steps on its rows; heads of
-    both, their weights scaled by the task weights."""
-    pair, mlm = composition.pair_task, composition.mlm_task
-    pair_plan, mlm_plan = lower_objective(pair.objective), lower_objective(mlm.objective)
-    build = tuple(s for s in pair_plan.steps if isinstance(s, BuildPairs))
-    heads = tuple(
-        replace(h, weight=h.weight * task.weight)
-        for task, plan in ((mlm, mlm_plan), (pair, pair_plan))
-        for h in plan.heads
-    )
-    streams = {**mlm_plan.streams, **pair_plan.streams}
-    return replace(
-        mlm_plan,
+    """The pair task's construction (if any), then the row tasks on its rows, every head's
+    weight scaled by its task's. One row task: its steps follow the construction in one plan
+    (BERT). Several: each has its own plan, drawn with its own salted keys, its outputs under
+    its name beside the rows they read."""
+    pair = composition.pair_task
+    pair_plan = lower_objective(pair.objective) if pair is not None else None
+    build = tuple(s for s in pair_plan.steps if isinstance(s, BuildPairs)) if pair_plan else ()
+    pair_heads = _weighted(pair_plan.heads, pair.weight) if pair and pair_plan else ()
+    pair_outputs = pair_plan.outputs[2:] if pair_plan else ()  # token_type_ids, the label
+    rows = []
+    for task in composition.row_tasks:
+        plan = lower_objective(task.objective)
+        rows.append((task, replace(plan, heads=_weighted(plan.heads, task.weight))))
+    plans = [plan for _, plan in rows] + ([pair_plan] if pair_plan else [])
+    streams = {name: n for plan in plans for name, n in plan.streams.items()}
+    common: dict[str, Any] = {
+        "name": composition.name,
+        "source": composition.source,
+        "sha256": composition.sha256,
+        "needs": tuple(dict.fromkeys(n for plan in plans for n in plan.needs)),
+        "streams": dict(sorted(streams.items(), key=lambda kv: kv[1])),
+    }
+    if not composition.namespaced:
+        ((_, row),) = rows
+        return replace(
+            row,
+            steps=build + row.steps,
+            heads=row.heads + pair_heads,
+            outputs=row.outputs + pair_outputs,
+            **common,
+        )
+    tasks = tuple(TaskPlan(task.name, task_salt(task.name), plan) for task, plan in rows)
+    keys = tuple(f"{t.name}.{key}" for t in tasks for key in t.plan.outputs)
+    plan = Plan(
         name=composition.name,
         source=composition.source,
         sha256=composition.sha256,
-        steps=build + mlm_plan.steps,
-        heads=heads,
-        needs=tuple(dict.fromkeys(mlm_plan.needs + pair_plan.needs)),
-        outputs=mlm_plan.outputs + pair_plan.outputs[2:],
-        streams=dict(sorted(streams.items(), key=lambda kv: kv[1])),
+        steps=build,
+        heads=pair_heads,
+        mask_copies=rows[0][1].mask_copies,
+        needs=(),
+        outputs=("input_ids", "attention_mask") + pair_outputs + keys,
+        tasks=tasks,
+        fields=tuple(dict.fromkeys(f for plan in plans for f in plan.fields)),
     )
+    return replace(plan, **common)
+
+
+def _weighted(heads: tuple[HeadPlan, ...], weight: float) -> tuple[HeadPlan, ...]:
+    """The heads of a task, their weights scaled by the task's."""
+    return tuple(replace(h, weight=h.weight * weight) for h in heads)
+
+
+def task_salt(name: str) -> int:
+    """The 32-bit salt a task's keys are mixed with: from its name, so that reordering the
+    tasks changes no task's draws."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "little")
 
 
 def _lower_mixture(mixture: ir.Mixture) -> Plan:

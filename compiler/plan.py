@@ -310,10 +310,22 @@ class MemberPlan:
 
 
 @dataclass(frozen=True)
+class TaskPlan:
+    """A row task of a composition whose row tasks each have a batch of their own: its name,
+    the salt its keys are mixed with (so its draws are its own), and the plan of its
+    corruption, its heads' weights already scaled by the task's."""
+
+    name: str
+    salt: int
+    plan: Plan
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything codegen needs, and nothing it would have to compute. A mixture's plan has
     no steps of its own: its ``members`` each have theirs, chosen per example by
-    ``mixture_cdf``."""
+    ``mixture_cdf``. A composition of several row tasks has the pair task's steps (if any)
+    and its heads; each of its ``tasks`` has its own plan."""
 
     name: str
     source: str
@@ -325,6 +337,7 @@ class Plan:
     outputs: tuple[str, ...]
     streams: dict[str, int] = field(default_factory=dict)
     members: tuple[MemberPlan, ...] = ()
+    tasks: tuple[TaskPlan, ...] = ()  # several row tasks: ``steps`` build the rows they read
     mixture_cdf: tuple[int, ...] = ()
     output: str = "encoder"
     attention: str = "prefix"  # the decoder-only form's: 'prefix' or 'causal'

@@ -19,7 +19,7 @@ from compiler import compile_objective, load
 from compiler.lower import lower
 from objspec import CompiledObjective, bundled, ir, variants
 from objspec.parser import parse_file, parse_tree
-from objspec.runtime import Vocab
+from objspec.runtime import Vocab, task_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 GALLERY = ROOT / "docs" / "gallery"
@@ -55,19 +55,22 @@ def _mixture_parameters(mixture: ir.Mixture, plan: L.Plan) -> list[str]:
 
 
 def _composition_parameters(composition: ir.Composition, plan: L.Plan) -> list[str]:
-    lines = ["| task | weight | steps |", "|---|---:|---|"]
+    lines = ["| task | weight | heads | steps |", "|---|---:|---|---|"]
     for task in composition.tasks:
         steps = "; ".join(
             s.text
             for s in lower(task.objective).steps
             if not isinstance(s, L.Candidates | L.Units | L.SelectNone)
         )
-        lines.append(f"| {task.name} | {task.weight:g} | {steps} |")
-    heads = ", ".join(f"{h.kind} x {h.weight:g}" for h in plan.heads)
-    lines += [
-        "",
-        f"Heads (loss weight): {heads}; outputs: " + ", ".join(f"`{o}`" for o in plan.outputs),
-    ]
+        heads = ", ".join(h.name for h in task.objective.heads)
+        lines.append(f"| {task.name} | {task.weight:g} | {heads} | {steps} |")
+    layout = (
+        "each task's outputs are under its name; the batch's own keys are the rows they read"
+        if composition.namespaced
+        else "the tasks' outputs share the batch"
+    )
+    outputs = ", ".join(f"`{o}`" for o in plan.outputs)
+    lines += ["", f"Outputs ({layout}): {outputs}"]
     return lines
 
 
@@ -291,6 +294,19 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
     collator = compiled.Collator(vocab, seed=0, **tables)
     [example] = bundled.stand_in_fields([example], collator.fields)  # a demo: stand-ins
     out = collator([example])
+    if not collator.tasks:
+        return render_batch(tokenizer, example, out)
+    lines: list[str] = []
+    for task in collator.tasks:  # each task's batch of its own, shown apart
+        batch = task_batch(out, task)
+        lines += [f"Task `{task}`:", "", *render_batch(tokenizer, example, batch), ""]
+    return lines[:-1]
+
+
+def render_batch(
+    tokenizer: Any, example: dict[str, Any], out: dict[str, torch.Tensor]
+) -> list[str]:
+    """Row 0 of one batch (``out``) of ``example``, in the form its keys tell."""
     if "langs" in out:
         lines = translation_lines(tokenizer, example, out)
         return ["```text", *lines[:-1], "```", lines[-1]]

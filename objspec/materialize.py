@@ -36,6 +36,7 @@ from objspec.runtime.layout import (
     to_left_padding,
 )
 from objspec.runtime.packing import pack_rows
+from objspec.runtime.tasks import base_key, per_task, split_tasks, under
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -207,10 +208,21 @@ def check_manifest(manifest: Mapping[str, Any], collator: Any, where: str = "") 
 
 
 def unpad(out: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    """Each row of a right-padded collated batch cut to its own extent: a row-shaped key to
-    its group's length (the row's ``<group>attention_mask`` sum; (L, L) keys in both
-    dimensions), a positions key to its entries before the first -1, a per-example key as its
-    value; any other key (fixed width) whole."""
+    """Each row of a right-padded collated batch cut to its own extent (see
+    :func:`unpad_batch`); a composition's tasks each cut as the batch of their own they are."""
+    own, tasks = split_tasks(out)
+    rows = unpad_batch(own)
+    for task, keys in tasks.items():
+        for row, part in zip(rows, unpad_batch(keys), strict=True):
+            row.update(under(task, part))
+    return rows
+
+
+def unpad_batch(out: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """Each row of a right-padded batch cut to its own extent: a row-shaped key to its
+    group's length (the row's ``<group>attention_mask`` sum; (L, L) keys in both dimensions),
+    a positions key to its entries before the first -1, a per-example key as its value; any
+    other key (fixed width) whole."""
     lengths = {
         key: out[key].sum(dim=1).tolist()
         for key in out
@@ -255,16 +267,17 @@ def pad_rows(
             out[key] = torch.stack(values) if values else torch.zeros(0, dtype=dtype)
             continue
         width = max((v.shape[0] for v in values), default=0)
-        fill = fill_value(key, pad_id)
+        square = base_key(key) in SQUARE_OUTPUTS
+        fill = fill_value(base_key(key), pad_id)  # a task's key pads as the key it names
         tail = next((tuple(v.shape[1:]) for v in values if v.shape[0]), None)
-        if key in SQUARE_OUTPUTS:
+        if square:
             tail = (width,)
         elif tail is None:
             tail = (0,) * (dim - 2)
         grid = torch.full((len(values), width, *tail), fill, dtype=dtype)
         for b, v in enumerate(values):
             n = v.shape[0]
-            if key in SQUARE_OUTPUTS:
+            if square:
                 grid[b, :n, :n] = v.reshape(n, n)
             else:
                 grid[b, :n] = v.reshape(n, *tail)
@@ -309,8 +322,9 @@ class MaterializedCollator:
         if self.pack is not None:
             out = pack_rows(out, self.pack, self.pad_id, self.decoder_only)
         if self.pad_to_multiple_of is not None:
-            out = pad_to_multiple(out, self.pad_to_multiple_of, self.pad_id)
-        return to_left_padding(out) if self.padding_side == "left" else out
+            multiple = self.pad_to_multiple_of
+            out = per_task(out, lambda part: pad_to_multiple(part, multiple, self.pad_id))
+        return per_task(out, to_left_padding) if self.padding_side == "left" else out
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 SPECS = sorted(p.stem for p in Path("specs").glob("*.objspec"))
 # pair tasks whose 'random' partner is another row of the batch
-BATCH_PARTNERS = ("bert", "nsp", "structbert_sentence")
+BATCH_PARTNERS = ("bert", "nsp", "structbert", "structbert_sentence")
 # outputs whose padded columns hold row-dependent values (ELECTRA's per-position sampling
 # keys, XLNet's permutation and target maps), which unpadded rows cannot give back
 PADDING_VALUES = ("electra", "xlnet")

@@ -118,6 +118,9 @@ class Generator(StepEmitter):
         if self.plan.members:
             self._mixture_collator()
             return
+        if self.plan.tasks:
+            self._tasks_collator()
+            return
         w = self.body
         w(f"class {self.prefix}Collator(rt.Collator):")
         with w.indent():
@@ -127,14 +130,8 @@ class Generator(StepEmitter):
             w("sentence_ids) or on a padded dict of tensors; outputs use Hugging Face key names.")
             w('"""')
             w()
-            w(f"needs = {literal(self.plan.needs)}")
-            w(f"mask_copies = {literal(self.plan.mask_copies)}")
-            w(f"outputs = {literal(self.plan.outputs)}")
-            if self.plan.tokens:
-                w(f"modes = {literal(self.plan.tokens)}  # special tokens, looked up by text")
-            if self.plan.output == "decoder_only":
-                w("decoder_only = True  # labels are next tokens: packing cuts them at documents")
-            self._declared_fields()
+            tokens = literal(self.plan.tokens)
+            self._class_attributes(f"{tokens}  # special tokens, looked up by text")
             w()
             w("def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:")
             with w.indent():
@@ -143,11 +140,7 @@ class Generator(StepEmitter):
                     w(f"# {step.text}")
                     self._dispatch(step)
                 if not self.returned:
-                    w("return {")
-                    with w.indent():
-                        for key in self.plan.outputs:
-                            w(f"{key!r}: {OUTPUT_EXPRESSIONS[key]},")
-                    w("}")
+                    self.emit_return()
 
     def _mixture_collator(self) -> None:
         w = self.body
@@ -161,13 +154,7 @@ class Generator(StepEmitter):
             w("with the member rates from the example's own key; outputs use Hugging Face names.")
             w('"""')
             w()
-            w(f"needs = {literal(plan.needs)}")
-            w(f"mask_copies = {literal(plan.mask_copies)}")
-            w(f"outputs = {literal(plan.outputs)}")
-            w(f"modes = {literal(modes)}")
-            if plan.output == "decoder_only":
-                w("decoder_only = True  # labels are next tokens: packing cuts them at documents")
-            self._declared_fields()
+            self._class_attributes(literal(modes), always=True)
             w()
             w("def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:")
             with w.indent():
@@ -191,9 +178,75 @@ class Generator(StepEmitter):
                 w()
                 self._member_method(m)
 
-    def _declared_fields(self) -> None:
-        """The class attributes a spec's own statements set: its per-token input fields and
-        its packing."""
+    def _tasks_collator(self) -> None:
+        """A composition of several row tasks: the rows (the pair task's, if any), then each
+        task's batch from its own method, drawn with its own salted keys, under its name."""
+        w, plan = self.body, self.plan
+        w(f"class {self.prefix}Collator(rt.Collator):")
+        with w.indent():
+            w(f'"""The `{plan.name}` composition: each task corrupts the rows with its own draws;')
+            w("its outputs are a batch of their own, under its name (``task.input_ids``), beside")
+            w("the rows every task read; outputs use Hugging Face key names.")
+            w('"""')
+            w()
+            self._class_attributes("()")
+            w()
+            w("def corrupt(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:")
+            with w.indent():
+                w("device = batch.device")
+                for step in plan.steps:
+                    w(f"# {step.text}")
+                    self._dispatch(step)
+                w("return {")
+                with w.indent():
+                    w("'input_ids': batch.input_ids,  # the rows every task read")
+                    for key in plan.outputs[
+                        1 : plan.outputs.index(f"{plan.tasks[0].name}.input_ids")
+                    ]:
+                        w(f"{key!r}: {OUTPUT_EXPRESSIONS[key]},")
+                    for task in plan.tasks:
+                        name = checked_identifier(task.name)
+                        salt = self.consts.add(
+                            self.consts.names.claim(f"{name.upper()}_SALT", name), task.salt
+                        )
+                        method = self.consts.names.claim(f"task_{name}", name)
+                        w(f"**rt.under({name!r}, self.{method}(batch, keys.salted({salt}))),")
+                w("}")
+            for task in plan.tasks:
+                w()
+                self._task_method(task)
+
+    def _task_method(self, task: L.TaskPlan) -> None:
+        """A row task's method: its steps on the rows, its outputs."""
+        w = self.body
+        name = checked_identifier(task.name)
+        method = self.consts.names.claim(f"task_{name}", name)
+        w(f"def {method}(self, batch: rt.Batch, keys: rt.Keys) -> dict[str, torch.Tensor]:")
+        with w.indent():
+            w(f'"""Task `{name}`: its batch, drawn with its own keys."""')
+            w("device = batch.device")
+            sub = StepEmitter(task.plan, self.consts, self.body, f"{name.upper()}_", name)
+            for step in task.plan.steps:
+                w(f"# {step.text}")
+                sub._dispatch(step)
+            if not sub.returned:
+                sub.emit_return()
+
+    def _class_attributes(self, modes: str, always: bool = False) -> None:
+        """The collator's class attributes: the tokens it needs, its masks' copies, its
+        outputs, its mode tokens (``modes``, written when there are any or ``always``), its
+        form, and what the spec's own statements set: per-token input fields, packing."""
+        w, plan = self.body, self.plan
+        w(f"needs = {literal(plan.needs)}")
+        w(f"mask_copies = {literal(plan.mask_copies)}")
+        w(f"outputs = {literal(plan.outputs)}")
+        if plan.tokens or always:
+            w(f"modes = {modes}")
+        if plan.output == "decoder_only":
+            w("decoder_only = True  # labels are next tokens: packing cuts them at documents")
+        if plan.tasks:
+            names = literal(tuple(t.name for t in plan.tasks))
+            w(f"tasks = {names}  # each task's outputs are under its name")
         if self.plan.fields:
             self.body(f"fields = {literal(self.plan.fields)}  # per-token inputs: (name, purpose)")
         if self.plan.pack is not None:
@@ -203,11 +256,7 @@ class Generator(StepEmitter):
         """An encoder mixture's rows: each from its member, every row keeping its length."""
         w = self.body
         w("input_ids, labels = rt.choose_rows(choice, parts)")
-        w("return {")
-        with w.indent():
-            for key in self.plan.outputs:
-                w(f"{key!r}: {OUTPUT_EXPRESSIONS[key]},")
-        w("}")
+        self.emit_return()
 
     def _merged_sequences(self, modes: tuple[str, ...]) -> None:
         """A sequence-to-sequence mixture's rows: inputs and targets from each row's member,

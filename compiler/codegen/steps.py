@@ -37,6 +37,15 @@ class StepEmitter:
         the module (members ``a`` and ``A`` get ``A_RATE`` and ``A_RATE_1``)."""
         return self.consts.names.claim(self.const_prefix + name, self.owner)
 
+    def emit_return(self) -> None:
+        """``return`` of the plan's outputs, each the expression that holds it."""
+        w = self.body
+        w("return {")
+        with w.indent():
+            for key in self.plan.outputs:
+                w(f"{key!r}: {OUTPUT_EXPRESSIONS[key]},")
+        w("}")
+
     def _dispatch(self, step: L.Step) -> None:
         handler: Callable[[Any], None] | None = getattr(
             self, f"emit_{type(step).__name__.lower()}", None

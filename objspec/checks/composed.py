@@ -84,33 +84,45 @@ def _check_rates_by_member(mixture: ir.Mixture, compiled: Any) -> None:
 
 
 def check_composed(composition: ir.Composition, compiled: Any, case: Case) -> None:
-    """The composed batch is the pair task's rows, corrupted by the masked-LM task alone
-    (keyed, as in the composition, by the original examples' keys)."""
+    """The composed batch is the pair task's rows (or the examples), corrupted by each row task
+    alone, keyed by the original examples' keys (salted by the task's name when the tasks
+    each have their own batch, so that no two tasks share a draw)."""
+    from compiler.lower import task_salt
+
     out = _collate(compiled, case)
-    pairs = _collate(member_compiled(composition, composition.pair_task), case)
-    key = composition.pair_task.objective.pair.label_key  # type: ignore[union-attr]
-    rows = [
-        {"input_ids": ids[mask.bool()].tolist()}
-        for ids, mask in zip(pairs["input_ids"], pairs["attention_mask"], strict=True)
-    ]
     examples_keys = read_batch(case.examples, case.vocab.pad_id or 0).index
-    mlm_task = _collator(member_compiled(composition, composition.mlm_task), case)
-    paired = replace(read_batch(rows, case.vocab.pad_id or 0), index=examples_keys)
-    mlm = mlm_task.corrupt(paired, Keys(case.seed, mlm_task.mask_epoch(), examples_keys))
-    for name, want in (
-        ("input_ids", mlm["input_ids"]),
-        ("labels", mlm["labels"]),
-        ("token_type_ids", pairs["token_type_ids"]),
-        (key, pairs[key]),
-    ):
-        if not torch.equal(out[name], want):
-            raise _fail(f"{name} is not the pair task's rows corrupted by the masked-LM task")
+    rows = read_batch(case.examples, case.vocab.pad_id or 0)
+    pair_task = composition.pair_task
+    if pair_task is not None:
+        pairs = _collate(member_compiled(composition, pair_task), case)
+        key = pair_task.objective.pair.label_key  # type: ignore[union-attr]
+        for name in ("token_type_ids", key):
+            if not torch.equal(out[name], pairs[name]):
+                raise _fail(f"{name} is not the pair task's")
+        built = [
+            {"input_ids": ids[mask.bool()].tolist()}
+            for ids, mask in zip(pairs["input_ids"], pairs["attention_mask"], strict=True)
+        ]
+        rows = replace(read_batch(built, case.vocab.pad_id or 0), index=examples_keys)
+    for task in composition.row_tasks:
+        alone = _collator(member_compiled(composition, task), case)
+        keys = Keys(case.seed, alone.mask_epoch(), examples_keys)
+        if composition.namespaced:
+            keys = keys.salted(task_salt(task.name))
+        want = alone.corrupt(rows, keys)
+        prefix = f"{task.name}." if composition.namespaced else ""
+        for name, value in want.items():
+            if not torch.equal(out[prefix + name], value):
+                raise _fail(
+                    f"{prefix + name} is not the rows corrupted by task {task.name!r} alone"
+                )
 
 
 COMPOSITION_CHECKS: tuple[Check, ...] = (
     Check(
         "composed",
-        "the batch is the pair task's rows, corrupted by the masked-LM task as it is alone",
+        "the batch is the pair task's rows (or the examples), corrupted by each task as it "
+        "is alone, with draws of its own",
         check_composed,
     ),
 )

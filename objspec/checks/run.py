@@ -34,7 +34,8 @@ def applicable(objective: ir.Spec) -> tuple[Check, ...]:
         generic = ("batch_invariance", "epochs", "dynamic", *form)
         return (*MIXTURE_CHECKS, *(c for c in CHECKS if c.name in generic))
     if isinstance(objective, ir.Composition):
-        generic = ("epochs", "dynamic", "pair_labels", "pair_rates", *form)
+        pairs = ("pair_labels", "pair_rates") if objective.pair is not None else ()
+        generic = ("epochs", "dynamic", *pairs, *form)
         return (*COMPOSITION_CHECKS, *(c for c in CHECKS if c.name in generic))
     skip = {name for names in FORM_CHECKS.values() for name in names} - set(form)
     if not isinstance(objective.select, ir.Bernoulli):

@@ -20,7 +20,7 @@ from objspec.ir.base import (
     text_problem,
 )
 from objspec.ir.objective import Objective
-from objspec.ir.statements import MODEL_HEADS, Masks, Output, Pair
+from objspec.ir.statements import Masks, Output, Pair
 
 
 class Member(Node):
@@ -139,8 +139,14 @@ class Task(Node):
 
 
 class Composition(Node):
-    """Objectives trained together on one batch (BERT = MLM + NSP, ALBERT = MLM + SOP): the
-    pair task builds ``[CLS] A [SEP] B [SEP]`` rows, the masked-LM task corrupts them."""
+    """Objectives trained together on one batch, their losses added with the task weights.
+
+    At most one pair task builds ``[CLS] A [SEP] B [SEP]`` rows first (BERT's NSP, ALBERT's
+    SOP); every other task is a row task: an encoder-form objective that corrupts those rows
+    (or the examples' own) with its own draws. With one row task the batch is that task's
+    (BERT = MLM + NSP); with several, each row task's outputs are its own batch, under its
+    name (``mlm.input_ids``), and the model runs once per task (SimCSE with its auxiliary
+    masked LM: contrastive + MLM)."""
 
     name: ObjectiveName
     tasks: tuple[Task, ...]
@@ -148,29 +154,79 @@ class Composition(Node):
     path: str | None = Field(default=None, repr=False)
 
     @model_validator(mode="after")
-    def _pair_and_mlm(self) -> Composition:
+    def _composable(self) -> Composition:
+        names = [t.name for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise _fail("two tasks share a name", "each task's outputs and losses carry its name")
         pairs = [t for t in self.tasks if t.objective.pair is not None]
-        others = [t for t in self.tasks if t.objective.pair is None]
-        if len(pairs) != 1 or len(others) != 1:
+        if len(pairs) > 1:
             raise _fail(
-                "this version composes one pair task with one masked-LM task",
-                "e.g. 'task mlm:' (select / budget / replace / predict / head mlm) and "
-                "'task nsp:' (pair / select none / predict label / head sentence_classification)",
+                "a composition has at most one pair task: it builds the rows every task reads",
+                at=pairs[1],
             )
-        mlm = others[0].objective
-        if mlm.output.seq2seq or mlm.predict.target != "selected" or mlm.transforms:
-            raise _fail("the masked-LM task of a composition predicts the selected tokens")
-        if mlm.views is not None or any(h.name in MODEL_HEADS for h in mlm.heads):
-            raise _fail("this version composes heads that read one pass of the model")
+        if pairs and not pairs[0].objective.pair.labelled:  # type: ignore[union-attr]
+            raise _fail("a composition's pair task predicts the pair's label", at=pairs[0])
+        if not self.row_tasks:
+            raise _fail("a composition needs a task that is not a pair task", "e.g. 'task mlm:'")
+        if len(self.tasks) < 2:
+            raise _fail("a composition has two tasks or more", "a single task is an objective")
+        for task in self.row_tasks:
+            self._row_task(task)
+        self._shared_heads()
         return self
 
-    @property
-    def pair_task(self) -> Task:
-        return next(t for t in self.tasks if t.objective.pair is not None)
+    @staticmethod
+    def _row_task(task: Task) -> None:
+        """A row task keeps the row's layout: an encoder-form objective of its own."""
+        o = task.objective
+        if o.output.seq2seq:
+            raise _fail(
+                f"task {task.name!r}: a composition's tasks are encoder-form objectives "
+                "(one model, one input layout)",
+                "a sequence-to-sequence objective is a spec of its own, or a mixture member",
+                at=task,
+            )
+        if o.pair is not None or o.predict.target == "label":
+            raise _fail(f"task {task.name!r}: only the pair task predicts a label", at=task)
+
+    def _shared_heads(self) -> None:
+        """One model has one head of a kind, shared by the tasks that train it: so their
+        parameters and loss statements agree."""
+        seen: dict[str, Task] = {}
+        for task in self.tasks:
+            for head in task.objective.heads:
+                first = seen.setdefault(head.name, task)
+                if first is task:
+                    continue
+                other = next(h for h in first.objective.heads if h.name == head.name)
+                same_loss = first.objective.loss == task.objective.loss
+                if other.params != head.params or not same_loss:
+                    raise _fail(
+                        f"tasks {first.name!r} and {task.name!r} both train head "
+                        f"{head.name!r}, with different parameters or loss statements",
+                        "the model has one head of a kind, shared by the tasks: give them the "
+                        "same parameters",
+                        at=task,
+                    )
+                if head.name == "replaced_token_detection":
+                    raise _fail(
+                        "one task trains ELECTRA's generator and discriminator", at=task
+                    )
 
     @property
-    def mlm_task(self) -> Task:
-        return next(t for t in self.tasks if t.objective.pair is None)
+    def pair_task(self) -> Task | None:
+        """The task that builds the pair rows, if any."""
+        return next((t for t in self.tasks if t.objective.pair is not None), None)
+
+    @property
+    def row_tasks(self) -> tuple[Task, ...]:
+        """The tasks that corrupt the rows, in the spec's order."""
+        return tuple(t for t in self.tasks if t.objective.pair is None)
+
+    @property
+    def namespaced(self) -> bool:
+        """True when each row task's outputs are under its name (several row tasks)."""
+        return len(self.row_tasks) > 1
 
     @property
     def sha256(self) -> str:
@@ -178,15 +234,16 @@ class Composition(Node):
 
     @property
     def output(self) -> Output:
-        return self.mlm_task.objective.output
+        return self.row_tasks[0].objective.output
 
     @property
     def masks(self) -> Masks:
-        return self.mlm_task.objective.masks
+        return self.row_tasks[0].objective.masks
 
     @property
     def pair(self) -> Pair | None:
-        return self.pair_task.objective.pair
+        task = self.pair_task
+        return task.objective.pair if task is not None else None
 
     def with_output(self, kind: str) -> Composition:
         """A composition has the one-sequence form only; any other is an error."""

@@ -100,6 +100,7 @@ from objspec.runtime.selection import (
     word_unit_starts,
 )
 from objspec.runtime.spans import Spans, place_spans, sample_lengths
+from objspec.runtime.tasks import task_batch, under
 from objspec.runtime.translation import Joined, join_translation
 from objspec.runtime.views import paired_view, selected_rows
 from objspec.runtime.vocab import Vocab, VocabError
@@ -214,4 +215,6 @@ __all__ = [
     "sample_lengths",
     "shift_right",
     "t5_noise_counts",
+    "task_batch",
+    "under",
 ]

@@ -25,6 +25,7 @@ from objspec.runtime.layout import (
 from objspec.runtime.packing import FLAT, pack_rows
 from objspec.runtime.rng import Keys
 from objspec.runtime.tables import pool_table, similar_table, table_of, unigram_cdf
+from objspec.runtime.tasks import base_key, per_task
 from objspec.runtime.vocab import Vocab, VocabError
 
 PADDING_SIDES = ("right", "left")
@@ -75,6 +76,8 @@ class Collator(PickledBySource):
     # per-token input fields the spec reads (a prompt mask, phrase ids), by name and purpose
     fields: ClassVar[tuple[tuple[str, str], ...]] = ()
     pack_default: ClassVar[int | str | None] = None  # the spec's 'pack' statement
+    # a composition's row tasks whose outputs are each under its name (runtime/tasks.py)
+    tasks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -112,6 +115,11 @@ class Collator(PickledBySource):
         self.pad_to_multiple_of = positive_or_none("pad_to_multiple_of", pad_to_multiple_of)
         pack = self.pack_default if isinstance(pack, SpecDefault) else pack
         self.pack = pack if pack == FLAT else positive_or_none("pack", pack, "or 'flat'")
+        if self.pack is not None and self.tasks:
+            raise ValueError(
+                f"pack={self.pack!r}: a composition of several tasks ({', '.join(self.tasks)}) "
+                "cannot be packed yet; pack=None"
+            )
         self.mode_token_ids = tuple(self.vocab.id_of(m) for m in self.modes)
         self.token_counts = token_counts
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 64:
@@ -257,14 +265,15 @@ class Collator(PickledBySource):
         else:
             out = self.corrupt(batch, keys)
         self._pass_through(out, batch)
-        out = self.cut(out)
+        out = per_task(out, self.cut)  # each task's batch laid out as a batch of its own
         if self.pack is not None:
             out = pack_rows(out, self.pack, self.pad_id, self.decoder_only)
         if self.pad_to_multiple_of is not None:
-            out = pad_to_multiple(out, self.pad_to_multiple_of, self.pad_id)
-        self._require_pad(out)
+            multiple = self.pad_to_multiple_of
+            out = per_task(out, lambda part: pad_to_multiple(part, multiple, self.pad_id))
+        out = per_task(out, self._require_pad)
         side = self.padding_side or ("left" if batch.left_padded else "right")
-        return to_left_padding(out) if side == "left" else out
+        return per_task(out, to_left_padding) if side == "left" else out
 
     def _pass_through(self, out: dict[str, torch.Tensor], batch: Batch) -> None:
         """The batch's fields the spec does not write, passed through (per-token ones only
@@ -304,15 +313,17 @@ class Collator(PickledBySource):
             raise BatchError(f"{name} must hold only 0 and 1 ({purpose})")
         return torch.where(batch.valid, value, 0)
 
-    def _require_pad(self, out: dict[str, torch.Tensor]) -> None:
+    def _require_pad(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``out``, if it needs no padding or the vocabulary has a pad token; else BatchError."""
         if self.vocab.pad_id is not None:
-            return
+            return out
         for key in ("attention_mask", "decoder_attention_mask"):
             if key in out and not bool(out[key].bool().all()):
                 raise BatchError(
                     "this batch needs padding but the vocabulary has no pad token; set one "
                     "(e.g. tokenizer.pad_token = tokenizer.eos_token)"
                 )
+        return out
 
     def cut(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Outputs no wider than ``max_length`` (inputs; every output of a one-sequence form)
@@ -334,7 +345,7 @@ class Collator(PickledBySource):
         b, length = batch.shape
 
         def zeros(key: str) -> torch.Tensor:
-            if key in SQUARE_OUTPUTS:
+            if base_key(key) in SQUARE_OUTPUTS:  # a task's key pads as the key it names
                 return torch.zeros((b, length, length), device=batch.device)
             return torch.zeros((b, length), dtype=torch.int64, device=batch.device)
 

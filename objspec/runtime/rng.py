@@ -11,6 +11,7 @@ thresholds (``u < round(p * 2**32)``), never as floats, so CPU and GPU agree bit
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from functools import lru_cache
 from typing import TypeVar
@@ -152,6 +153,14 @@ class Keys:
         else:
             per_stream = torch.tensor(stream_keys(seed, epoch), device=self.index.device)
             self._keys = example_stream_keys(self.index, per_stream)
+
+    def salted(self, salt: int) -> Keys:
+        """The keys of a draw independent of this one, for the same examples (a composition's
+        task): each example's stream keys mixed with ``salt`` (a 32-bit int), so a row gets
+        the same draws in any batch, as with the unsalted keys."""
+        salted = copy.copy(self)
+        salted._keys = hash32(self._keys ^ (salt & MASK32))
+        return salted
 
     def example_keys(self, stream: int) -> torch.Tensor:
         """(B,) int64 in [0, 2**32): one key per example for ``stream``."""
