@@ -49,14 +49,7 @@ def render_corruption(
 
 def show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: int) -> None:
     from objspec import bundled
-    from objspec.gallery import (
-        is_rewrite,
-        pair_lines,
-        rewrite_lines,
-        translation_lines,
-        view_lines,
-    )
-    from objspec.runtime import Vocab
+    from objspec.runtime import Vocab, task_batch
 
     objective, compiled = load_spec(spec)
     # the tokens a spec names by text (FIM's sentinels) added where the tokenizer lacks them
@@ -76,6 +69,24 @@ def show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: in
     [example] = bundled.stand_in_fields([example], collator.fields)  # a demo: stand-ins
     result = collator([example])
     say((objective.name, "bold"), f" ({spec}), seed {seed}, epoch {epoch}")
+    if not collator.tasks:
+        show_batch(tokenizer, example, result)
+        return
+    for task in collator.tasks:  # each task's batch of its own
+        say((f"task {task}", "bold"))
+        show_batch(tokenizer, example, task_batch(result, task))
+
+
+def show_batch(tokenizer: Any, example: dict[str, Any], result: dict[str, Any]) -> None:
+    """Row 0 of one batch (``result``) of ``example``, in the form its keys tell."""
+    from objspec.gallery import (
+        is_rewrite,
+        pair_lines,
+        rewrite_lines,
+        translation_lines,
+        view_lines,
+    )
+
     if "langs" in result:
         for line in translation_lines(tokenizer, example, result):
             out.print(Text(line))
