@@ -8,7 +8,8 @@ One module per concept: ``base`` (limits, the base node), ``selection`` (inputs,
 budgets, selections), ``statements`` (replacement, predictions, transforms, pairs, attention,
 output, loss, heads, views, packing, masks), ``objective`` (one objective and its cross-statement
 rules), ``composed`` (mixtures and compositions), ``words`` (what each statement accepts),
-``reader`` (clauses to fields) and ``build`` (the located dict form to a validated spec).
+``selection_reader`` and ``reader`` (clauses to fields: values, laws and selections; the other
+statements) and ``build`` (the located dict form to a validated spec).
 """
 
 from __future__ import annotations
@@ -128,9 +129,6 @@ from objspec.ir.reader import (
     HEAD_USAGE as HEAD_USAGE,
 )
 from objspec.ir.reader import (
-    SELECT_USAGE as SELECT_USAGE,
-)
-from objspec.ir.reader import (
     TRANSFORM_USAGE as TRANSFORM_USAGE,
 )
 from objspec.ir.reader import (
@@ -140,13 +138,7 @@ from objspec.ir.reader import (
     _head_value as _head_value,
 )
 from objspec.ir.reader import (
-    _loc as _loc,
-)
-from objspec.ir.reader import (
     _Reader as _Reader,
-)
-from objspec.ir.reader import (
-    _show as _show,
 )
 from objspec.ir.selection import (
     MAX_SPAN_COUNT as MAX_SPAN_COUNT,
@@ -207,6 +199,15 @@ from objspec.ir.selection import (
 )
 from objspec.ir.selection import (
     _field_name as _field_name,
+)
+from objspec.ir.selection_reader import (
+    SELECT_USAGE as SELECT_USAGE,
+)
+from objspec.ir.selection_reader import (
+    _loc as _loc,
+)
+from objspec.ir.selection_reader import (
+    _show as _show,
 )
 from objspec.ir.statements import (
     FIM_TOKENS as FIM_TOKENS,
