@@ -591,9 +591,10 @@ def fused_table(results: list[Row]) -> list[str]:
         "",
         "Use: `Collator(vocab, fused=True, pad_to_multiple_of=64)` (the multiple buckets the",
         "widths, so a run compiles once per bucket and batch size). Without a C++ compiler, or",
-        "for a spec whose corruption does not trace whole yet (mixtures, exact-k and whole-word",
-        "selection, XLNet, the packed decoder-only forms: tests/test_fused.py lists those that",
-        "do), it warns once and runs eager, the same batches.",
+        "for a spec whose corruption does not trace whole yet (whole-word budgets over tokens,",
+        "XLM's weighted order, a masked LM on pair rows, XLNet, the packed decoder-only forms:",
+        "tests/test_fused.py lists those that do), it warns once and runs eager, the same",
+        "batches.",
         "",
         "| objective | input | L | eager (M tok/s) | fused (M tok/s) | fused / eager "
         "| compile (s) | kernels | eager ops |",

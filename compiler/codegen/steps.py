@@ -121,10 +121,10 @@ class StepEmitter:
     def emit_selectexact(self, step: L.SelectExact) -> None:
         w = self.body
         self._emit_budget(step.budget)
-        if step.budget.basis != "units":
+        if step.budget.basis != "units" and self.word_units:
             w("sizes = rt.unit_lengths(unit_start, candidates)  # excluded pieces cost nothing")
         else:
-            w("sizes = candidate_starts.long()")
+            w("sizes = None  # every unit costs one: the first budget units in the order")
         weighted = ""
         if step.alpha is not None:
             alpha = self.consts.add(self.cname("FREQUENCY_ALPHA"), step.alpha)

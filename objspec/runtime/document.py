@@ -191,7 +191,7 @@ def shuffle_ngrams(
     from objspec.runtime.selection import take_in_random_order
 
     starts = ngram_blocks(eligible, n)
-    chosen = take_in_random_order(keys, streams[0], starts, starts.long(), count)
+    chosen = take_in_random_order(keys, streams[0], starts, None, count)  # one each
     pos = positions_like(ids)
     first = torch.where(chosen, pos, torch.full_like(pos, -1)).cummax(dim=1).values
     inside = (first >= 0) & (pos - first < n)

@@ -166,14 +166,15 @@ def take_in_random_order(
     keys: Keys,
     stream: int,
     candidate_starts: torch.Tensor,
-    sizes: torch.Tensor,
+    sizes: torch.Tensor | None,
     budget: torch.Tensor,
     weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, L) bool: units taken in a random order, each while it still fits the budget.
 
-    ``sizes`` (B, L) int64 is each unit's cost at its start (1 for a token budget over tokens, or
-    the word's token count for a token budget over words); ``budget`` (B,) int64. Going through
+    ``sizes`` (B, L) int64 is each unit's cost at its start (the word's token count for a token
+    budget over words), or None when every unit costs one (a budget over tokens of token units,
+    or over units: :func:`first_in_random_order`); ``budget`` (B,) int64. Going through
     the units in the random order, a unit is taken when it fits in what is left of the budget
     and skipped otherwise, as Google BERT's whole-word loop does (``if len(masked_lms) +
     len(index_set) > num_to_predict: continue``): with unit sizes 1 this is exact-k selection
@@ -181,18 +182,14 @@ def take_in_random_order(
     With ``weights`` (B, L) float64 > 0 the order is a weighted draw without replacement (XLM's
     frequency^-alpha), through float64 ``log`` (CPU and GPU may differ in its last bit).
     """
-    b, length = candidate_starts.shape
-    positions = torch.arange(length, device=candidate_starts.device)
+    if sizes is None and weights is None:
+        return first_in_random_order(keys, stream, candidate_starts, budget)
+    length = candidate_starts.shape[1]
     u = keys.draw(stream, length)
-    if weights is None:
-        # Ties in the 32-bit draw are broken by position, so the order is a strict total order.
-        # Units of size 1: only the first max(budget) in the order can be taken; bigger units
-        # can be skipped, so the whole order may be read.
-        far = torch.full_like(u, FAR)
-        most = int(budget.max()) if b else 0
-        if b and bool((sizes > 1).any()):
-            most = length
-        order = lowest(torch.where(candidate_starts, u * length + positions, far), most)
+    if sizes is None:
+        sizes = candidate_starts.long()
+    if weights is None:  # bigger units can be skipped, so the whole order may be read
+        order = lowest(random_order_keys(u, candidate_starts), length)
     else:
         # Efraimidis-Spirakis: the order of -log(u) / w is a weighted draw without replacement
         race = -torch.log((u.double() + 0.5) / 2**32) / weights
@@ -202,6 +199,32 @@ def take_in_random_order(
     take_sorted = take_while_fits(cost, candidate_starts.gather(1, order), budget)
     taken = torch.zeros_like(candidate_starts)
     return taken.scatter(1, order, take_sorted)
+
+
+def random_order_keys(u: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """(B, L) int64 sort keys of a uniformly random order of each row's candidates, the others
+    last: the draw ``u`` (B, L), ties broken by position, so the order is a strict total one."""
+    length = u.shape[1]
+    positions = torch.arange(length, device=u.device)
+    return torch.where(candidates, u * length + positions, torch.full_like(u, FAR))
+
+
+def first_in_random_order(
+    keys: Keys, stream: int, candidates: torch.Tensor, budget: torch.Tensor
+) -> torch.Tensor:
+    """(B, L) bool: each row's first ``budget`` (B,) int64 candidates in a uniformly random
+    order, exact-k selection without replacement (all of them where there are fewer).
+
+    Eager reads the largest budget to sort only that much of each row (a partial sort); the
+    fused path sorts whole rows (a static shape, no host read), the same order."""
+    b, length = candidates.shape
+    sort_keys = random_order_keys(keys.draw(stream, length), candidates)
+    if torch.compiler.is_compiling():
+        order = sort_keys.argsort(dim=1)
+    else:
+        order = lowest(sort_keys, int(budget.max()) if b else 0)
+    first = torch.arange(order.shape[1], device=order.device) < budget.unsqueeze(1)
+    return torch.zeros_like(candidates).scatter(1, order, first) & candidates
 
 
 def take_while_fits(

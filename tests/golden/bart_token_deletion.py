@@ -64,7 +64,7 @@ class BartTokenDeletionCollator(rt.Collator):
         # select exact; budget 15% of tokens, ceil
         counted = candidates.sum(dim=1)
         budget = rt.budget_counts(counted, BUDGET_RATE, 'ceil', minimum=0, maximum=None)
-        sizes = rt.unit_lengths(unit_start, candidates)  # excluded pieces cost nothing
+        sizes = None  # every unit costs one: the first budget units in the order
         starts = rt.take_in_random_order(
             keys, STREAM_SELECT, candidate_starts, sizes, budget
         )

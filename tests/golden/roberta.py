@@ -68,7 +68,7 @@ class RobertaCollator(rt.Collator):
         counted = candidates.sum(dim=1)
         budget_draw = keys.draw(STREAM_BUDGET, 1)[:, 0]
         budget = rt.budget_counts(counted, BUDGET_RATE, 'stochastic', minimum=0, maximum=None, u=budget_draw)
-        sizes = rt.unit_lengths(unit_start, candidates)  # excluded pieces cost nothing
+        sizes = None  # every unit costs one: the first budget units in the order
         starts = rt.take_in_random_order(
             keys, STREAM_SELECT, candidate_starts, sizes, budget
         )

@@ -74,7 +74,7 @@ class StructbertWordCollator(rt.Collator):
         # select exact; budget 15% of tokens, round
         counted = candidates.sum(dim=1)
         budget = rt.budget_counts(counted, BUDGET_RATE, 'round', minimum=0, maximum=None)
-        sizes = rt.unit_lengths(unit_start, candidates)  # excluded pieces cost nothing
+        sizes = None  # every unit costs one: the first budget units in the order
         starts = rt.take_in_random_order(
             keys, STREAM_SELECT, candidate_starts, sizes, budget
         )
