@@ -209,9 +209,7 @@ class Composition(Node):
                         at=task,
                     )
                 if head.name == "replaced_token_detection":
-                    raise _fail(
-                        "one task trains ELECTRA's generator and discriminator", at=task
-                    )
+                    raise _fail("one task trains ELECTRA's generator and discriminator", at=task)
 
     @property
     def pair_task(self) -> Task | None:
