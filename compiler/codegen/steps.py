@@ -96,6 +96,15 @@ class StepEmitter:
             f"minimum={budget.minimum!r}, maximum={budget.maximum!r}{stochastic})"
         )
 
+    def _budget_bound(self, budget: L.BudgetPlan) -> str:
+        """The expression of a static bound on every row's budget (the row's width bounds
+        its count): ``rt.budget_bound`` of the budget's constants."""
+        rate = self.consts.add(self.cname("BUDGET_RATE"), budget.rate)
+        return (
+            f"rt.budget_bound(batch.input_ids.shape[1], {rate}, "
+            f"minimum={budget.minimum!r}, maximum={budget.maximum!r})"
+        )
+
     def _emit_expand(self) -> None:
         if self.word_units:
             self.body("selected = rt.expand_units(starts, unit_start) & candidates")
@@ -159,6 +168,7 @@ class StepEmitter:
             if step.budget.basis == "units":
                 w("budget_in_units=True,")
             w(f"mean_length={mean},  # sizes the length draws")
+            w(f"most_budget={self._budget_bound(step.budget)},  # the fused path's widths")
             if step.nonzero_share < 1:
                 share = self.consts.add(
                     self.cname("SPAN_NONZERO_SHARE"), step.nonzero_share, "P(length >= 1)"

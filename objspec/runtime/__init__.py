@@ -88,6 +88,7 @@ from objspec.runtime.rewrite import (
 from objspec.runtime.rng import Keys, below, hash32, threshold, use_compiled_hash
 from objspec.runtime.selection import (
     bernoulli_select,
+    budget_bound,
     budget_counts,
     candidate_mask,
     expand_units,
@@ -149,6 +150,7 @@ __all__ = [
     "label_weights",
     "loss_total",
     "uniform_rates",
+    "budget_bound",
     "budget_counts",
     "candidate_mask",
     "content_index",

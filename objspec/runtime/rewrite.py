@@ -40,7 +40,12 @@ def run_start_position(selected: torch.Tensor) -> torch.Tensor:
 
 
 def random_segmentation(
-    keys: Keys, stream: int, items: torch.Tensor, segments: torch.Tensor, width: int
+    keys: Keys,
+    stream: int,
+    items: torch.Tensor,
+    segments: torch.Tensor,
+    width: int,
+    most_segments: int | None = None,
 ) -> torch.Tensor:
     """(B, width) int64 segment lengths: ``items`` (B,) split into ``segments`` (B,) positive parts,
     every composition equally likely (T5's ``_random_segmentation``).
@@ -48,6 +53,8 @@ def random_segmentation(
     A composition is a choice of ``segments - 1`` cuts among the ``items - 1`` gaps between
     items; the cuts are the gaps with the lowest random keys. Segment i's length sits at column i,
     zeros after the last segment. Rows with ``segments == 0`` or ``items == 0`` are all zero.
+    ``most_segments`` bounds every row's segments: the fused path ranks that many keys (the
+    width otherwise) instead of reading the largest count on the host.
     """
     b = items.shape[0]
     dev = items.device
@@ -59,7 +66,10 @@ def random_segmentation(
     key = torch.where(is_gap, u * width + gap, torch.full_like(u, FAR))
     cuts = segments - 1  # the gaps with the ``cuts`` lowest keys are cut
     # fused (torch.compile): no host read, every gap's key ranked (the same cuts)
-    most = width if torch.compiler.is_compiling() else (int(cuts.max()) if b else 0)
+    if torch.compiler.is_compiling():
+        most = width if most_segments is None else min(most_segments, width)
+    else:
+        most = int(cuts.max()) if b else 0
     lowest_keys = key.topk(min(max(most, 1), width), dim=1, largest=False).values
     last = lowest_keys.gather(1, (cuts - 1).clamp(min=0, max=lowest_keys.shape[1] - 1)[:, None])
     cut = is_gap & (key <= last) & (cuts > 0).unsqueeze(1)
@@ -89,6 +99,19 @@ def t5_noise_counts(
     if max_spans is not None:
         spans = spans.clamp(max=max_spans)
     return noise, torch.where(noise > 0, spans, torch.zeros_like(spans))
+
+
+def full_row_counts(
+    length: int, density: float, mean_span: float, max_spans: int | None
+) -> tuple[int, int]:
+    """(noise tokens, noise spans) of :func:`t5_noise_counts` for a row of ``length`` tokens,
+    in plain integers (both grow with the row, so no shorter row gets more): the fused path's
+    static widths. At least 1 each."""
+    noise = max(min(max(round(length * density), 1), length - 1), 0)
+    spans = min(max(round(noise / mean_span), 1), noise, length - noise)
+    if max_spans is not None:
+        spans = min(spans, max_spans)
+    return max(noise, 1), max(spans if noise > 0 else 0, 1)
 
 
 def random_spans_noise(
@@ -122,14 +145,19 @@ def random_spans_noise(
         max_spans = max(max_spans - 1, 1)
     noise, spans = t5_noise_counts(n, density, mean_span, max_spans)
     # each segmentation is as wide as its longest row (one host read for the three widths)
-    if torch.compiler.is_compiling():  # fused: static widths, the row length bounds all three
-        most_noise = most_kept = most_spans = max(length, 1)
+    if torch.compiler.is_compiling():  # fused: static widths, a full row's counts bound all
+        most_noise, most_spans = full_row_counts(length, density, mean_span, max_spans)
+        most_kept = max(length, 1)
+        checks = getattr(keys, "fused_checks", None)
+        if checks is not None:  # the bounds, checked on the host (else the batch runs eager)
+            checks.append(((noise <= most_noise) & (spans <= most_spans)).all())
     else:
         counts = torch.stack([noise, n - noise, spans])  # (3, B)
         most = counts.amax(dim=1).clamp(min=1).cpu() if b else torch.ones(3, dtype=torch.int64)
         most_noise, most_kept, most_spans = (int(w) for w in most)
-    noise_len = random_segmentation(keys, streams[0], noise, spans, most_noise)[:, :most_spans]
-    keep_len = random_segmentation(keys, streams[1], n - noise, spans, most_kept)[:, :most_spans]
+    noise_len = random_segmentation(keys, streams[0], noise, spans, most_noise, most_spans)
+    keep_len = random_segmentation(keys, streams[1], n - noise, spans, most_kept, most_spans)
+    noise_len, keep_len = noise_len[:, :most_spans], keep_len[:, :most_spans]
     span_end = (keep_len + noise_len).cumsum(dim=1)  # in the row's candidate coordinates
     span_begin = span_end - noise_len
     real = torch.arange(most_spans, device=dev).unsqueeze(0) < spans.unsqueeze(1)

@@ -8,6 +8,8 @@ start position (``start_position``), so selecting a word selects all its pieces.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from objspec.runtime.batch import Batch, BatchError
@@ -112,6 +114,16 @@ def unit_lengths(unit_start: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 def expand_units(selected_starts: torch.Tensor, unit_start: torch.Tensor) -> torch.Tensor:
     """(B, L) bool: a token is selected when its unit's start is."""
     return selected_starts.gather(1, start_position(unit_start))
+
+
+def budget_bound(length: int, rate: float, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """The most :func:`budget_counts` gives any row of ``length`` columns, whatever its count
+    and rounding (the count is at most the length, and ``floor(rate * n) + 1`` bounds every
+    rounding of ``rate * n``): a static width for the fused path, in plain integers."""
+    most = math.floor(rate * length) + 1
+    if maximum is not None:
+        most = min(most, maximum)
+    return min(length, max(most, minimum))
 
 
 def budget_counts(

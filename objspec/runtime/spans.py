@@ -129,6 +129,7 @@ def place_spans(
     budget_in_units: bool = False,
     mean_length: float = 1.0,
     nonzero_share: float = 1.0,
+    most_budget: int | None = None,
 ) -> Spans:
     """Place spans covering exactly ``budget`` (B,) tokens per row (fewer only if the row has fewer
     candidate tokens), or ``budget`` units when ``budget_in_units``. ``selectable`` (B, L) bool
@@ -139,13 +140,19 @@ def place_spans(
     A law with length 0 (BART's Poisson) draws zero-length spans too: they take no tokens, and
     ``insertions`` (B,) counts those drawn before the budget was met (fairseq turns each into
     one inserted mask). ``mean_length``, the law's mean, and ``nonzero_share``, its chance of a
-    non-zero length, size the rounds of length draws (see :func:`draw_lengths`)."""
+    non-zero length, size the rounds of length draws (see :func:`draw_lengths`).
+    ``most_budget``, a bound on every row's budget (``budget_bound``), sizes the fused path's
+    static widths (the row length otherwise); a row over it is redone eager."""
     b, length = candidate_starts.shape
     dev = candidate_starts.device
     unit_pos, n_units = compact_units(candidate_starts)
     target = torch.minimum(budget, n_units)
+    most_units = length if most_budget is None else max(min(most_budget, length), 1)
+    checks = getattr(keys, "fused_checks", None)
+    if torch.compiler.is_compiling() and checks is not None and most_units < length:
+        checks.append((target <= most_units).all())
     lengths = draw_lengths(
-        keys, streams[0], target, values, cdf, mean_length, nonzero_share, most_units=length
+        keys, streams[0], target, values, cdf, mean_length, nonzero_share, most_units=most_units
     )
     slots = lengths.shape[1]
     before = lengths.cumsum(dim=1) - lengths

@@ -88,6 +88,7 @@ class MacbertCollator(rt.Collator):
             self.const(SPAN_LENGTH_CDF, device),
             budget_in_units=True,
             mean_length=SPAN_LENGTH_MEAN,  # sizes the length draws
+            most_budget=rt.budget_bound(batch.input_ids.shape[1], BUDGET_RATE, minimum=0, maximum=None),  # the fused path's widths
         )
         selected = spans.selected
         # replace per token: similar 80%, random 10%, keep 10%
