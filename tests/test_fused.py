@@ -201,3 +201,31 @@ def test_strict_raises_where_it_cannot_fuse(tokenizer: Any, rows: list[Any]) -> 
     fused._fuser.strict = True
     with pytest.raises(FusedUnavailable):
         fused(rows)
+
+
+@pytest.mark.parametrize("rounding", ["round", "ceil", "floor", "stochastic"])
+@pytest.mark.parametrize(("minimum", "maximum"), [(0, None), (1, 20), (5, 3), (40, None)])
+def test_the_budget_bound_holds_for_every_row_count(
+    rounding: str, minimum: int, maximum: int | None
+) -> None:
+    """The fused path's static span widths: no row of L columns gets a bigger budget."""
+    from objspec.runtime import budget_bound, budget_counts
+
+    for rate in (0.0, 0.15, 0.3, 1 / 3, 0.5, 1.0):
+        for length in (1, 2, 7, 64, 127, 512):
+            n = torch.arange(length + 1)
+            u = torch.full_like(n, 2**32 - 1)  # the largest stochastic draw
+            most = budget_counts(n, rate, rounding, minimum=minimum, maximum=maximum, u=u)
+            bound = budget_bound(length, rate, minimum=minimum, maximum=maximum)
+            assert int(most.max()) <= bound <= length, (rate, length)
+
+
+def test_a_full_row_bounds_t5_counts() -> None:
+    """T5's noise and span counts grow with the row: a full row's bound every shorter one."""
+    from objspec.runtime.rewrite import full_row_counts, t5_noise_counts
+
+    for density, mean, sentinels in ((0.15, 3.0, None), (0.5, 32.0, 100), (0.15, 8.0, 2)):
+        for length in (1, 2, 3, 9, 128, 513):
+            noise, spans = t5_noise_counts(torch.arange(length + 1), density, mean, sentinels)
+            most_noise, most_spans = full_row_counts(length, density, mean, sentinels)
+            assert int(noise.max()) <= most_noise and int(spans.max()) <= most_spans
