@@ -44,7 +44,8 @@ class ConsumerError(ValueError):
 def hf_inputs(model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The keyword arguments of ``model.forward`` (a Hugging Face model) for a compiled batch.
 
-    Refuses a known wrong pairing (an ELECTRA generator batch to a discriminator); converts a
+    Refuses a known wrong pairing (an ELECTRA generator batch to a discriminator, a packed
+    encoder-decoder batch, whose documents the model would not keep apart); converts a
     permutation-LM batch (``rt.xlnet_inputs``); keeps only the keys the forward names, with a
     warning for each key dropped and what reads it instead.
     """
@@ -59,6 +60,13 @@ def hf_inputs(model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Ten
             f"this batch's loss is weighted per position (label_weights, e.g. masked "
             f"diffusion's 1/t); {name} would compute an unweighted loss from its labels: use "
             "the compiled Heads, or weight the per-token cross-entropy of its logits yourself"
+        )
+    if "decoder_input_ids" in batch and "document_ids" in batch:
+        raise ConsumerError(
+            f"this is a packed encoder-decoder batch; {name} takes one 2-d attention_mask "
+            "for its encoder and its cross-attention, so every token would attend across "
+            "documents: run it through rt.HuggingFaceSeq2Seq and the compiled Heads (T5), "
+            "or collate with pack=None"
         )
     if "target_positions" in batch and ("perm_order" in batch or "perm_mask" in batch):
         batch = xlnet_inputs(batch)

@@ -15,6 +15,14 @@ An **encoder** is any ``nn.Module`` with
 
 An **encoder-decoder** takes ``(input_ids, attention_mask, decoder_input_ids,
 decoder_attention_mask, decoder_position_ids=None)`` and returns the decoder's states (B, T, H).
+For a packed batch (``document_ids`` and ``decoder_document_ids``, see
+:mod:`objspec.runtime.packing`) :func:`encode` also passes, by keyword, ``position_ids`` (B, L)
+int64 (restarting at each document) and three bool masks, True where a query may attend to a
+key (:func:`packed_seq2seq_attention`): ``attention_bias`` (B, L, L) the encoder's
+self-attention, ``decoder_attention_bias`` (B, T, T) the decoder's (causal, within a
+document), ``cross_attention_bias`` (B, T, L) from a decoder token to the encoder tokens of its
+own document. A model that takes no such keywords fails loudly on a packed batch (a
+TypeError), never attends across documents silently.
 
 A **decoder-only** model is an encoder run with an ``attention_bias``: the decoder-only form's
 batch (``output decoder_only``) carries ``prefix_mask``, from which :func:`encode` builds the
@@ -34,7 +42,7 @@ import torch
 from torch import nn
 
 from objspec.runtime.attention import order_attention
-from objspec.runtime.models import allowed_keys, heads_for
+from objspec.runtime.models import allowed_cross_keys, allowed_keys, heads_for
 
 
 class Encoder(Protocol):
@@ -74,6 +82,44 @@ def document_attention(document_ids: torch.Tensor) -> torch.Tensor:
     anywhere, so that no attention row is empty)."""
     same = document_ids.unsqueeze(2) == document_ids.unsqueeze(1)
     return same | (document_ids < 0).unsqueeze(2)
+
+
+def cross_document_attention(
+    decoder_document_ids: torch.Tensor, document_ids: torch.Tensor
+) -> torch.Tensor:
+    """(B, T, L) bool, True where a decoder token may attend to an encoder token of a packed
+    row: those of its own document only (``decoder_document_ids`` (B, T) and ``document_ids``
+    (B, L) int64, -1 on padding; a padding query may attend anywhere)."""
+    same = decoder_document_ids.unsqueeze(2) == document_ids.unsqueeze(1)
+    return same | (decoder_document_ids < 0).unsqueeze(2)
+
+
+def causal_attention(length: int, device: torch.device) -> torch.Tensor:
+    """(length, length) bool, True where query i may attend to key j <= i."""
+    pos = torch.arange(length, device=device)
+    return pos.unsqueeze(1) >= pos.unsqueeze(0)
+
+
+def packed_seq2seq_attention(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The keyword inputs of an encoder-decoder on a packed batch (``document_ids`` (B, L),
+    ``decoder_document_ids`` (B, T)): ``position_ids`` (B, L) int64 and three bool masks, True
+    where a query may attend to a key: ``attention_bias`` (B, L, L) within a document,
+    ``decoder_attention_bias`` (B, T, T) causal and within a document,
+    ``cross_attention_bias`` (B, T, L) from a decoder token to its own document's encoder
+    tokens. Padding is the models' to mask (``attention_mask``, ``decoder_attention_mask``)."""
+    if "decoder_document_ids" not in batch:
+        raise ValueError(
+            "a packed encoder-decoder batch (document_ids) needs decoder_document_ids, which "
+            "Collator(pack=...) adds: without it the decoder would attend across documents"
+        )
+    documents, targets = batch["document_ids"], batch["decoder_document_ids"]
+    causal = causal_attention(targets.shape[1], targets.device)
+    return {
+        "position_ids": batch["position_ids"],
+        "attention_bias": document_attention(documents),
+        "decoder_attention_bias": document_attention(targets) & causal,
+        "cross_attention_bias": cross_document_attention(targets, documents),
+    }
 
 
 def attention_bias(batch: dict[str, torch.Tensor], causal: bool = False) -> torch.Tensor | None:
@@ -122,7 +168,8 @@ def encode(
 
     A decoder-only batch (one with ``prefix_mask``) runs with :func:`prefix_lm_attention`;
     ``causal=True`` (the decoder-only form's heads) insists on it: a batch without
-    ``prefix_mask`` then runs causally, never bidirectionally."""
+    ``prefix_mask`` then runs causally, never bidirectionally. A packed encoder-decoder batch
+    runs with :func:`packed_seq2seq_attention`'s positions and masks."""
     ids = batch["input_ids"] if input_ids is None else input_ids
     mask = batch["attention_mask"]
     if causal and "decoder_input_ids" in batch:
@@ -131,12 +178,14 @@ def encode(
             "attention_mask, labels, prefix_mask), not an encoder-decoder one"
         )
     if "decoder_input_ids" in batch:
+        packed = packed_seq2seq_attention(batch) if "document_ids" in batch else {}
         return model(
             ids,
             mask,
             batch["decoder_input_ids"],
             batch["decoder_attention_mask"],
             batch.get("decoder_position_ids"),
+            **packed,
         )
     extra = {key: batch[key] for key in OPTIONAL_INPUTS if key in batch}
     bias = attention_bias(batch, causal)
@@ -208,11 +257,28 @@ class HuggingFaceEncoder(HuggingFaceStates):
         return HuggingFaceEncoder(generator)
 
 
+# Encoder-decoders whose Hugging Face stacks were verified to run a packed batch as each
+# document alone: relative positions (a document's own, wherever it sits in the row) and a
+# custom 4-d mask taken as is by the encoder's, the decoder's and the cross attention
+# (transformers 5's masking_utils). BART, mBART, Pegasus, Marian embed a token by its column
+# and take no position_ids, so a later document would sit at other positions than alone
+# (verified by hand: a tiny BART's packed loss differs from its unpacked one).
+PACKABLE_SEQ2SEQ = ("t5", "mt5", "umt5")
+MASKED_ATTENTION = ("eager", "sdpa")  # take a 4-d additive mask; flash / flex do not
+
+
 class HuggingFaceSeq2Seq(nn.Module):
     """A Hugging Face encoder-decoder base model (``T5Model``, ``BartModel``, ``MBartModel``,
     ...) as an objspec encoder-decoder: the decoder's last hidden state, the shared token
     embedding. ``decoder_position_ids`` (MASS) are not passed on: these models place decoder
-    tokens by their own positions."""
+    tokens by their own positions.
+
+    A packed batch (the keyword masks :func:`encode` passes) runs the model's encoder and
+    decoder stacks with three 4-d additive masks (:func:`additive_attention_mask`), one per
+    attention, since the model's own forward takes one ``attention_mask`` for both the
+    encoder's and the cross attention. Only T5, mT5 and UMT5 with eager or SDPA attention
+    (``PACKABLE_SEQ2SEQ``) take it; any other model refuses a packed batch with a ValueError.
+    """
 
     def __init__(self, model: Any) -> None:
         super().__init__()
@@ -228,14 +294,80 @@ class HuggingFaceSeq2Seq(nn.Module):
         decoder_input_ids: torch.Tensor,
         decoder_attention_mask: torch.Tensor,
         decoder_position_ids: torch.Tensor | None = None,
+        *,
+        position_ids: torch.Tensor | None = None,
+        attention_bias: torch.Tensor | None = None,
+        decoder_attention_bias: torch.Tensor | None = None,
+        cross_attention_bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        out = self.model(
+        biases = (attention_bias, decoder_attention_bias, cross_attention_bias)
+        if all(bias is None for bias in biases):
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                decoder_input_ids=decoder_input_ids,
+                decoder_attention_mask=decoder_attention_mask,
+            )
+            return out.last_hidden_state
+        if any(bias is None for bias in biases):
+            raise ValueError(
+                "a packed encoder-decoder batch needs all three attention biases (encoder, "
+                "decoder, cross); rt.encode passes them"
+            )
+        assert attention_bias is not None and decoder_attention_bias is not None
+        assert cross_attention_bias is not None
+        refuse_packing(self.model)
+        dtype = self.embeddings.weight.dtype
+        states = self.model.get_encoder()(
             input_ids=input_ids,
-            attention_mask=attention_mask,
-            decoder_input_ids=decoder_input_ids,
-            decoder_attention_mask=decoder_attention_mask,
+            attention_mask=additive_attention_mask(attention_bias, attention_mask, dtype),
+        ).last_hidden_state
+        causal = causal_attention(decoder_input_ids.shape[1], decoder_input_ids.device)
+        out = self.model.get_decoder()(
+            input_ids=decoder_input_ids,
+            attention_mask=additive_attention_mask(
+                decoder_attention_bias & causal, decoder_attention_mask, dtype
+            ),
+            encoder_hidden_states=states,
+            encoder_attention_mask=additive_cross_attention_mask(
+                cross_attention_bias, attention_mask, dtype
+            ),
+            use_cache=False,
         )
         return out.last_hidden_state
+
+
+def refuse_packing(model: Any) -> None:
+    """A ValueError unless ``model`` (a Hugging Face encoder-decoder) runs a packed batch's
+    documents as alone (``PACKABLE_SEQ2SEQ`` with eager or SDPA attention)."""
+    config = model.config
+    name = type(model).__name__
+    kind = getattr(config, "model_type", None)
+    attention = getattr(config, "_attn_implementation", None) or "eager"
+    if kind not in PACKABLE_SEQ2SEQ:
+        raise ValueError(
+            f"{name} ({kind}) cannot run a packed encoder-decoder batch as each document "
+            "alone: only T5, mT5 and UMT5 are known to (relative positions, a custom 4-d mask "
+            "per attention); BART-like models place tokens by their column; use pack=None"
+        )
+    if attention not in MASKED_ATTENTION:
+        raise ValueError(
+            f"{name} with {attention} attention takes no custom 4-d mask, so a packed "
+            "encoder-decoder batch would attend across documents: load it with "
+            "attn_implementation='sdpa' or 'eager', or use pack=None"
+        )
+
+
+def additive_cross_attention_mask(
+    cross_attention_bias: torch.Tensor, attention_mask: torch.Tensor, dtype: torch.dtype
+) -> torch.Tensor:
+    """(B, 1, T, L) ``dtype``: the cross-attention's 4-d additive mask, 0 where decoder query
+    t attends to encoder key s (:func:`~objspec.runtime.models.allowed_cross_keys` of the bias
+    (B, T, L) bool and the encoder's padding mask (B, L)), the dtype's most negative value
+    elsewhere."""
+    allowed = allowed_cross_keys(cross_attention_bias, attention_mask.bool())
+    blocked = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+    return blocked.masked_fill(~allowed, torch.finfo(dtype).min).unsqueeze(1)
 
 
 def additive_attention_mask(

@@ -16,10 +16,19 @@ from objspec.runtime.replace import IGNORE_INDEX
 
 SQUARE_OUTPUTS = ("perm_mask", "target_mapping", "self_attention_mask")  # (B, L, L)
 POSITION_OUTPUTS = ("target_positions",)  # (B, P) positions in the row, -1 past the last
-POSITION_VALUED = ("span_start", "span_end", "target_positions")  # values are positions, or -1
+# values are positions in the row, or -1 (moved with their row's tokens). MASS's
+# decoder_position_ids are not: they are positions within the document, as position_ids are
+POSITION_VALUED = ("span_start", "span_end", "target_positions")
 TARGET_KEYS = ("labels", "decoder_input_ids", "decoder_attention_mask", "decoder_position_ids")
 ID_OUTPUTS = ("input_ids", "decoder_input_ids", "view_input_ids")  # padded with the pad id
-MINUS_ONE_OUTPUTS = ("span_start", "span_end", "perm_order", "target_positions", "document_ids")
+MINUS_ONE_OUTPUTS = (
+    "span_start",
+    "span_end",
+    "perm_order",
+    "target_positions",
+    "document_ids",
+    "decoder_document_ids",
+)
 GROUP_PREFIXES = ("decoder_", "view_", "")  # each group's mask is ``<prefix>attention_mask``
 
 

@@ -27,6 +27,15 @@ def allowed_keys(attention_bias: torch.Tensor, valid: torch.Tensor) -> torch.Ten
     return allowed | (alone & eye)
 
 
+def allowed_cross_keys(cross_bias: torch.Tensor, memory_valid: torch.Tensor) -> torch.Tensor:
+    """(B, T, S) bool, True where decoder query t attends to encoder key s: allowed by
+    ``cross_bias`` (B, T, S) bool and s not padding (``memory_valid`` (B, S) bool). A query
+    left with no key (decoder padding in a row whose allowed keys are all padding) attends to
+    every key, so no softmax row is empty; no loss reads it."""
+    allowed = cross_bias.bool() & memory_valid.unsqueeze(1)
+    return allowed | ~allowed.any(dim=2, keepdim=True)
+
+
 class TinyEncoder(nn.Module):
     """Token, position and token-type embeddings and a small pre-norm Transformer encoder,
     following the model protocol of :mod:`objspec.runtime.encoders`.
@@ -147,7 +156,12 @@ class TinySeq2Seq(TinyEncoder):
     token and position embeddings (for T5-, BART- and MASS-style objectives).
 
     forward(input_ids (B, L), attention_mask (B, L), decoder_input_ids (B, T),
-    decoder_attention_mask (B, T), decoder_position_ids (B, T) or None) -> decoder hidden (B, T, H).
+    decoder_attention_mask (B, T), decoder_position_ids (B, T) or None, *, position_ids=None
+    (B, L), attention_bias=None (B, L, L) bool, decoder_attention_bias=None (B, T, T) bool,
+    cross_attention_bias=None (B, T, L) bool) -> decoder hidden (B, T, H). The biases (True
+    where a query may attend to a key; a packed batch's, from ``rt.encode``) restrict the
+    encoder's self-attention, the decoder's (which stays causal whatever its bias says) and
+    the cross-attention; padding is masked as always.
     """
 
     def __init__(self, vocab_size: int, **sizes: Any) -> None:
@@ -163,18 +177,46 @@ class TinySeq2Seq(TinyEncoder):
         decoder_input_ids: torch.Tensor,
         decoder_attention_mask: torch.Tensor,
         decoder_position_ids: torch.Tensor | None = None,
+        *,
+        position_ids: torch.Tensor | None = None,
+        attention_bias: torch.Tensor | None = None,
+        decoder_attention_bias: torch.Tensor | None = None,
+        cross_attention_bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        memory = super().forward(input_ids, attention_mask)
-        t = decoder_input_ids.shape[1]
+        memory = super().forward(
+            input_ids, attention_mask, position_ids=position_ids, attention_bias=attention_bias
+        )
         y = self.embed(decoder_input_ids, decoder_position_ids)
         if y.numel() == 0 or memory.numel() == 0:  # an empty batch: no attention to run
             return self.decoder_norm(y + memory.sum() * 0.0)
-        causal = nn.Transformer.generate_square_subsequent_mask(t, device=y.device).isinf()
+        causal = self._causal(decoder_input_ids.shape[1], y.device)
+        if decoder_attention_bias is None and cross_attention_bias is None:
+            y = self.decoder(
+                y,
+                memory,
+                tgt_mask=~causal,
+                tgt_key_padding_mask=~decoder_attention_mask.bool(),
+                memory_key_padding_mask=~attention_mask.bool(),
+            )
+            return self.decoder_norm(y)
+        heads = self.layer_sizes["nhead"]
+        self_bias = causal if decoder_attention_bias is None else decoder_attention_bias & causal
+        blocked_self = self._blocked(
+            self_bias.expand(len(y), -1, -1), decoder_attention_mask.bool()
+        )
+        valid = attention_mask.bool()
+        cross = valid.unsqueeze(1) if cross_attention_bias is None else cross_attention_bias
+        blocked_cross = ~allowed_cross_keys(cross.expand(len(y), y.shape[1], -1), valid)
         y = self.decoder(
             y,
             memory,
-            tgt_mask=causal,
-            tgt_key_padding_mask=~decoder_attention_mask.bool(),
-            memory_key_padding_mask=~attention_mask.bool(),
+            tgt_mask=blocked_self,
+            memory_mask=blocked_cross.repeat_interleave(heads, dim=0),
         )
         return self.decoder_norm(y)
+
+    @staticmethod
+    def _causal(length: int, device: torch.device) -> torch.Tensor:
+        """(length, length) bool, True where query i may attend to key j <= i."""
+        pos = torch.arange(length, device=device)
+        return pos.unsqueeze(1) >= pos.unsqueeze(0)
