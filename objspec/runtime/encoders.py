@@ -36,6 +36,7 @@ model (GPT-2, ...) for the decoder-only form.
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any, Protocol
 
 import torch
@@ -316,7 +317,7 @@ class HuggingFaceSeq2Seq(nn.Module):
             )
         assert attention_bias is not None and decoder_attention_bias is not None
         assert cross_attention_bias is not None
-        refuse_packing(self.model)
+        require_packable_seq2seq(self.model)
         dtype = self.embeddings.weight.dtype
         states = self.model.get_encoder()(
             input_ids=input_ids,
@@ -337,9 +338,10 @@ class HuggingFaceSeq2Seq(nn.Module):
         return out.last_hidden_state
 
 
-def refuse_packing(model: Any) -> None:
+def require_packable_seq2seq(model: Any) -> None:
     """A ValueError unless ``model`` (a Hugging Face encoder-decoder) runs a packed batch's
-    documents as alone (``PACKABLE_SEQ2SEQ`` with eager or SDPA attention)."""
+    documents as alone: ``PACKABLE_SEQ2SEQ``, eager or SDPA attention, and transformers 5 or
+    later (whose masking takes a custom 4-d mask as is; verified with 5.24)."""
     config = model.config
     name = type(model).__name__
     kind = getattr(config, "model_type", None)
@@ -355,6 +357,13 @@ def refuse_packing(model: Any) -> None:
             f"{name} with {attention} attention takes no custom 4-d mask, so a packed "
             "encoder-decoder batch would attend across documents: load it with "
             "attn_implementation='sdpa' or 'eager', or use pack=None"
+        )
+    release = version("transformers")
+    if int(release.split(".")[0]) < 5:
+        raise ValueError(
+            f"transformers {release} may not take {name}'s custom 4-d masks as they are, so a "
+            "packed encoder-decoder batch could attend across documents: transformers>=5, or "
+            "pack=None"
         )
 
 
