@@ -26,7 +26,7 @@ SPECS = Path(__file__).resolve().parent.parent / "specs"
 BY_NAME = {c.name: c for c in CHECKS}
 
 CM3 = (SPECS / "cm3.objspec").read_text()
-SELECT = "select    spans count ~ poisson(lambda=1) truncated 1..16, ends uniform"
+SELECT = "select    spans count ~ poisson(lambda=1) clipped 1..16, ends uniform"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
