@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -141,3 +142,45 @@ def test_the_electra_generator_batch_is_refused_by_the_discriminator() -> None:
     )
     assert torch.equal(replaced.long(), fed["labels"])
     assert torch.isfinite(discriminator(**hf_inputs(discriminator, fed)).loss)
+
+
+def packed_causal_batch(pack: int | str) -> dict[str, Any]:
+    compiled = objspec.compile_file(ROOT / "specs" / "causal_lm.objspec")
+    collator = compiled.Collator(bundled.load_tokenizer(), seed=0, pack=pack)
+    return collator(
+        bundled.encode_examples(bundled.load_tokenizer(), bundled.load_documents()[:6], 24)[:6]
+    )
+
+
+def tiny_gpt2() -> Any:
+    config = transformers.GPT2Config(vocab_size=V, n_embd=32, n_layer=1, n_head=2, n_positions=256)
+    return transformers.GPT2LMHeadModel(config).eval()
+
+
+@pytest.mark.parametrize("pack", [64, "flat"])
+def test_a_packed_batch_is_refused_by_a_model_that_attends_across_documents(
+    pack: int | str,
+) -> None:
+    """A GPT-2 with eager or SDPA attention reads one attention_mask: its tokens would see the
+    other documents of their row, a silent wrong loss."""
+    with pytest.raises(ConsumerError, match="attend across documents"):
+        hf_inputs(tiny_gpt2(), packed_causal_batch(pack))
+
+
+def test_a_padding_free_batch_feeds_flash_attention() -> None:
+    """pack='flat' is Hugging Face's padding-free layout: flash attention reads each
+    document's bounds. A stand-in model with a flash-attention config (this machine has no
+    flash attention): the batch is let through."""
+
+    class FlashModel(torch.nn.Module):
+        config = SimpleNamespace(_attn_implementation="flash_attention_2")
+
+        def forward(self, input_ids: Any, position_ids: Any, labels: Any) -> None: ...
+
+    inputs = hf_inputs(FlashModel(), packed_causal_batch("flat"))
+    assert set(inputs) == {"input_ids", "position_ids", "labels"}
+
+
+def test_the_batches_of_several_tasks_are_refused() -> None:
+    with pytest.raises(ConsumerError, match=r"rt.task_batch\(batch, 'contrastive'\)"):
+        hf_inputs(tiny("BertForMaskedLM"), batch_of("simcse_mlm"))

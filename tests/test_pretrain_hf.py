@@ -174,6 +174,21 @@ def test_decoder_only_specs_with_a_gpt2_config(
     assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
 
 
+def test_a_packed_causal_lm_trains_the_specs_heads(tmp_path: Path, assets: dict[str, Path]) -> None:
+    """A spec that packs its rows: GPT2LMHeadModel's own loss would attend across the
+    documents of a row, so auto trains the spec's heads over GPT2Model (documents kept apart)."""
+    spec = tmp_path / "packed.objspec"
+    spec.write_text("objective packed_causal_lm from causal_lm\n  pack 64\n", encoding="utf-8")
+    config = settings(tmp_path, "causal_lm", assets["gpt2"], assets["tokenizer.json"])
+    config.spec = str(spec)
+    trainer = Pretrainer(config)
+    assert type(trainer.pretrained).__name__ == "GPT2Model"
+    assert not isinstance(trainer.module, ModelLoss)
+    assert "document_ids" in trainer.batch(0)
+    losses = trainer.run()
+    assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
+
+
 def test_spans_train_the_specs_heads_over_the_base_model(
     tmp_path: Path, assets: dict[str, Path]
 ) -> None:

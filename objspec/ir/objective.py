@@ -179,12 +179,11 @@ class Objective(Node):
             )
 
     def _consistent_pack(self) -> None:
-        """Packing lays rows of one sequence end to end: not per-example, per-pair or
-        square attention outputs, decoder targets or GLM's 2D positions."""
+        """Packing lays documents end to end (both sides of an encoder-decoder batch): not
+        per-pair or square attention outputs, contrastive views or GLM's 2D positions."""
         if self.pack is None:
             return
         blocked = {
-            "an encoder-decoder batch (its targets)": self.output.kind == "encoder_decoder",
             "sentence pairs": self.pair is not None,
             "contrastive views": self.views is not None,
             "permutation or UniLM attention": self.attention.kind in ("permutation", "unilm"),

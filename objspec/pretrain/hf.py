@@ -430,6 +430,8 @@ def build_hf_model(
             unread = [k for k in collator_class.outputs if k not in named_parameters(model)]
             untrained = sorted(spec_heads(compiled, vocab) - CLASS_HEADS[auto.__name__])
             unread += [f"{head} head" for head in untrained]
+            if collator_class.pack_default is not None:  # its rows hold several documents
+                unread.append("document_ids (the spec packs its rows)")
             if "labels" in collator_class.outputs and not unread:
                 _fit_vocabulary(model, vocab)
                 return BuiltModel(ModelLoss(model), model, f"{type(model).__name__}, its loss")

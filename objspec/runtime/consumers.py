@@ -44,8 +44,9 @@ class ConsumerError(ValueError):
 def hf_inputs(model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The keyword arguments of ``model.forward`` (a Hugging Face model) for a compiled batch.
 
-    Refuses a known wrong pairing (an ELECTRA generator batch to a discriminator, a packed
-    encoder-decoder batch, whose documents the model would not keep apart); converts a
+    Refuses a known wrong pairing (an ELECTRA generator batch to a discriminator; a packed
+    batch, whose documents the model would not keep apart, unless it is padding-free and the
+    model's attention is flash attention; the batches of several tasks); converts a
     permutation-LM batch (``rt.xlnet_inputs``); keeps only the keys the forward names, with a
     warning for each key dropped and what reads it instead.
     """
@@ -68,6 +69,20 @@ def hf_inputs(model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Ten
             "documents: run it through rt.HuggingFaceSeq2Seq and the compiled Heads (T5), "
             "or collate with pack=None"
         )
+    if "document_ids" in batch and not _varlen_attention(model, batch):
+        raise ConsumerError(
+            f"this is a packed batch (several documents per row); {name} would attend across "
+            "documents: collate with pack='flat' for a model with flash attention "
+            "(attn_implementation='flash_attention_2' reads each document's bounds), train "
+            "through the compiled Heads (rt.encode keeps documents apart), or pack=None"
+        )
+    tasks = sorted({key.partition(".")[0] for key in batch if "." in key})
+    if tasks:
+        raise ConsumerError(
+            f"this batch holds the batches of several tasks ({', '.join(tasks)}): train it "
+            f"through the compiled Heads, or feed {name} one task's, "
+            f"rt.task_batch(batch, {tasks[0]!r})"
+        )
     if "target_positions" in batch and ("perm_order" in batch or "perm_mask" in batch):
         batch = xlnet_inputs(batch)
     accepted = _named_parameters(model)
@@ -77,6 +92,14 @@ def hf_inputs(model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Ten
         reasons = "; ".join(f"{k} (read by {OBJSPEC_ONLY.get(k, 'no model')})" for k in dropped)
         warnings.warn(f"objspec: {name} does not read {reasons}", RuntimeWarning, stacklevel=2)
     return {k: v for k, v in batch.items() if k in accepted}
+
+
+def _varlen_attention(model: Any, batch: dict[str, Any]) -> bool:
+    """Whether ``model`` keeps a packed batch's documents apart: a padding-free batch
+    (``pack='flat'``: restarted ``position_ids`` and ``cu_seq_lens``) read by flash attention,
+    as Hugging Face's ``DataCollatorWithFlattening`` batches are."""
+    implementation = str(getattr(getattr(model, "config", None), "_attn_implementation", ""))
+    return "cu_seq_lens_q" in batch and implementation.startswith("flash_attention")
 
 
 def _labels_for_a_classifier(
