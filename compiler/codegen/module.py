@@ -27,6 +27,7 @@ from compiler.codegen.writing import (
 )
 from objspec import __version__
 from objspec.errors import CodegenError
+from objspec.runtime.tasks import task_of
 
 # Names the emitted code spells out itself: no name the registry makes may take one of them.
 HEADER_NAMES = ("torch", "rt", "SPEC_NAME", "SPEC_SHA256", "OBJSPEC_VERSION", "SPEC_SOURCE")
@@ -200,10 +201,9 @@ class Generator(StepEmitter):
                 w("return {")
                 with w.indent():
                     w("'input_ids': batch.input_ids,  # the rows every task read")
-                    for key in plan.outputs[
-                        1 : plan.outputs.index(f"{plan.tasks[0].name}.input_ids")
-                    ]:
-                        w(f"{key!r}: {OUTPUT_EXPRESSIONS[key]},")
+                    for key in plan.outputs[1:]:
+                        if task_of(key) is None:  # the rows' mask, the pair's keys
+                            w(f"{key!r}: {OUTPUT_EXPRESSIONS[key]},")
                     for task in plan.tasks:
                         name = checked_identifier(task.name)
                         salt = self.consts.add(
