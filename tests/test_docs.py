@@ -6,7 +6,6 @@ import pytest
 
 from objspec.gallery import ROOT, pages
 
-
 PAGES = pages()  # every page rendered once (each render compiles and collates every spec)
 
 
