@@ -78,6 +78,15 @@ def test_each_document_is_corrupted_as_alone(
         assert packed["position_ids"][r, start : start + n].tolist() == list(range(n))
 
 
+def backward_one_label(heads: Any, packed: dict[str, Any], row: int, column: int) -> None:
+    """Backpropagate the loss of the one label at (row, column) of a packed batch alone."""
+    one = dict(packed)
+    one["labels"] = torch.full_like(packed["labels"], -100)
+    one["labels"][row, column] = packed["labels"][row, column]
+    heads.zero_grad()
+    heads(one)["loss"].backward()
+
+
 @pytest.mark.parametrize("spec,output", CASES[:2] + CASES[-2:], ids=lambda v: str(v))
 def test_no_attention_crosses_a_document(
     spec: str, output: str | None, examples: list[dict[str, Any]]
@@ -108,11 +117,7 @@ def gradient_leaks(compiled: Any, model: Any, packed: dict[str, Any]) -> float:
         labelled = (packed["labels"] != -100).nonzero()
         for r, c in labelled[:: max(1, len(labelled) // 6)].tolist():
             embedded.clear()
-            one = dict(packed)
-            one["labels"] = torch.full_like(packed["labels"], -100)
-            one["labels"][r, c] = packed["labels"][r, c]
-            heads.zero_grad()
-            heads(one)["loss"].backward()
+            backward_one_label(heads, packed, r, c)
             grad = embedded[0].grad[r].norm(dim=-1)
             others = (docs[r] != docs[r, c]) & (docs[r] >= 0)
             worst = max(worst, float(grad[others].max()) if others.any() else 0.0)
@@ -291,11 +296,7 @@ def seq2seq_gradient_leaks(
         labelled = (packed["labels"] != -100).nonzero()
         for r, c in labelled[:: max(1, len(labelled) // 5)].tolist():
             embedded.clear()
-            one = dict(packed)
-            one["labels"] = torch.full_like(packed["labels"], -100)
-            one["labels"][r, c] = packed["labels"][r, c]
-            heads.zero_grad()
-            heads(one)["loss"].backward()
+            backward_one_label(heads, packed, r, c)
             encoder, decoder = (e.grad[r].norm(dim=-1) for e in embedded)  # encoder runs first
             d = dec_docs[r, c]
             columns = torch.arange(len(dec_docs[r]))
