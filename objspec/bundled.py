@@ -176,9 +176,10 @@ def train_tokenizer(
     ``[CLS] $A [SEP]`` / ``[CLS] $A [SEP] $B:1 [SEP]:1`` post-processing and a WordPiece
     decoder; the special ids follow the layout in the module docstring.
 
-    The vocabulary is learned by ``tokenizers.trainers.WordPieceTrainer``. That trainer numbers
-    pieces in hash-map order, so a retrained vocabulary can differ in ids (not in quality) from
-    one process to the next; the shipped ``tokenizer.json`` is the reference artifact.
+    The vocabulary is learned by ``tokenizers.trainers.WordPieceTrainer``. That trainer walks
+    hash maps, so a retrained vocabulary can differ from one process to the next in its ids and
+    in the few pieces whose counts tie (not in quality); the shipped ``tokenizer.json`` is the
+    reference artifact.
 
     Args:
         documents: ``documents[d][s]`` sentences; only their text is used.
