@@ -20,6 +20,7 @@ from compiler.lower import lower
 from objspec import CompiledObjective, bundled, ir, variants
 from objspec.parser import parse_file, parse_tree
 from objspec.runtime import Vocab, task_batch
+from objspec.runtime.tasks import base_key, task_names
 
 ROOT = Path(__file__).resolve().parent.parent
 GALLERY = ROOT / "docs" / "gallery"
@@ -283,7 +284,7 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
     """Before/after of the corpus' first example, selected tokens between « »."""
     tokenizer = bundled.load_tokenizer()
     example: dict[str, Any]
-    if "langs" in compiled.Collator.outputs:  # a stand-in pair (the corpus is monolingual)
+    if reads_translations(compiled.Collator.outputs):  # a stand-in pair (monolingual corpus)
         example = bundled.parallel_examples(tokenizer, max_length)[0]
     else:
         example = dict(
@@ -301,6 +302,12 @@ def render_example(compiled: CompiledObjective, max_length: int = 64) -> list[st
         batch = task_batch(out, task)
         lines += [f"Task `{task}`:", "", *render_batch(tokenizer, example, batch), ""]
     return lines[:-1]
+
+
+def reads_translations(outputs: Sequence[str]) -> bool:
+    """Whether a collator (or one of its tasks) joins each example with its translation."""
+    tasks = task_names(outputs)
+    return any(base_key(key, tasks) == "langs" for key in outputs)
 
 
 def render_batch(

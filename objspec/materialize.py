@@ -36,7 +36,7 @@ from objspec.runtime.layout import (
     to_left_padding,
 )
 from objspec.runtime.packing import pack_rows
-from objspec.runtime.tasks import base_key, per_task, split_tasks, under
+from objspec.runtime.tasks import base_key, per_task, split_tasks, task_names, under
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -122,7 +122,10 @@ def _own_widths(collator: Any) -> bool:
         if made is not None:
             generated = made[1]
             break
-    return "merge_members(" in generated or any(k in POSITION_OUTPUTS for k in collator.outputs)
+    tasks = task_names(collator.outputs)
+    return "merge_members(" in generated or any(
+        base_key(k, tasks) in POSITION_OUTPUTS for k in collator.outputs
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,6 +262,7 @@ def pad_rows(
     """The right-padded batch of ``rows`` (each key's values as :func:`unpad` cut them), each
     key as wide as its widest row, padded with its layout fill value."""
     out: dict[str, torch.Tensor] = {}
+    tasks = task_names(column["name"] for column in columns)
     for column in columns:
         key, dim = column["name"], column["dim"]
         dtype = getattr(torch, column["dtype"])
@@ -267,8 +271,8 @@ def pad_rows(
             out[key] = torch.stack(values) if values else torch.zeros(0, dtype=dtype)
             continue
         width = max((v.shape[0] for v in values), default=0)
-        square = base_key(key) in SQUARE_OUTPUTS
-        fill = fill_value(base_key(key), pad_id)  # a task's key pads as the key it names
+        square = base_key(key, tasks) in SQUARE_OUTPUTS
+        fill = fill_value(base_key(key, tasks), pad_id)  # a task's key pads as the key it names
         tail = next((tuple(v.shape[1:]) for v in values if v.shape[0]), None)
         if square:
             tail = (width,)

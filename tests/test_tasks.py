@@ -18,7 +18,7 @@ from compiler.lower import task_salt
 from objspec import bundled
 from objspec.checks import run_checks
 from objspec.checks.composed import COMPOSITION_CHECKS
-from objspec.checks.run import run_check
+from objspec.checks.run import CHECKS, run_check
 from objspec.runtime import IGNORE_INDEX, TinyEncoder, task_batch
 from tests.spec_tools import spec_error
 
@@ -286,3 +286,56 @@ def test_objspec_trainer_trains_a_composition_of_tasks_in_workers(tmp_path: Any)
     logs = [h for h in trainer.state.log_history if "loss" in h]
     assert logs and all("loss_mlm.mlm" in h and "loss_contrastive.contrastive" in h for h in logs)
     assert any("eval_loss" in h for h in trainer.state.log_history)
+
+
+# --- what a review found ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [{"padding_side": "left"}, {"pad_to_multiple_of": 64}, {"max_length": 12}],
+    ids=["left", "multiple", "cut"],
+)
+def test_a_passed_through_field_with_a_dot_is_laid_out_as_the_batch(
+    tokenizer: Any, examples: Any, layout: dict[str, Any]
+) -> None:
+    """A dataset column named 'src.tags' is the batch's own field, not a task's batch."""
+    tagged = [
+        {
+            **e,
+            "tags": list(range(len(e["input_ids"]))),
+            "src.tags": list(range(len(e["input_ids"]))),
+        }
+        for e in examples
+    ]
+    out = objspec.load("bert_mlm").Collator(tokenizer, seed=1, **layout)(tagged)
+    assert torch.equal(out["src.tags"], out["tags"])
+
+
+def test_identical_loss_statements_in_two_tasks_agree() -> None:
+    text = TWO_MLMS.replace("    head     mlm\n", "    loss     cross_entropy\n    head     mlm\n")
+    assert objspec.parse_spec(text).namespaced
+
+
+def test_electras_masked_lm_is_its_task_alone() -> None:
+    electra = """\
+  task electra weight 1.0:
+    select   exact
+    budget   15% of tokens, round, min 1
+    replace  per token: mask 85%, keep 15%
+    predict  original at selected
+    head     mlm
+    head     replaced_token_detection(generator_size=0.25, temperature=1.0) weight 50.0
+"""
+    error = spec_error(TWO_MLMS.replace("  task b weight 0.25:\n" + MLM_BLOCK, electra))
+    assert "ELECTRA's generator" in str(error)
+
+
+def test_static_masks_of_several_tasks_pass_the_epochs_check() -> None:
+    text = MLM_SOP_CONTRASTIVE.replace(
+        "  exclude  special\n", "  exclude  special\n  masks    static(copies=4)\n", 1
+    )
+    spec = objspec.parse_spec(text)
+    chosen = next(c for c in CHECKS if c.name == "epochs")
+    result = run_check(chosen, spec, compiled(text), max_examples=5)
+    assert result.passed, result.detail

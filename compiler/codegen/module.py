@@ -27,7 +27,7 @@ from compiler.codegen.writing import (
 )
 from objspec import __version__
 from objspec.errors import CodegenError
-from objspec.runtime.tasks import task_of
+from objspec.runtime.tasks import task_names, task_of
 
 # Names the emitted code spells out itself: no name the registry makes may take one of them.
 HEADER_NAMES = ("torch", "rt", "SPEC_NAME", "SPEC_SHA256", "OBJSPEC_VERSION", "SPEC_SOURCE")
@@ -201,8 +201,9 @@ class Generator(StepEmitter):
                 w("return {")
                 with w.indent():
                     w("'input_ids': batch.input_ids,  # the rows every task read")
+                    tasks = task_names(plan.outputs)
                     for key in plan.outputs[1:]:
-                        if task_of(key) is None:  # the rows' mask, the pair's keys
+                        if task_of(key, tasks) is None:  # the rows' mask, the pair's keys
                             w(f"{key!r}: {OUTPUT_EXPRESSIONS[key]},")
                     for task in plan.tasks:
                         name = checked_identifier(task.name)

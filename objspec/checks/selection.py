@@ -25,6 +25,7 @@ from objspec.checks.framework import (
     with_fields,
 )
 from objspec.runtime import IGNORE_INDEX, read_batch
+from objspec.runtime.tasks import base_key, task_names
 
 
 def check_labels(objective: ir.Objective, compiled: Any, case: Case) -> None:
@@ -194,7 +195,7 @@ def check_epochs(objective: ir.Objective, compiled: Any, case: Case) -> None:
     copies = objective.masks.copies if objective.masks.kind == "static" else None
     if copies is not None:
         later = _collate(compiled, case, epoch=case.epoch + copies)
-        if not torch.equal(first["labels"], later["labels"]):
+        if not _same(_corruption(objective, first, case), _corruption(objective, later, case)):
             raise _fail(f"static masks differ after {copies} epochs")
 
 
@@ -208,7 +209,8 @@ def _corruption(objective: ir.Spec, out: dict[str, torch.Tensor], case: Case) ->
     output but the random keys (rewritten rows, targets, pair labels, attention orders)."""
     if isinstance(objective, ir.Objective) and _masks_in_place(objective):
         return [(out["labels"] != IGNORE_INDEX)[~_excluded(objective, case)]]
-    return [value for key, value in sorted(out.items()) if key not in KEY_OUTPUTS]
+    tasks = task_names(out)
+    return [value for key, value in sorted(out.items()) if base_key(key, tasks) not in KEY_OUTPUTS]
 
 
 def _masks_in_place(objective: ir.Objective) -> bool:

@@ -49,12 +49,13 @@ def render_corruption(
 
 def show_one(spec: Path, text: str | None, seed: int, epoch: int, max_length: int) -> None:
     from objspec import bundled
+    from objspec.gallery import reads_translations
     from objspec.runtime import Vocab, task_batch
 
     objective, compiled = load_spec(spec)
     # the tokens a spec names by text (FIM's sentinels) added where the tokenizer lacks them
     tokenizer = bundled.with_special_tokens(bundled.load_tokenizer(), compiled.Collator.modes)
-    if "langs" in compiled.Collator.outputs:  # a stand-in pair (the corpus is monolingual)
+    if reads_translations(compiled.Collator.outputs):  # a stand-in pair (monolingual corpus)
         example: dict[str, Any] = bundled.parallel_examples(tokenizer, max_length)[0]
     elif text is None:
         first = bundled.encode_examples(tokenizer, bundled.load_documents()[:1], max_length)[0]

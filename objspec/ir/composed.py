@@ -191,16 +191,29 @@ class Composition(Node):
 
     def _shared_heads(self) -> None:
         """One model has one head of a kind, shared by the tasks that train it: so their
-        parameters and loss statements agree."""
+        parameters and loss statements agree. ELECTRA's masked LM is its generator's (a
+        smaller model): no other task trains a masked-LM head beside it."""
         seen: dict[str, Task] = {}
+        electra = [
+            t
+            for t in self.tasks
+            if any(h.name == "replaced_token_detection" for h in t.objective.heads)
+        ]
         for task in self.tasks:
             for head in task.objective.heads:
                 first = seen.setdefault(head.name, task)
                 if first is task:
                     continue
+                if electra and head.name in ("mlm", "replaced_token_detection"):
+                    raise _fail(
+                        f"tasks {first.name!r} and {task.name!r} both train head {head.name!r}, "
+                        f"but task {electra[0].name!r}'s masked LM is ELECTRA's generator",
+                        "one task trains ELECTRA's generator and discriminator; the other "
+                        "tasks train other heads",
+                        at=task,
+                    )
                 other = next(h for h in first.objective.heads if h.name == head.name)
-                same_loss = first.objective.loss == task.objective.loss
-                if other.params != head.params or not same_loss:
+                if other.params != head.params or _loss(first) != _loss(task):
                     raise _fail(
                         f"tasks {first.name!r} and {task.name!r} both train head "
                         f"{head.name!r}, with different parameters or loss statements",
@@ -208,8 +221,6 @@ class Composition(Node):
                         "same parameters",
                         at=task,
                     )
-                if head.name == "replaced_token_detection":
-                    raise _fail("one task trains ELECTRA's generator and discriminator", at=task)
 
     @property
     def pair_task(self) -> Task | None:
@@ -249,6 +260,12 @@ class Composition(Node):
             t.model_copy(update={"objective": t.objective.with_output(kind)}) for t in self.tasks
         ]
         return self.model_copy(update={"tasks": tuple(tasks)})
+
+
+def _loss(task: Task) -> tuple[str, str, str]:
+    """A task's loss statement, as what it computes (not where it is written)."""
+    loss = task.objective.loss
+    return (loss.name, loss.weight, loss.over)
 
 
 Spec = Objective | Mixture | Composition

@@ -25,7 +25,7 @@ from objspec.runtime.layout import (
 from objspec.runtime.packing import FLAT, pack_rows
 from objspec.runtime.rng import Keys
 from objspec.runtime.tables import pool_table, similar_table, table_of, unigram_cdf
-from objspec.runtime.tasks import base_key, per_task
+from objspec.runtime.tasks import base_key, per_task, task_names
 from objspec.runtime.vocab import Vocab, VocabError
 
 PADDING_SIDES = ("right", "left")
@@ -344,8 +344,10 @@ class Collator(PickledBySource):
         """The outputs of an empty batch: every key present, every tensor empty."""
         b, length = batch.shape
 
+        tasks = task_names(self.outputs)
+
         def zeros(key: str) -> torch.Tensor:
-            if base_key(key) in SQUARE_OUTPUTS:  # a task's key pads as the key it names
+            if base_key(key, tasks) in SQUARE_OUTPUTS:  # a task's key pads as the key it names
                 return torch.zeros((b, length, length), device=batch.device)
             return torch.zeros((b, length), dtype=torch.int64, device=batch.device)
 

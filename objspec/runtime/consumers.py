@@ -19,6 +19,7 @@ import torch
 
 from objspec.runtime.attention import xlnet_inputs
 from objspec.runtime.heads import sample_replacements
+from objspec.runtime.tasks import task_names
 
 # Batch keys no Hugging Face model reads, and what reads them instead.
 OBJSPEC_ONLY = {
@@ -76,7 +77,7 @@ def hf_inputs(model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Ten
             "(attn_implementation='flash_attention_2' reads each document's bounds), train "
             "through the compiled Heads (rt.encode keeps documents apart), or pack=None"
         )
-    tasks = sorted({key.partition(".")[0] for key in batch if "." in key})
+    tasks = sorted(task_names(batch))
     if tasks:
         raise ConsumerError(
             f"this batch holds the batches of several tasks ({', '.join(tasks)}): train it "

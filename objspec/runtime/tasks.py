@@ -10,10 +10,11 @@ each task's batch (:func:`task_batch`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 SEPARATOR = "."
+TASK_INPUTS = SEPARATOR + "input_ids"
 
 
 def under(task: str, out: dict[str, Any]) -> dict[str, Any]:
@@ -21,23 +22,34 @@ def under(task: str, out: dict[str, Any]) -> dict[str, Any]:
     return {f"{task}{SEPARATOR}{key}": value for key, value in out.items()}
 
 
-def task_of(key: str) -> str | None:
-    """The task a batch key belongs to, or None for the batch's own keys."""
+def task_names(keys: Iterable[str]) -> frozenset[str]:
+    """The tasks whose batches a batch holds: each name whose ``name.input_ids`` is a key (a
+    task's batch always has its input_ids). Any other key with a dot in it (a dataset's
+    ``src.tags``, passed through) is the batch's own."""
+    return frozenset(
+        key[: -len(TASK_INPUTS)] for key in keys if key.endswith(TASK_INPUTS) and key != "input_ids"
+    )
+
+
+def task_of(key: str, tasks: frozenset[str]) -> str | None:
+    """The task (of ``tasks``) a batch key belongs to, or None for the batch's own keys."""
     task, separator, _ = key.partition(SEPARATOR)
-    return task if separator else None
+    return task if separator and task in tasks else None
 
 
-def base_key(key: str) -> str:
+def base_key(key: str, tasks: frozenset[str]) -> str:
     """The key a task's key names (``mlm.labels`` -> ``labels``); a batch's own key itself."""
-    return key.rpartition(SEPARATOR)[2]
+    task = task_of(key, tasks)
+    return key if task is None else key[len(task) + 1 :]
 
 
 def split_tasks(out: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The batch's own keys, and each task's keys without its name, in order."""
+    names = task_names(out)
     own: dict[str, Any] = {}
     tasks: dict[str, dict[str, Any]] = {}
     for key, value in out.items():
-        task = task_of(key)
+        task = task_of(key, names)
         if task is None:
             own[key] = value
         else:
