@@ -38,6 +38,7 @@ FORMS = [(path.stem, form) for path in SPECS for form in accepted_forms(path)]
 # still hold a host read or a data-dependent width (span rounds, nonzero, .max() widths) and
 # fall back to eager. Adding a pair here is how a kernel rewrite is pinned.
 TRACES_WHOLE = {
+    ("albert", "encoder"),
     ("bart", "decoder_only"),
     ("bart", "encoder_decoder"),
     ("bart_document_rotation", "decoder_only"),
@@ -50,6 +51,7 @@ TRACES_WHOLE = {
     ("bart_token_deletion", "encoder_decoder"),
     ("bart_token_masking", "decoder_only"),
     ("bart_token_masking", "encoder_decoder"),
+    ("bert", "encoder"),
     ("bert_mlm", "encoder"),
     ("electra", "encoder"),
     ("ernie", "encoder"),
@@ -66,10 +68,14 @@ TRACES_WHOLE = {
     ("sop", "encoder"),
     ("spanbert", "encoder"),
     ("spanbert_unigram", "encoder"),
+    ("structbert", "encoder"),
     ("structbert_sentence", "encoder"),
     ("structbert_word", "encoder"),
     ("t5_span", "decoder_only"),
     ("t5_span", "encoder_decoder"),
+    ("unilm", "encoder"),
+    ("wwm", "encoder"),
+    ("xlm_mlm", "encoder"),
     ("xlm_tlm", "encoder"),
 }
 # inductor in the default run (one form, padded input: a C++ build is seconds on 2 cores)
@@ -197,7 +203,7 @@ def test_no_toolchain_falls_back_with_one_notice(
 
 
 def test_strict_raises_where_it_cannot_fuse(tokenizer: Any, rows: list[Any]) -> None:
-    fused = collator("wwm", "encoder", tokenizer, fused="aot_eager")
+    fused = collator("xlnet", "encoder", tokenizer, fused="aot_eager")
     fused._fuser.strict = True
     with pytest.raises(FusedUnavailable):
         fused(rows)
@@ -229,3 +235,37 @@ def test_a_full_row_bounds_t5_counts() -> None:
             noise, spans = t5_noise_counts(torch.arange(length + 1), density, mean, sentinels)
             most_noise, most_spans = full_row_counts(length, density, mean, sentinels)
             assert int(noise.max()) <= most_noise and int(spans.max()) <= most_spans
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_batch_past_the_static_rounds_is_redone_eager(
+    tokenizer: Any, rows: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole words take rounds of a first-fit greedy; the fused graph runs a fixed number.
+    With one round (whole words overflow it), the host's check sends every batch back to
+    eager's rounds: the same batch, and no notice (the graph itself is fine)."""
+    from objspec.runtime import selection
+
+    monkeypatch.setattr(selection, "FUSED_ROUNDS", 1)
+    module = compile_file(ROOT / "specs" / "wwm.objspec")  # a class of its own: a new trace
+    eager = module.Collator(tokenizer, seed=3)
+    fused = module.Collator(tokenizer, seed=3, fused="aot_eager")
+    fused._fuser.strict = True
+    redone = []
+    fused.corrupt = lambda batch, keys: redone.append(1) or type(fused).corrupt(fused, batch, keys)
+    for epoch in (0, 1):
+        eager.set_epoch(epoch)
+        fused.set_epoch(epoch)
+        assert_same(fused(rows), eager(rows))
+    assert len(redone) == 3  # the first shape's warm-up, then each batch redone once
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("max_length", [None, 24, 60])
+def test_pair_rows_at_a_static_width_are_cut_as_eager(
+    tokenizer: Any, rows: list[Any], max_length: int | None
+) -> None:
+    """Pair rows (BERT's MLM + NSP) are laid out at a static width in the fused graph (two
+    rows and three specials, or ``max_length`` when it is less) and cut to the longest pair
+    after: the same batch as eager's, whose width is the longest pair."""
+    check("bert", "encoder", "aot_eager", tokenizer, rows, max_length=max_length)

@@ -22,15 +22,16 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from objspec.runtime.batch import Batch
-from objspec.runtime.layout import group_of
+from objspec.runtime.layout import SQUARE_OUTPUTS, group_of
 from objspec.runtime.rewrite import static_width
 from objspec.runtime.rng import Keys
+from objspec.runtime.tasks import per_task
 
 if TYPE_CHECKING:
     from objspec.runtime.collator import Collator
@@ -94,10 +95,13 @@ def widened(batch: Batch, width: int, pad_id: int) -> Batch:
     )
 
 
-def cut_static_widths(out: dict[str, torch.Tensor], length: int) -> dict[str, torch.Tensor]:
-    """Each group of outputs (one validity mask) that a fused rewrite wrote at its static
-    bound (``rewrite.static_width``, wider than any eager width the row length gives), cut to
-    its longest row: the width eager computes on the host. One host read per such group."""
+def cut_static_widths(
+    out: dict[str, torch.Tensor], length: int, widths: Collection[int] = ()
+) -> dict[str, torch.Tensor]:
+    """Each group of outputs (one validity mask) that a fused kernel wrote at a static bound,
+    cut to its longest row: the width eager computes on the host. One host read per such
+    group. A rewrite's bound (``rewrite.static_width``) is wider than any eager width the row
+    length gives; the others (pair rows) are the ``widths`` the trace recorded."""
     bound = static_width(length)
     cuts: dict[str, int] = {}
     for key in out:
@@ -105,7 +109,7 @@ def cut_static_widths(out: dict[str, torch.Tensor], length: int) -> dict[str, to
         if prefix is None or prefix in cuts:
             continue
         mask = out[f"{prefix}attention_mask"]
-        if mask.dim() == 2 and mask.shape[1] >= bound:
+        if mask.dim() == 2 and (mask.shape[1] >= bound or mask.shape[1] in widths):
             cuts[prefix] = int(mask.sum(dim=1).max()) if mask.shape[0] else 0
     if not cuts:
         return out
@@ -114,7 +118,8 @@ def cut_static_widths(out: dict[str, torch.Tensor], length: int) -> dict[str, to
         prefix = group_of(key, out)
         if prefix in cuts:
             width = cuts[prefix] + value.shape[1] - out[f"{prefix}attention_mask"].shape[1]
-            cut[key] = value[:, :width]
+            square = key in SQUARE_OUTPUTS  # (B, W, W): both sides are columns
+            cut[key] = value[:, :width, :width] if square else value[:, :width]
     return cut
 
 
@@ -125,13 +130,16 @@ class Fuser:
         self.backend = backend
         self.strict = strict
         self.reason: str | None = None  # why it runs eager (None: fused so far)
+        self.checked: set[str] = set()  # device types whose toolchain was looked for (once:
+        # a PATH search costs as much as a short batch's corruption)
         self.warm: set[tuple[Any, ...]] = set()  # (device, B, L) seen
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "warm": set()}
+        return {**self.__dict__, "warm": set(), "checked": set()}
 
     def corrupt(self, collator: Collator, batch: Batch, keys: Keys) -> dict[str, torch.Tensor]:
-        if self.reason is None:
+        if self.reason is None and batch.device.type not in self.checked:
+            self.checked.add(batch.device.type)
             self.reason = toolchain_reason(batch.device, self.backend)
             if self.reason is not None:
                 self._fall_back(self.reason)
@@ -146,13 +154,17 @@ class Fuser:
             collator.corrupt(batch, keys)
             self.warm.add(shape)
         try:
+            # what the graph records: bounds it assumed (checked here) and static widths
             keys.fused_checks = []  # type: ignore[attr-defined]
+            keys.fused_widths = []  # type: ignore[attr-defined]
             out = fn(collator, batch, keys)
             checks = keys.fused_checks  # type: ignore[attr-defined]
-            del keys.fused_checks  # type: ignore[attr-defined]
+            widths = set(keys.fused_widths)  # type: ignore[attr-defined]
+            del keys.fused_checks, keys.fused_widths  # type: ignore[attr-defined]
             if checks and not bool(torch.stack(checks).all()):
                 return collator.corrupt(batch, keys)  # a static round fell short: eager's rounds
-            return cut_static_widths(out, batch.input_ids.shape[1])
+            length = batch.input_ids.shape[1]
+            return per_task(out, lambda part: cut_static_widths(part, length, widths))
         except Exception as error:  # a compiler's failure; eager decides what the data says
             if self.strict:
                 raise FusedUnavailable(f"{type(collator).__name__}: {error}") from error

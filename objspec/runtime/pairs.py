@@ -62,6 +62,14 @@ def truncate_pair(
     return torch.where(fits, first, new_first), torch.where(fits, second, new_second)
 
 
+def most_pair_width(length: int, max_length: int | None) -> int:
+    """The widest pair :func:`build_pairs` lays out from rows of ``length`` columns: each
+    segment is at most a row, plus three special tokens; ``max_length`` caps it (at 3 at
+    least). The fused path's static width."""
+    widest = 2 * length + 3
+    return widest if max_length is None else min(widest, max(max_length, 3))
+
+
 def build_pairs(
     keys: Keys,
     stream: int,
@@ -107,7 +115,13 @@ def build_pairs(
     first_len, second_len = truncate_pair(first_len, second_len, room)
 
     total = first_len + second_len + 3
-    width = int(total.max()) if b else 0
+    if torch.compiler.is_compiling():  # fused: a static width, cut to the longest row after
+        width = most_pair_width(length, max_length)
+        widths = getattr(keys, "fused_widths", None)
+        if widths is not None:
+            widths.append(width)
+    else:
+        width = int(total.max()) if b else 0
     p = torch.arange(width, device=dev).unsqueeze(0)
     member_pos = compact_units(members)[0].clamp(max=length - 1)  # r-th member's position
     in_first = (p >= 1) & (p <= first_len.unsqueeze(1))

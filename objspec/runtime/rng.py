@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import numpy as np
 import torch
+from torch.fx.experimental.symbolic_shapes import guard_or_false
 
 MASK32 = 0xFFFFFFFF
 U32 = 1 << 32
@@ -115,6 +116,10 @@ def mixed_positions(length: int, device: torch.device) -> torch.Tensor:
     """(L,) ``hash32(position ^ salt)``: the same for every batch, so one table per device is
     kept (grown by doubling) and any length reads a prefix of it."""
     table = _MIXED_POSITIONS.get(device)
+    if table is not None and guard_or_false(length <= table.numel()):
+        return table[:length]
+    if torch.compiler.is_compiling():  # a traced width the table may not cover: inline
+        return hash32(torch.arange(length, dtype=torch.int64, device=device) ^ COUNTER_SALT)
     if table is None or table.numel() < length:
         size = max(1024, 1 << max(length - 1, 0).bit_length())
         positions = torch.arange(size, dtype=torch.int64, device=device)
