@@ -36,13 +36,14 @@ from objspec.runtime import Vocab, read_batch, use_compiled_hash, xlnet_inputs
 from objspec.runtime.fused import toolchain_reason
 
 ROOT = Path(__file__).resolve().parent.parent
-FUSED_SPECS = ("bert_mlm", "spanbert", "t5_span", "bart")
+FUSED_SPECS = ("bert_mlm", "spanbert", "t5_span", "bart", "xlnet_sparse")
 FALLBACKS: dict[str, str] = {}  # fused specs that ran eager in this run, and why
 FUSED_NAMES = {  # pair -> the spec of its fused row
     "MLM 80/10/10": "bert_mlm",
     "SpanBERT spans + 80/10/10": "spanbert",
     "T5 span corruption": "t5_span",
     "BART infilling + permutation": "bart",
+    "XLNet PLM (sparse perm_order, target_positions)": "xlnet_sparse",
 }
 SPAN_REF = "per-example SpanBERT reference"
 T5_REF = "per-example T5 reference (numpy port)"
@@ -465,6 +466,13 @@ def run(
                 ("spanbert", "SpanBERT spans + 80/10/10", padded_words, ref, SPAN_REF),
                 ("t5_span", "T5 span corruption", padded, t5_ref, T5_REF),
                 ("bart", "BART infilling + permutation", padded_docs, bart_ref, BART_REF),
+                (
+                    "xlnet_sparse",
+                    "XLNet PLM (sparse perm_order, target_positions)",
+                    padded,
+                    lambda: hf_plm.torch_mask_tokens(ids.clone()),
+                    "HF PLM torch_mask_tokens",
+                ),
             )
             for spec, name, given, theirs, incumbent in fused_pairs:
                 fused_pair(spec, name, given, theirs, incumbent)
@@ -590,11 +598,10 @@ def fused_table(results: list[Row]) -> list[str]:
         "those inductor generated for the corruption. Fused / eager = eager time / fused time.",
         "",
         "Use: `Collator(vocab, fused=True, pad_to_multiple_of=64)` (the multiple buckets the",
-        "widths, so a run compiles once per bucket and batch size). Without a C++ compiler, or",
-        "for a spec whose corruption does not trace whole yet (whole-word budgets over tokens,",
-        "XLM's weighted order, a masked LM on pair rows, XLNet, the packed decoder-only forms:",
-        "tests/test_fused.py lists those that do), it warns once and runs eager, the same",
-        "batches.",
+        "widths, so a run compiles once per bucket and batch size). Every bundled spec, in",
+        "every output form, traces whole (tests/test_fused.py). Without a C++ compiler, or",
+        "where a step does not trace (a user's own runtime function with a host read), it",
+        "warns once and runs eager, the same batches.",
         "",
         "| objective | input | L | eager (M tok/s) | fused (M tok/s) | fused / eager "
         "| compile (s) | kernels | eager ops |",

@@ -113,19 +113,11 @@ def spec_name(collator: Any) -> str:
 
 
 def _own_widths(collator: Any) -> bool:
-    """Whether a batch's width may exceed its longest row's (a mixture pads every row to the
-    widest member's output; a (B, P) positions key is sized from the row lengths): then each
-    row is collated alone, and its own width is kept."""
-    generated = ""
-    for cls in type(collator).__mro__:
-        made = cls.__dict__.get("generated_from")
-        if made is not None:
-            generated = made[1]
-            break
+    """Whether a row's width may differ from what its group's mask says (a (B, P) positions
+    key is sized from the row lengths): then each row is collated alone, and its own width is
+    kept."""
     tasks = task_names(collator.outputs)
-    return "merge_members(" in generated or any(
-        base_key(k, tasks) in POSITION_OUTPUTS for k in collator.outputs
-    )
+    return any(base_key(k, tasks) in POSITION_OUTPUTS for k in collator.outputs)
 
 
 # --------------------------------------------------------------------------------------------

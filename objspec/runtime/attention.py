@@ -50,8 +50,11 @@ def factorization_order(keys: Keys, stream: int, targets: torch.Tensor) -> torch
     length = targets.shape[1]
     pos = positions_like(targets)
     u = keys.draw(stream, length)
-    count = int(targets.sum(dim=1).max()) if targets.numel() else 0
-    first = lowest(torch.where(targets, u * length + pos, FAR), count)  # (B, k) in order
+    sort_keys = torch.where(targets, u * length + pos, FAR)
+    if torch.compiler.is_compiling():  # fused: whole rows sorted, the targets first, in order
+        first = sort_keys.argsort(dim=1)
+    else:
+        first = lowest(sort_keys, int(targets.sum(dim=1).max()) if targets.numel() else 0)
     ranks = torch.arange(first.shape[1], device=targets.device).expand_as(first)
     rank = torch.full_like(pos, -1).scatter_(1, first, ranks)
     return torch.where(targets, rank, torch.full_like(rank, -1))
@@ -109,8 +112,9 @@ def target_positions(targets: torch.Tensor) -> torch.Tensor:
     """(B, P) int64: each row's target positions in order, -1 past its last (P the most targets
     in a row): the compact form of ``target_mapping``, as the original XLNet's
     (num_predict, L) one-hot; :func:`sparse_target_mapping` expands it."""
-    b = targets.shape[0]
-    count = int(targets.sum(dim=1).max()) if targets.numel() else 0
+    b, length = targets.shape
+    # fused: a static P (a row's positions at most), cut to the most targets after
+    count = length if torch.compiler.is_compiling() else int(targets.sum(dim=1).max()) if b else 0
     slot = torch.where(targets, rank_among(targets), count)  # non-targets to a dropped column
     out = torch.full((b, count + 1), -1, dtype=torch.int64, device=targets.device)
     return out.scatter_(1, slot, positions_like(targets))[:, :count]

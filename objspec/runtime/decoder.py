@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from objspec.runtime.replace import IGNORE_INDEX
-from objspec.runtime.rewrite import positions_like, rewrite
+from objspec.runtime.rewrite import longest_or_bound, positions_like, rewrite
 from objspec.runtime.rng import Keys, below, cdf_index
 
 FIM_PIECES = ("prefix", "middle", "suffix")
@@ -96,7 +96,7 @@ def fill_in_middle(
     apply_ = apply.unsqueeze(1)
     dest = torch.where(apply_, dest, pos)
     total = valid.sum(dim=1) + 3 * apply.long()
-    width = int(total.max()) if b else 0
+    width = longest_or_bound(total, ids.shape[1] + 3, keys)
     out = torch.full((b, width + 1), fill, dtype=torch.int64, device=dev)  # column W: dropped
     out.scatter_(1, torch.where(valid, dest, width).clamp(max=width), ids)
     # the sentinels' places: <PRE>, <SUF>, <MID> in PSM; <PRE>, <SUF>, <MID> in SPM
@@ -166,7 +166,8 @@ def span_table(
     pos = positions_like(selected)
     first = selected & (span_start == pos)
     slot = first.long().cumsum(dim=1) - 1
-    k = int(first.sum(dim=1).max()) if first.numel() else 0
+    # fused: a static K (a span holds a token at least); the columns past a row's spans are 0
+    k = length if torch.compiler.is_compiling() else int(first.sum(dim=1).max()) if b else 0
     where = torch.where(selected, slot, torch.full_like(slot, k))  # column K: dropped
     lengths = torch.zeros(b, k + 1, dtype=torch.int64, device=selected.device)
     lengths.scatter_add_(1, where, selected.long())
@@ -234,7 +235,7 @@ def blank_infilling(
     offset = (by_rank.cumsum(dim=1) - by_rank).gather(1, rank) + n_a.unsqueeze(1)  # (B, K)
     spans_total = by_rank.sum(dim=1)
     total = n_a + spans_total + (spans_total > 0).long()
-    width = int(total.max()) if b else 0
+    width = longest_or_bound(total, 3 * length + 1, keys)  # Part A, each span and its [sop], [eop]
     shape = (b, width + 1)  # column W: dropped
     out = torch.full(shape, fill, dtype=torch.int64, device=dev)
     labels = torch.full(shape, IGNORE_INDEX, dtype=torch.int64, device=dev)
@@ -307,7 +308,7 @@ def sequence_outputs(
     )
     append = (count > 0) & (last != end_id)
     total = count + append.long()
-    width = int(total.max()) if total.numel() else 0
+    width = longest_or_bound(total, packed.shape[1] + 1)
     out = torch.full((packed.shape[0], width + 1), fill, dtype=torch.int64, device=ids.device)
     out[:, : packed.shape[1]] = packed
     out.scatter_(

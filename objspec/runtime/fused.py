@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from objspec.runtime.batch import Batch
-from objspec.runtime.layout import SQUARE_OUTPUTS, group_of
+from objspec.runtime.layout import POSITION_OUTPUTS, SQUARE_OUTPUTS, group_of
 from objspec.runtime.rewrite import static_width
 from objspec.runtime.rng import Keys
 from objspec.runtime.tasks import per_task
@@ -101,9 +101,16 @@ def cut_static_widths(
     """Each group of outputs (one validity mask) that a fused kernel wrote at a static bound,
     cut to its longest row: the width eager computes on the host. One host read per such
     group. A rewrite's bound (``rewrite.static_width``) is wider than any eager width the row
-    length gives; the others (pair rows) are the ``widths`` the trace recorded."""
+    length gives; the others (pair rows) are the ``widths`` the trace recorded. Target
+    positions (B, P) are cut to the most targets of a row, eager's P."""
     bound = static_width(length)
     cuts: dict[str, int] = {}
+    out = {  # positions are -1 past a row's last: eager's P is the most real ones in a row
+        key: value[:, : int((value >= 0).sum(dim=1).max()) if value.shape[0] else 0]
+        if key in POSITION_OUTPUTS
+        else value
+        for key, value in out.items()
+    }
     for key in out:
         prefix = group_of(key, out)
         if prefix is None or prefix in cuts:

@@ -11,6 +11,7 @@ import torch
 from objspec.names import PAIR_RELATIONS
 from objspec.runtime.batch import Batch
 from objspec.runtime.document import document_sentences
+from objspec.runtime.rewrite import longest_or_bound
 from objspec.runtime.rng import SECOND_DRAW, Keys, below, cdf_index
 from objspec.runtime.spans import compact_units
 
@@ -115,13 +116,7 @@ def build_pairs(
     first_len, second_len = truncate_pair(first_len, second_len, room)
 
     total = first_len + second_len + 3
-    if torch.compiler.is_compiling():  # fused: a static width, cut to the longest row after
-        width = most_pair_width(length, max_length)
-        widths = getattr(keys, "fused_widths", None)
-        if widths is not None:
-            widths.append(width)
-    else:
-        width = int(total.max()) if b else 0
+    width = longest_or_bound(total, most_pair_width(length, max_length), keys)
     p = torch.arange(width, device=dev).unsqueeze(0)
     member_pos = compact_units(members)[0].clamp(max=length - 1)  # r-th member's position
     in_first = (p >= 1) & (p <= first_len.unsqueeze(1))

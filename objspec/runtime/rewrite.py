@@ -203,6 +203,18 @@ def static_width(length: int) -> int:
     return 2 * length + 1
 
 
+def longest_or_bound(total: torch.Tensor, bound: int, keys: Keys | None = None) -> int:
+    """The width of a kernel's output rows of ``total`` (B,) int64 tokens each: eager, the
+    longest row (one host read); fused (compiled), the static ``bound`` every row fits, noted
+    on ``keys`` so that ``runtime/fused.py`` cuts the group to its longest row after."""
+    if torch.compiler.is_compiling():
+        widths = getattr(keys, "fused_widths", None)
+        if widths is not None:
+            widths.append(bound)
+        return bound
+    return int(total.max()) if total.numel() else 0
+
+
 def rewrite(
     tokens: torch.Tensor,
     keep: torch.Tensor,
@@ -433,11 +445,8 @@ def merge_rows(
     choice: torch.Tensor, parts: list[tuple[torch.Tensor, torch.Tensor]], fill: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Row b of the result is row b of ``parts[choice[b]]`` (each part (B, W_i) ids and valid,
-    padded to the widest part with ``fill``). Returns (ids (B, W), valid (B, W))."""
-    if torch.compiler.is_compiling():
-        # W is the widest member's longest row, rows the merge does not keep included: a
-        # fused corruption cannot cut to it afterwards, so a mixture runs eager
-        raise NotImplementedError("a mixture's merged width is not fused yet")
+    padded with ``fill``). Returns (ids (B, W), valid (B, W)), W the longest row kept (the
+    fused path: the widest part's static width, cut to that row after)."""
     width = max(ids.shape[1] for ids, _ in parts)
 
     def padded(x: torch.Tensor, value: int | bool) -> torch.Tensor:
@@ -446,7 +455,9 @@ def merge_rows(
     ids = torch.stack([padded(i, fill) for i, _ in parts])  # (M, B, W)
     valid = torch.stack([padded(v.long(), 0) for _, v in parts]).bool()
     pick = choice.view(1, -1, 1).expand(1, -1, width)
-    return ids.gather(0, pick)[0], valid.gather(0, pick)[0]
+    merged, merged_valid = ids.gather(0, pick)[0], valid.gather(0, pick)[0]
+    longest = longest_or_bound(merged_valid.sum(dim=1), width)
+    return merged[:, :longest], merged_valid[:, :longest]
 
 
 def choose_rows(
