@@ -134,7 +134,10 @@ def counted_spans(
     b, length = candidates.shape
     dev = candidates.device
     n = candidates.sum(dim=1)
-    most = int(values.max()) if values.numel() else 0
+    if torch.compiler.is_compiling():  # fused: a static bound, (L + 1) // 2 spans in a row
+        most = (length + 1) // 2  # (a drawn count is capped there: the same k, the same draws)
+    else:
+        most = int(values.max()) if values.numel() else 0
     if max_spans is not None:
         most = min(most, max_spans)
     k = values[cdf_index(keys.draw(streams[0], 1)[:, 0], cdf)]

@@ -29,7 +29,6 @@ import torch
 
 from objspec.runtime.batch import Batch
 from objspec.runtime.layout import POSITION_OUTPUTS, SQUARE_OUTPUTS, group_of
-from objspec.runtime.rewrite import static_width
 from objspec.runtime.rng import Keys
 from objspec.runtime.tasks import per_task
 
@@ -100,10 +99,10 @@ def cut_static_widths(
 ) -> dict[str, torch.Tensor]:
     """Each group of outputs (one validity mask) that a fused kernel wrote at a static bound,
     cut to its longest row: the width eager computes on the host. One host read per such
-    group. A rewrite's bound (``rewrite.static_width``) is wider than any eager width the row
-    length gives; the others (pair rows) are the ``widths`` the trace recorded. Target
-    positions (B, P) are cut to the most targets of a row, eager's P."""
-    bound = static_width(length)
+    group. Such a group is wider than the batch's rows of ``length`` columns (a rewrite's
+    ``rewrite.static_width``, pair rows from two rows), or of one of the ``widths`` the trace
+    recorded (pair rows capped by ``max_length``). Target positions (B, P) are cut to the
+    most targets of a row, eager's P."""
     cuts: dict[str, int] = {}
     out = {  # positions are -1 past a row's last: eager's P is the most real ones in a row
         key: value[:, : int((value >= 0).sum(dim=1).max()) if value.shape[0] else 0]
@@ -116,7 +115,7 @@ def cut_static_widths(
         if prefix is None or prefix in cuts:
             continue
         mask = out[f"{prefix}attention_mask"]
-        if mask.dim() == 2 and (mask.shape[1] >= bound or mask.shape[1] in widths):
+        if mask.dim() == 2 and (mask.shape[1] > length or mask.shape[1] in widths):
             cuts[prefix] = int(mask.sum(dim=1).max()) if mask.shape[0] else 0
     if not cuts:
         return out
@@ -128,6 +127,13 @@ def cut_static_widths(
             square = key in SQUARE_OUTPUTS  # (B, W, W): both sides are columns
             cut[key] = value[:, :width, :width] if square else value[:, :width]
     return cut
+
+
+def same_batches(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    """Whether two batches hold the same keys, dtypes, shapes and values."""
+    return a.keys() == b.keys() and all(
+        a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a
+    )
 
 
 class Fuser:
@@ -154,30 +160,50 @@ class Fuser:
             return collator.corrupt(batch, keys)
         fn = compiled_corrupt(type(collator), self.backend)
         shape = (batch.device, *batch.input_ids.shape)
+        expected = None
         if shape not in self.warm:
             # the first batch of a shape runs eager first: it fills the collator's cached
             # device tables and the position-mix table, which the graph then reads as inputs
-            # (built inside the trace they would be data-dependent); a compile follows anyway
-            collator.corrupt(batch, keys)
+            # (built inside the trace they would be data-dependent), and the compiled graph's
+            # batch must equal it (a compiler's miscompile is caught here, not trained on)
+            expected = collator.corrupt(batch, keys)
             self.warm.add(shape)
         try:
-            # what the graph records: bounds it assumed (checked here) and static widths
-            keys.fused_checks = []  # type: ignore[attr-defined]
-            keys.fused_widths = []  # type: ignore[attr-defined]
-            out = fn(collator, batch, keys)
-            checks = keys.fused_checks  # type: ignore[attr-defined]
-            widths = set(keys.fused_widths)  # type: ignore[attr-defined]
-            del keys.fused_checks, keys.fused_widths  # type: ignore[attr-defined]
-            if checks and not bool(torch.stack(checks).all()):
-                return collator.corrupt(batch, keys)  # a static round fell short: eager's rounds
-            length = batch.input_ids.shape[1]
-            return per_task(out, lambda part: cut_static_widths(part, length, widths))
+            out = self._compiled(fn, collator, batch, keys)
         except Exception as error:  # a compiler's failure; eager decides what the data says
             if self.strict:
                 raise FusedUnavailable(f"{type(collator).__name__}: {error}") from error
             out = collator.corrupt(batch, keys)  # the data's own error, if any, raises here
             self._fall_back(f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
             return out
+        if expected is not None and not same_batches(out, expected):
+            self._fall_back(
+                f"the compiled corruption of the first {tuple(shape[1:])} batch differed "
+                f"from eager's (a compiler error in {self.backend}); eager's batch is used"
+            )
+            return expected
+        return out
+
+    def _compiled(
+        self,
+        fn: Callable[..., dict[str, torch.Tensor]],
+        collator: Collator,
+        batch: Batch,
+        keys: Keys,
+    ) -> dict[str, torch.Tensor]:
+        """The compiled graph's batch, its static widths cut; eager's where a bound the graph
+        assumed did not hold for this batch."""
+        # what the graph records: bounds it assumed (checked here) and static widths
+        keys.fused_checks = []  # type: ignore[attr-defined]
+        keys.fused_widths = []  # type: ignore[attr-defined]
+        out = fn(collator, batch, keys)
+        checks = keys.fused_checks  # type: ignore[attr-defined]
+        widths = set(keys.fused_widths)  # type: ignore[attr-defined]
+        del keys.fused_checks, keys.fused_widths  # type: ignore[attr-defined]
+        if checks and not bool(torch.stack(checks).all()):
+            return collator.corrupt(batch, keys)  # a static round fell short: eager's rounds
+        length = batch.input_ids.shape[1]
+        return per_task(out, lambda part: cut_static_widths(part, length, widths))
 
     def _fall_back(self, reason: str) -> None:
         self.reason = reason

@@ -195,12 +195,13 @@ def sentinels_at(starts: torch.Tensor, sentinel_ids: torch.Tensor) -> torch.Tens
     return torch.where(starts, sentinel_ids[k], torch.zeros_like(k))
 
 
-def static_width(length: int) -> int:
+def static_width(length: int, inserts: bool = True) -> int:
     """The width :func:`rewrite` gives its outputs in a fused (compiled) corruption of rows of
-    ``length``: every row fits (an insertion and a kept token per position, and an appended
-    one). ``runtime/fused.py`` cuts each such group to its longest row afterwards, the width
-    eager gives it."""
-    return 2 * length + 1
+    ``length``: every row fits (a kept token per position, an insertion too where it
+    ``inserts``, and an appended one). It is wider than the row, which is how
+    ``runtime/fused.py`` tells such a group, to cut it to its longest row afterwards: the
+    width eager gives it."""
+    return (2 if inserts else 1) * length + 1
 
 
 def longest_or_bound(total: torch.Tensor, bound: int, keys: Keys | None = None) -> int:
@@ -244,7 +245,7 @@ def rewrite(
     if width is not None:
         w = width
     elif torch.compiler.is_compiling():  # fused: the static bound, cut to the longest row after
-        w = static_width(length)
+        w = static_width(length, inserts=insert is not None)
     else:
         w = int(total.max()) if b else 0
     out = torch.full((b, w + 1), fill, dtype=torch.int64, device=dev)  # column w: discarded

@@ -237,8 +237,12 @@ def first_in_random_order(
         order = sort_keys.argsort(dim=1)
     else:
         order = lowest(sort_keys, int(budget.max()) if b else 0)
-    first = torch.arange(order.shape[1], device=order.device) < budget.unsqueeze(1)
-    return torch.zeros_like(candidates).scatter(1, order, first) & candidates
+    # each candidate's place in the order (``length`` past the sorted ones), then a compare:
+    # inductor (torch 2.13, CPU) miscompiled the scatter of the flags themselves fused with
+    # BART's deletion and decoder-only steps after it (rows came out undeleted)
+    ranks = torch.arange(order.shape[1], device=order.device).expand_as(order)
+    place = torch.full_like(sort_keys, length).scatter_(1, order, ranks)
+    return (place < budget.unsqueeze(1)) & candidates
 
 
 FUSED_ROUNDS = 6  # take_while_fits' rounds in a fused graph (whole words: 3 to 5 measured)
