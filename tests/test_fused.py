@@ -192,13 +192,20 @@ def test_a_step_that_does_not_trace_falls_back_with_one_notice(
 ) -> None:
     eager = host_read_step.Collator(tokenizer, seed=3)
     fused = host_read_step.Collator(tokenizer, seed=3, fused="aot_eager")
-    with pytest.warns(RuntimeWarning, match="fused=True runs eager") as caught:
+    assert_one_notice_and_eager_batches(eager, fused, rows, "fused=True runs eager")
+    assert fused._fuser.reason is not None
+
+
+def assert_one_notice_and_eager_batches(
+    eager: Any, fused: Any, rows: list[Any], match: str
+) -> None:
+    """Two epochs of ``rows``: the fused collator's batches are eager's, with one notice."""
+    with pytest.warns(RuntimeWarning, match=match) as caught:
         for epoch in (0, 1):
             eager.set_epoch(epoch)
             fused.set_epoch(epoch)
             assert_same(fused(rows), eager(rows))
     assert len([w for w in caught if "fused=True" in str(w.message)]) == 1
-    assert fused._fuser.reason is not None
 
 
 @pytest.mark.parametrize("rounding", ["round", "ceil", "floor", "stochastic"])
@@ -281,12 +288,7 @@ def test_a_compiled_batch_that_differs_from_eager_falls_back(
     monkeypatch.setattr(fused_module, "compiled_corrupt", miscompiled)
     eager = collator("bert_mlm", "encoder", tokenizer)
     fused = collator("bert_mlm", "encoder", tokenizer, fused="aot_eager")
-    with pytest.warns(RuntimeWarning, match="differed from eager") as caught:
-        for epoch in (0, 1):
-            eager.set_epoch(epoch)
-            fused.set_epoch(epoch)
-            assert_same(fused(rows), eager(rows))
-    assert len([w for w in caught if "fused=True" in str(w.message)]) == 1
+    assert_one_notice_and_eager_batches(eager, fused, rows, "differed from eager")
     fused._fuser.reason = None  # strict: the same difference raises
     fused._fuser.strict = True
     fused._fuser.warm.clear()
