@@ -14,7 +14,9 @@ run with varied row lengths compiles once per bucket, not per batch.
 
 Where the compiled path cannot run (no C++ compiler for inductor on CPU, a step that does
 not trace whole, a compiler error), the collator warns once and runs eager from then on: the
-batch is the same either way.
+batch is the same either way. The first batch of each shape is collated eager as well (its
+warm-up) and the compiled batch must equal it, so a miscompiled graph is caught there, not
+trained on (inductor once miscompiled BART's token deletion, decoder-only form).
 """
 
 from __future__ import annotations
